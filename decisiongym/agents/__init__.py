@@ -1,0 +1,31 @@
+"""Agents behind one batched protocol, registered by name.
+
+>>> import decisiongym.agents as agents
+>>> from gymnasium import spaces
+>>> agent = agents.make("ucb1", observation_space=spaces.Discrete(1),
+...                     action_space=spaces.Discrete(3), alpha=2.0)
+>>> agent.reset(num_envs=4, seed=0)
+>>> agent.act([0, 0, 0, 0]).shape
+(4,)
+"""
+
+from decisiongym.agents import bandits as _bandits  # noqa: F401  (registers the agents)
+from decisiongym.agents.base import (
+    Agent,
+    BaseAgent,
+    agent_parameters,
+    argmax_random_ties,
+    list_agents,
+    make,
+    register,
+)
+
+__all__ = [
+    "Agent",
+    "BaseAgent",
+    "agent_parameters",
+    "argmax_random_ties",
+    "list_agents",
+    "make",
+    "register",
+]

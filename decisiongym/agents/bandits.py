@@ -1,0 +1,508 @@
+"""Stochastic bandit agents (seed section 5.2.1-5.2.2, lines 2703-2973).
+
+Every agent keeps per-replicate statistics in (num_envs, K) arrays: pull counts ``T_k``, reward
+sums and, where needed, sums of squares. An episode of a bandit env is one bandit problem (the
+Kuleshov-Precup and Chapelle-Li envs draw new means at reset), so a replicate's statistics are
+cleared when its episode ends; ``t`` below is the number of pulls in the current episode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from gymnasium import spaces
+
+from decisiongym.agents.base import (
+    BaseAgent,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    argmax_random_ties,
+    register,
+)
+from decisiongym.theory import etc_optimal_m
+
+
+class BanditAgent(BaseAgent):
+    """Sample-average statistics over the arms, shared by the stochastic bandit agents."""
+
+    #: Whether the agent needs per-arm sums of squared rewards (UCB1-Tuned).
+    track_squares = False
+
+    def __init__(self, *, observation_space: spaces.Space[Any],
+                 action_space: spaces.Space[Any]) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        if not isinstance(action_space, spaces.Discrete) or int(action_space.start) != 0:
+            raise ValueError(f"{self.name}: needs a Discrete(K) action space starting at 0 (the "
+                             f"single space of a vector env), got {action_space!r}")
+        self.n_arms = int(action_space.n)
+        if self.n_arms < 2:
+            raise ValueError(f"{self.name}: needs at least 2 arms, got {self.n_arms}")
+
+    def _reset_state(self, num_envs: int) -> None:
+        shape = (num_envs, self.n_arms)
+        self.counts = np.zeros(shape)
+        self.sums = np.zeros(shape)
+        self.sq_sums = np.zeros(shape) if self.track_squares else np.zeros((0, 0))
+        self.t = np.zeros(num_envs)
+
+    def _learn(self, rows: IntArray, obs: Any, actions: Any, rewards: FloatArray,
+               next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
+        a = actions[rows]
+        r = rewards[rows]
+        self._check_rewards(r)
+        self.counts[rows, a] += 1.0
+        self.sums[rows, a] += r
+        if self.track_squares:
+            self.sq_sums[rows, a] += r * r
+        self.t[rows] += 1.0
+        self._learn_extra(rows, a, r)
+
+    def _check_rewards(self, r: FloatArray) -> None:
+        """Hook for agents that only accept rewards in a range."""
+
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray) -> None:
+        """Hook for agents with state beyond the sample averages."""
+
+    def _end_episode(self, rows: IntArray) -> None:
+        self.counts[rows] = 0.0
+        self.sums[rows] = 0.0
+        if self.track_squares:
+            self.sq_sums[rows] = 0.0
+        self.t[rows] = 0.0
+
+    def sample_means(self, initial_value: float = 0.0) -> FloatArray:
+        """mu_hat_k: the average reward of each arm; ``initial_value`` for arms never pulled."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mu = self.sums / self.counts
+        mu[self.counts == 0] = initial_value
+        return mu
+
+    def _require_unit_interval(self, r: FloatArray) -> None:
+        if r.size and (r.min() < 0.0 or r.max() > 1.0 or np.isnan(r).any()):
+            bad = r[(r < 0) | (r > 1) | np.isnan(r)][0]
+            raise ValueError(f"{self.name}: rewards must lie in [0, 1] (got {bad!r}); use it on "
+                             f"Bernoulli or [0, 1]-bounded bandits, or rescale the rewards")
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@register("random", "uniformly random arm: the linear-regret baseline")
+class RandomAgent(BanditAgent):
+    """Pulls an arm uniformly at random; its pseudo-regret grows linearly."""
+
+    def __init__(self, *, observation_space: spaces.Space[Any],
+                 action_space: spaces.Space[Any]) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+
+    def _act(self, obs: Any) -> IntArray:
+        return self.rng.integers(self.n_arms, size=self.num_envs)
+
+
+@register("etc", "explore-then-commit: each arm m times, then the best (seed 5.2.1)")
+class ExploreThenCommit(BanditAgent):
+    """Explore-then-commit (seed 5.2.1; Lattimore & Szepesvari 2020, ch. 6).
+
+    Explore: pull each arm ``m`` times, round robin. Commit: pull the arm with the best sample
+    mean (ties at random) for the rest of the episode.
+
+    Parameters
+    ----------
+    m : int >= 1, optional
+        Pulls per arm in the exploration phase.
+    gap, horizon : float in (0, 1], int >= 1, optional
+        When ``m`` is not given: the seed's optimal m = ceil(4 / Delta^2 log(T Delta^2 / 4)).
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 m: int | None = None, gap: float | None = None,
+                 horizon: int | None = None) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        if m is not None:
+            self.m = self._check_int("m", m)
+        elif gap is not None and horizon is not None:
+            g = self._check_float("gap", gap, low=0.0, high=1.0, low_open=True)
+            t = self._check_int("horizon", horizon)
+            self.m = etc_optimal_m(g, t)
+        else:
+            raise ValueError(f"{self.name}: give m (pulls per arm), or gap and horizon to use the "
+                             f"seed's optimal m; got m={m!r}, gap={gap!r}, horizon={horizon!r}")
+
+    def _reset_state(self, num_envs: int) -> None:
+        super()._reset_state(num_envs)
+        self.committed = np.full(num_envs, -1, dtype=np.int64)
+
+    def _act(self, obs: Any) -> IntArray:
+        explore_len = self.m * self.n_arms
+        t = self.t.astype(np.int64)
+        exploring = t < explore_len
+        newly = np.flatnonzero(~exploring & (self.committed < 0))
+        if newly.size:
+            self.committed[newly] = argmax_random_ties(self.sample_means()[newly], self.rng)
+        return np.where(exploring, t % self.n_arms, self.committed)
+
+    def _end_episode(self, rows: IntArray) -> None:
+        super()._end_episode(rows)
+        self.committed[rows] = -1
+
+
+@register("ucb1", "UCB1: mu_hat + sqrt(alpha log t / T_k), alpha=2 (Auer et al. 2002)")
+class UCB1(BanditAgent):
+    """UCB1 (Auer, Cesa-Bianchi & Fischer 2002; seed 5.2.1, item 4).
+
+    Pull each arm once, then the arm maximising the index
+    gamma_k(t) = mu_hat_k + sqrt(alpha log t / T_k), ties at random.
+
+    ``alpha`` = 2 (default) is Auer et al.'s UCB1, the algorithm the name refers to and the one
+    peers (SMPyBandits, MABWiser) and Kuleshov & Precup's tables report. ``alpha`` = 6 is the
+    seed's index sqrt(2 log(t^3) / T_k), whose log(t^3) makes the analysis simple but explores
+    more; pass ``alpha=6`` to run it.
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 alpha: float = 2.0) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        self.alpha = self._check_float("alpha", alpha, low=0.0, low_open=True)
+
+    def ucb_index(self) -> FloatArray:
+        safe_counts = np.maximum(self.counts, 1.0)
+        log_t = np.log(np.maximum(self.t, 1.0))[:, None]
+        index = self.sums / safe_counts + np.sqrt(self.alpha * log_t / safe_counts)
+        index[self.counts == 0] = np.inf
+        return index
+
+    def _act(self, obs: Any) -> IntArray:
+        return argmax_random_ties(self.ucb_index(), self.rng)
+
+
+@register("ucb1-tuned", "UCB1-Tuned: variance-aware UCB index (Auer et al. 2002)")
+class UCB1Tuned(BanditAgent):
+    """UCB1-Tuned (Auer, Cesa-Bianchi & Fischer 2002, section 4; seed 5.2.1, item 6).
+
+    Index mu_hat_k + sqrt(log t / T_k * min(1/4, V_k)), with
+    V_k = sigma_hat_k^2 + sqrt(2 log t / T_k); 1/4 is the largest variance of a [0, 1] reward.
+    """
+
+    track_squares = True
+
+    def __init__(self, *, observation_space: spaces.Space[Any],
+                 action_space: spaces.Space[Any]) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+
+    def _act(self, obs: Any) -> IntArray:
+        safe_counts = np.maximum(self.counts, 1.0)
+        log_t = np.log(np.maximum(self.t, 1.0))[:, None]
+        mean = self.sums / safe_counts
+        variance = np.maximum(self.sq_sums / safe_counts - mean**2, 0.0)
+        v = variance + np.sqrt(2.0 * log_t / safe_counts)
+        index = mean + np.sqrt(log_t / safe_counts * np.minimum(0.25, v))
+        index[self.counts == 0] = np.inf
+        return argmax_random_ties(index, self.rng)
+
+
+@register("epsilon-greedy", "epsilon-greedy, constant or decaying epsilon_t, optimistic init")
+class EpsilonGreedy(BanditAgent):
+    """Epsilon-greedy (seed 5.2.1, item 7; Sutton & Barto 2018, section 2.2-2.6).
+
+    With probability epsilon_t pull an arm uniformly at random, else the best sample mean (ties at
+    random). Arms never pulled are valued ``initial_value`` (1 is the seed's optimistic start).
+
+    Parameters
+    ----------
+    epsilon : float in [0, 1]
+        Exploration probability; default 0.05 (the seed's example). 0 is greedy.
+    schedule : "constant" or "decay"
+        "decay" is epsilon_t = min(1, c K / (d^2 t)) of Auer et al. (2002, epsilon_n-greedy),
+        which has logarithmic regret when d is below the smallest gap.
+    c, d : float > 0, float in (0, 1]
+        Constants of the decaying schedule (defaults 5 and 0.1).
+    initial_value : float
+        Value of arms never pulled; default 0.
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 epsilon: float = 0.05, schedule: Literal["constant", "decay"] = "constant",
+                 c: float = 5.0, d: float = 0.1, initial_value: float = 0.0) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        self.epsilon = self._check_float("epsilon", epsilon, low=0.0, high=1.0)
+        if schedule not in ("constant", "decay"):
+            raise self._param_error("schedule", schedule, "'constant' or 'decay'")
+        self.schedule = schedule
+        self.c = self._check_float("c", c, low=0.0, low_open=True)
+        self.d = self._check_float("d", d, low=0.0, high=1.0, low_open=True)
+        self.initial_value = self._check_float("initial_value", initial_value)
+
+    def current_epsilon(self) -> FloatArray:
+        if self.schedule == "constant":
+            return np.full(self.num_envs, self.epsilon)
+        return np.minimum(1.0, self.c * self.n_arms / (self.d**2 * np.maximum(self.t, 1.0)))
+
+    def _act(self, obs: Any) -> IntArray:
+        greedy = argmax_random_ties(self.sample_means(self.initial_value), self.rng)
+        explore = self.rng.random(self.num_envs) < self.current_epsilon()
+        random_arms = self.rng.integers(self.n_arms, size=self.num_envs)
+        return np.where(explore, random_arms, greedy)
+
+
+def _sample_categorical(probs: FloatArray, rng: np.random.Generator) -> IntArray:
+    """One draw per row of a (n, K) matrix of probabilities (rows sum to 1)."""
+    cdf = np.cumsum(probs, axis=1)
+    u = rng.random(probs.shape[0])[:, None] * cdf[:, -1:]
+    return np.minimum((cdf <= u).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
+
+
+def _softmax(x: FloatArray) -> FloatArray:
+    z = np.exp(x - x.max(axis=1, keepdims=True))
+    return np.asarray(z / z.sum(axis=1, keepdims=True))
+
+
+@register("softmax", "Boltzmann exploration: P(k) ~ exp(mu_hat_k / tau) (seed 5.2.1)")
+class Softmax(BanditAgent):
+    """Boltzmann / softmax exploration (seed 5.2.1, item 8; Sutton & Barto 2018, 2.8).
+
+    Pull arm k with probability proportional to exp(mu_hat_k / tau); arms never pulled are valued
+    ``initial_value`` (0, or 1 for the seed's optimistic start).
+
+    Parameters
+    ----------
+    tau : float > 0
+        Temperature; default 0.1 (the seed's example). Small tau is greedy.
+    initial_value : float
+        Default 0.
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 tau: float = 0.1, initial_value: float = 0.0) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        self.tau = self._check_float("tau", tau, low=0.0, low_open=True)
+        self.initial_value = self._check_float("initial_value", initial_value)
+
+    def _act(self, obs: Any) -> IntArray:
+        probs = _softmax(self.sample_means(self.initial_value) / self.tau)
+        return _sample_categorical(probs, self.rng)
+
+
+@register("pursuit", "pursuit: action probabilities pursue the greedy arm (Sutton & Barto)")
+class Pursuit(BanditAgent):
+    """Pursuit method (Thathachar & Sastry 1985; Sutton & Barto 1998, section 2.9; Kuleshov &
+    Precup 2014).
+
+    Keeps action probabilities pi (uniform at the start). After each step, with k* the arm of best
+    sample mean (ties at random): pi <- pi + beta (e_{k*} - pi). Arms are drawn from pi.
+
+    Parameters
+    ----------
+    beta : float in (0, 1]
+        Learning rate of the probabilities; default 0.01 (Sutton & Barto's example).
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 beta: float = 0.01) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        self.beta = self._check_float("beta", beta, low=0.0, high=1.0, low_open=True)
+
+    def _reset_state(self, num_envs: int) -> None:
+        super()._reset_state(num_envs)
+        self.probs = np.full((num_envs, self.n_arms), 1.0 / self.n_arms)
+
+    def _act(self, obs: Any) -> IntArray:
+        return _sample_categorical(self.probs, self.rng)
+
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray) -> None:
+        greedy = argmax_random_ties(self.sample_means()[rows], self.rng)
+        p = self.probs[rows]
+        p *= 1.0 - self.beta
+        p[np.arange(rows.size), greedy] += self.beta
+        self.probs[rows] = p
+
+    def _end_episode(self, rows: IntArray) -> None:
+        super()._end_episode(rows)
+        self.probs[rows] = 1.0 / self.n_arms
+
+
+@register("reinforcement-comparison",
+          "reinforcement comparison: preferences vs a reference reward (Sutton & Barto)")
+class ReinforcementComparison(BanditAgent):
+    """Reinforcement comparison (Sutton & Barto 1998, section 2.8; Kuleshov & Precup 2014).
+
+    Preferences p_k and a reference reward r_bar. Arms are drawn with probability softmax(p).
+    After reward r from arm A: p_A <- p_A + beta (r - r_bar); r_bar <- r_bar + alpha (r - r_bar).
+
+    Parameters
+    ----------
+    alpha : float in (0, 1]
+        Step size of the reference reward; default 0.1.
+    beta : float > 0
+        Step size of the preferences; default 0.1. (Kuleshov & Precup's tuned values, quoted in the
+        seed, include alpha = 0.1, beta = 0.95 and alpha = 0.01, beta = 0.9.)
+    initial_reference : float
+        r_bar at the start of an episode; default 0.
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 alpha: float = 0.1, beta: float = 0.1, initial_reference: float = 0.0) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        self.alpha = self._check_float("alpha", alpha, low=0.0, high=1.0, low_open=True)
+        self.beta = self._check_float("beta", beta, low=0.0, low_open=True)
+        self.initial_reference = self._check_float("initial_reference", initial_reference)
+
+    def _reset_state(self, num_envs: int) -> None:
+        super()._reset_state(num_envs)
+        self.preferences = np.zeros((num_envs, self.n_arms))
+        self.reference = np.full(num_envs, self.initial_reference)
+
+    def _act(self, obs: Any) -> IntArray:
+        return _sample_categorical(_softmax(self.preferences), self.rng)
+
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray) -> None:
+        self.preferences[rows, a] += self.beta * (r - self.reference[rows])
+        self.reference[rows] += self.alpha * (r - self.reference[rows])
+
+    def _end_episode(self, rows: IntArray) -> None:
+        super()._end_episode(rows)
+        self.preferences[rows] = 0.0
+        self.reference[rows] = self.initial_reference
+
+
+@register("thompson-beta", "Thompson sampling, Beta-Bernoulli posterior, prior Beta(a, b)")
+class ThompsonBeta(BanditAgent):
+    """Thompson sampling with Beta priors (Thompson 1933; Chapelle & Li 2011; seed 5.2.1, items
+    9-10; Agrawal & Goyal 2012).
+
+    Posterior of arm k: Beta(a + S_k, b + F_k). Each step draws one sample per arm and pulls the
+    largest. Rewards must lie in [0, 1]; a non-binary reward r is turned into a Bernoulli(r)
+    success as Agrawal & Goyal (2012) do, from the agent's generator.
+
+    Parameters
+    ----------
+    a, b : float > 0
+        Prior Beta(a, b); default Beta(1, 1) (uniform), as in Chapelle & Li.
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 a: float = 1.0, b: float = 1.0) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        self.a = self._check_float("a", a, low=0.0, low_open=True)
+        self.b = self._check_float("b", b, low=0.0, low_open=True)
+
+    def _learn(self, rows: IntArray, obs: Any, actions: Any, rewards: FloatArray,
+               next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
+        r = rewards[rows]
+        self._require_unit_interval(r)
+        binary = (r == 0.0) | (r == 1.0)
+        if not binary.all():
+            r = r.copy()
+            draw = self.rng.random(r.size)
+            r[~binary] = (draw[~binary] < r[~binary]).astype(np.float64)
+        successes = rewards.copy()
+        successes[rows] = r
+        super()._learn(rows, obs, actions, successes, next_obs, terminated, truncated)
+
+    def _act(self, obs: Any) -> IntArray:
+        # sums = successes S_k, counts - sums = failures F_k.
+        theta = self.rng.beta(self.a + self.sums, self.b + self.counts - self.sums)
+        return theta.argmax(axis=1).astype(np.int64)
+
+
+@register("thompson-gaussian", "Thompson sampling, Gaussian prior and known noise variance")
+class ThompsonGaussian(BanditAgent):
+    """Thompson sampling with a conjugate Gaussian model (Agrawal & Goyal 2013).
+
+    Prior mu_k ~ N(prior_mean, prior_sigma^2) and rewards N(mu_k, noise_sigma^2); the posterior is
+    Gaussian with precision 1/prior_sigma^2 + T_k/noise_sigma^2. The defaults (0, 1, 1) are Agrawal
+    & Goyal's sampling from N(S_k / (T_k + 1), 1 / (T_k + 1)).
+
+    Parameters
+    ----------
+    prior_mean : float
+    prior_sigma : float > 0
+    noise_sigma : float > 0
+        Standard deviation of the rewards assumed by the model (for the Kuleshov-Precup protocol,
+        sqrt(variance)).
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 prior_mean: float = 0.0, prior_sigma: float = 1.0,
+                 noise_sigma: float = 1.0) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        self.prior_mean = self._check_float("prior_mean", prior_mean)
+        self.prior_sigma = self._check_float("prior_sigma", prior_sigma, low=0.0, low_open=True)
+        self.noise_sigma = self._check_float("noise_sigma", noise_sigma, low=0.0, low_open=True)
+
+    def _act(self, obs: Any) -> IntArray:
+        prior_precision = 1.0 / self.prior_sigma**2
+        noise_precision = 1.0 / self.noise_sigma**2
+        precision = prior_precision + self.counts * noise_precision
+        mean = (prior_precision * self.prior_mean + noise_precision * self.sums) / precision
+        theta = mean + self.rng.standard_normal(mean.shape) / np.sqrt(precision)
+        return theta.argmax(axis=1).astype(np.int64)
+
+
+@register("kl-ucb", "KL-UCB with Bernoulli KL (Garivier & Cappe 2011): Lai-Robbins optimal")
+class KLUCB(BanditAgent):
+    """KL-UCB (Garivier & Cappe 2011), Bernoulli KL, for rewards in [0, 1].
+
+    Pull each arm once; then the arm maximising
+    max{ q in [mu_hat_k, 1] : T_k KL(mu_hat_k, q) <= log t + c log log t },
+    solved by Newton's method to 1e-6. With this index the regret constant matches the Lai & Robbins
+    (1985) lower bound for Bernoulli arms.
+
+    Parameters
+    ----------
+    c : float >= 0
+        Default 0, the value Garivier & Cappe recommend in practice (the theorem uses c = 3).
+    precision : float > 0
+        Tolerance on q; default 1e-6.
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 c: float = 0.0, precision: float = 1e-6) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        self.c = self._check_float("c", c, low=0.0)
+        self.precision = self._check_float("precision", precision, low=0.0, high=0.5,
+                                           low_open=True)
+        self._max_newton_steps = 50
+
+    def _check_rewards(self, r: FloatArray) -> None:
+        self._require_unit_interval(r)
+
+    def kl_ucb_index(self) -> FloatArray:
+        eps = 1e-15
+        safe_counts = np.maximum(self.counts, 1.0)
+        p = np.clip(self.sums / safe_counts, 0.0, 1.0)
+        t = np.maximum(self.t, 1.0)
+        log_t = np.log(t)
+        if self.c > 0:
+            log_t = log_t + self.c * np.log(np.maximum(log_t, 1.0))
+        budget = log_t[:, None] / safe_counts
+        # Solve KL(p, q) = budget for q in [p, 1] by Newton's method in x = -log(1 - q): there
+        # g(x) = KL(p, 1 - e^-x) is convex and increasing (q >= p), and nearly linear where q is
+        # close to 1, so iterates started above the root decrease to it quickly. Pinsker
+        # (KL >= 2 (q - p)^2) gives a start p + sqrt(budget / 2) at or above the root.
+        pc = np.clip(p, eps, 1.0 - eps)
+        neg_entropy = pc * np.log(pc) + (1.0 - pc) * np.log(1.0 - pc)
+        q = np.clip(p + np.sqrt(budget / 2.0), pc, 1.0 - eps)
+        x = -np.log1p(-q)
+        x_min = -np.log1p(-pc)
+        for _ in range(self._max_newton_steps):
+            kl = neg_entropy - pc * np.log(q) + (1.0 - pc) * x
+            slope = (1.0 - pc) - pc * (1.0 - q) / q
+            excess = kl - budget
+            move = excess > 0
+            step = np.zeros_like(x)
+            np.divide(excess, slope, out=step, where=move & (slope > 0))
+            x_new = np.maximum(x - step, x_min)
+            q_new = -np.expm1(-x_new)
+            done = np.abs(q_new - q).max() < self.precision
+            x, q = x_new, q_new
+            if done:
+                break
+        lo = q
+        index = lo
+        index[self.counts == 0] = np.inf
+        return index
+
+    def _act(self, obs: Any) -> IntArray:
+        return argmax_random_ties(self.kl_ucb_index(), self.rng)

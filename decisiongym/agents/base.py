@@ -1,0 +1,263 @@
+"""The batched agent protocol, its shared base class, and the agent registry.
+
+One agent object runs ``num_envs`` independent replicates at once; its state lives in arrays
+whose first axis is the replicate. Acting is apart from learning:
+
+    agent.reset(num_envs, seed)
+    actions = agent.act(obs)                    # one action per replicate
+    agent.update(obs, actions, rewards, next_obs, terminated, truncated)
+
+Autoreset (decided once, here). Native vector envs use Gymnasium's NEXT_STEP autoreset: the step
+after a replicate's episode ends is a reset step whose action is ignored and whose reward means
+nothing. :meth:`BaseAgent.update` remembers which replicates ended an episode and leaves them out
+of the next update, so no agent learns from a reset step as if it were a transition. Subclasses
+implement :meth:`BaseAgent._learn` over the replicates that made a real transition, and
+:meth:`BaseAgent._end_episode` for those whose episode just ended.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+# Spawn key that separates an agent's random stream from an environment seeded with the same
+# integer (Gymnasium seeds envs with SeedSequence(seed) directly).
+_AGENT_SPAWN_KEY = (0xA6E7,)
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What every decisiongym agent offers."""
+
+    name: str
+    num_envs: int
+
+    def reset(self, num_envs: int, seed: int | None = None) -> None: ...
+
+    def act(self, obs: Any) -> NDArray[Any]: ...
+
+    def update(self, obs: Any, actions: NDArray[Any], rewards: NDArray[Any], next_obs: Any,
+               terminated: NDArray[np.bool_], truncated: NDArray[np.bool_]) -> None: ...
+
+
+class BaseAgent(ABC):
+    """Shared plumbing: the generator, the replicate count, and NEXT_STEP masking."""
+
+    name: ClassVar[str] = "agent"
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any]
+                 ) -> None:
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.num_envs = 0
+        self.rng = np.random.default_rng()
+        self._episode_ended = np.zeros(0, dtype=bool)
+        self._all_rows = np.zeros(0, dtype=np.int64)
+
+    # ----- validation helpers for subclasses -------------------------------------------------
+
+    def _param_error(self, param: str, value: Any, expected: str) -> ValueError:
+        return ValueError(f"{self.name}: {param} must be {expected}, got {value!r}")
+
+    def _check_float(self, param: str, value: Any, *, low: float | None = None,
+                     high: float | None = None, low_open: bool = False,
+                     high_open: bool = False) -> float:
+        """A finite number in the given interval, or ValueError naming the agent and value."""
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        if isinstance(value, bool):
+            raise self._param_error(param, value, f"a number in {interval}")
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise self._param_error(param, value, f"a number in {interval}") from None
+        ok = math.isfinite(x)
+        if ok and low is not None:
+            ok = x > low if low_open else x >= low
+        if ok and high is not None:
+            ok = x < high if high_open else x <= high
+        if not ok:
+            raise self._param_error(param, value, f"a number in {interval}")
+        return x
+
+    def _check_int(self, param: str, value: Any, *, low: int = 1) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise self._param_error(param, value, f"an integer >= {low}")
+        return int(value)
+
+    # ----- the protocol ------------------------------------------------------------------------
+
+    def reset(self, num_envs: int, seed: int | None = None) -> None:
+        """Forget everything and prepare ``num_envs`` replicates.
+
+        The agent's generator is seeded from ``SeedSequence(seed)`` with a spawn key of its own,
+        so an agent and an environment given the same integer draw independent streams.
+        """
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
+                or num_envs < 1:
+            raise ValueError(f"{self.name}: num_envs must be a positive integer, got {num_envs!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise ValueError(f"{self.name}: seed must be a non-negative integer or None, "
+                             f"got {seed!r}")
+        self.num_envs = int(num_envs)
+        self.rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=_AGENT_SPAWN_KEY))
+        self._episode_ended = np.zeros(self.num_envs, dtype=bool)
+        self._all_rows = np.arange(self.num_envs)
+        self._reset_state(self.num_envs)
+
+    def act(self, obs: Any) -> NDArray[Any]:
+        """One action per replicate."""
+        if self.num_envs == 0:
+            raise RuntimeError(f"{self.name}: call reset(num_envs, seed) before act()")
+        n = np.shape(obs)[0] if np.ndim(obs) > 0 else 1
+        if n != self.num_envs:
+            raise ValueError(f"{self.name}: got observations for {n} replicates, the agent was "
+                             f"reset for {self.num_envs}")
+        return self._act(obs)
+
+    def update(self, obs: Any, actions: NDArray[Any], rewards: NDArray[Any], next_obs: Any,
+               terminated: NDArray[np.bool_], truncated: NDArray[np.bool_]) -> None:
+        """Learn from one batched transition, skipping replicates whose step was a reset step."""
+        if self.num_envs == 0:
+            raise RuntimeError(f"{self.name}: call reset(num_envs, seed) before update()")
+        terminated = np.asarray(terminated, dtype=bool)
+        truncated = np.asarray(truncated, dtype=bool)
+        rewards = np.asarray(rewards, dtype=np.float64)
+        actions = np.asarray(actions)
+        if self._episode_ended.any():
+            rows = np.flatnonzero(~self._episode_ended)
+        else:
+            rows = self._all_rows
+        if rows.size:
+            self._learn(rows, obs, actions, rewards, next_obs, terminated, truncated)
+        ended = terminated | truncated
+        ended &= ~self._episode_ended  # a reset step never ends an episode
+        if ended.any():
+            self._end_episode(np.flatnonzero(ended))
+        self._episode_ended = ended
+
+    # ----- what subclasses implement -----------------------------------------------------------
+
+    @abstractmethod
+    def _reset_state(self, num_envs: int) -> None:
+        """Allocate the per-replicate state arrays."""
+
+    @abstractmethod
+    def _act(self, obs: Any) -> NDArray[Any]:
+        """Actions for every replicate."""
+
+    @abstractmethod
+    def _learn(self, rows: IntArray, obs: Any, actions: NDArray[Any], rewards: FloatArray,
+               next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
+        """Learn from the transitions of replicates ``rows`` (full-length arrays, index them)."""
+
+    def _end_episode(self, rows: IntArray) -> None:  # noqa: B027 - optional hook
+        """Called after learning for the replicates whose episode has just ended."""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The constructor parameters (for records and reports)."""
+        return dict(getattr(self, "_params", {}))
+
+
+def argmax_random_ties(values: FloatArray, rng: np.random.Generator) -> IntArray:
+    """Row-wise argmax with ties broken uniformly at random from ``rng``.
+
+    Draws random numbers only for the rows that have a tie, so the common case costs one
+    ``max`` and one comparison.
+    """
+    best = values.max(axis=1, keepdims=True)
+    is_best = values == best
+    actions = is_best.argmax(axis=1)
+    tied = np.flatnonzero(is_best.sum(axis=1) > 1)
+    if tied.size:
+        u = rng.random((tied.size, values.shape[1]))
+        u[~is_best[tied]] = -1.0
+        actions[tied] = u.argmax(axis=1)
+    return actions.astype(np.int64, copy=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Registry.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    name: str
+    factory: Callable[..., BaseAgent]
+    summary: str
+
+
+_REGISTRY: dict[str, AgentEntry] = {}
+
+
+def register(name: str, summary: str) -> Callable[[type[BaseAgent]], type[BaseAgent]]:
+    """Class decorator: register an agent class under ``name`` with a one-line summary."""
+
+    def decorate(cls: type[BaseAgent]) -> type[BaseAgent]:
+        if name in _REGISTRY:
+            raise ValueError(f"agent {name!r} is already registered")
+        cls.name = name
+        _REGISTRY[name] = AgentEntry(name, cls, summary)
+        return cls
+
+    return decorate
+
+
+def list_agents() -> list[tuple[str, str]]:
+    """(name, one-line description) of every registered agent, sorted by name."""
+    return [(e.name, e.summary) for e in sorted(_REGISTRY.values(), key=lambda e: e.name)]
+
+
+def agent_parameters(name: str) -> dict[str, Any]:
+    """The parameters of agent ``name`` with their defaults."""
+    entry = _entry(name)
+    sig = inspect.signature(entry.factory)
+    return {
+        p.name: p.default
+        for p in sig.parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+        and p.name not in ("observation_space", "action_space")
+    }
+
+
+def _entry(name: str) -> AgentEntry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown agent {name!r}; registered agents: "
+                         f"{', '.join(sorted(_REGISTRY))}") from None
+
+
+def make(name: str, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+         **params: Any) -> BaseAgent:
+    """Build the agent registered as ``name`` for single-replicate spaces.
+
+    Pass the *single* spaces (``env.single_observation_space`` of a vector env). Unknown or
+    invalid parameters raise ``ValueError`` naming the agent and the value.
+    """
+    entry = _entry(name)
+    allowed = agent_parameters(name)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"{name}: unknown parameter(s) {', '.join(unknown)}; valid parameters: "
+                         f"{', '.join(f'{k}={v!r}' for k, v in allowed.items()) or 'none'}")
+    agent = entry.factory(observation_space=observation_space, action_space=action_space,
+                          **params)
+    agent._params = {**allowed, **params}  # type: ignore[attr-defined]
+    return agent

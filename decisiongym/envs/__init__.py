@@ -1,0 +1,65 @@
+"""Gymnasium environments of decisiongym, registered as ``decisiongym/<Name>-v<N>``.
+
+Registration happens on ``import decisiongym``. Every environment has a native vector entry
+point: ``gym.make_vec(id, num_envs=n, vectorization_mode="vector_entry_point")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+NAMESPACE = "decisiongym"
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    """One registered environment: id, entry points and a one-line description."""
+
+    id: str
+    entry_point: str
+    vector_entry_point: str
+    summary: str
+
+
+_BANDITS = "decisiongym.envs.bandits"
+
+ENVIRONMENTS: tuple[EnvEntry, ...] = (
+    EnvEntry(f"{NAMESPACE}/BernoulliBandit-v0", f"{_BANDITS}:BernoulliBandit",
+             f"{_BANDITS}:BernoulliBanditVector",
+             "K-armed Bernoulli bandit with given means (kwargs means, horizon)"),
+    EnvEntry(f"{NAMESPACE}/GaussianBandit-v0", f"{_BANDITS}:GaussianBandit",
+             f"{_BANDITS}:GaussianBanditVector",
+             "K-armed Gaussian bandit (kwargs means, sigma = std, scalar or per arm, horizon)"),
+    EnvEntry(f"{NAMESPACE}/BetaBandit-v0", f"{_BANDITS}:BetaBandit",
+             f"{_BANDITS}:BetaBanditVector",
+             "K-armed bandit with Beta rewards in [0, 1] (kwargs means, concentration, horizon)"),
+    EnvEntry(f"{NAMESPACE}/KuleshovPrecup-v0", f"{_BANDITS}:KuleshovPrecupBandit",
+             f"{_BANDITS}:KuleshovPrecupBanditVector",
+             "Kuleshov & Precup (2014): Gaussian arms, means ~ U[0,1] each reset (k, variance)"),
+    EnvEntry(f"{NAMESPACE}/ChapelleLi-v0", f"{_BANDITS}:ChapelleLiBandit",
+             f"{_BANDITS}:ChapelleLiBanditVector",
+             "Chapelle & Li (2011): Bernoulli arms, one at 1/2, others 1/2 - epsilon (k, epsilon)"),
+)
+
+
+def register_all() -> None:
+    """Register every decisiongym environment with Gymnasium (idempotent).
+
+    No ``max_episode_steps`` is set: the bandit's own ``horizon`` kwarg truncates the episode,
+    so that ``gym.make(id, horizon=T)`` is never cut short by a TimeLimit of another length.
+    """
+    for entry in ENVIRONMENTS:
+        if entry.id in gym.registry:
+            continue
+        gym.register(id=entry.id, entry_point=entry.entry_point,
+                     vector_entry_point=entry.vector_entry_point)
+
+
+def list_environments() -> list[tuple[str, str]]:
+    """(id, one-line description) of every registered decisiongym environment."""
+    return [(e.id, e.summary) for e in ENVIRONMENTS]
+
+
+__all__ = ["ENVIRONMENTS", "NAMESPACE", "EnvEntry", "list_environments", "register_all"]

@@ -1,0 +1,1 @@
+"""Running agents on environments and measuring them."""

@@ -1,0 +1,1 @@
+"""Supervised deep learning framed as environments and agents (issues to come)."""
