@@ -249,7 +249,7 @@ class EpsilonGreedy(BanditAgent):
 def _sample_categorical(probs: FloatArray, rng: np.random.Generator) -> IntArray:
     """One draw per row of a (n, K) matrix of probabilities (rows sum to 1)."""
     cdf = np.cumsum(probs, axis=1)
-    u = rng.random(probs.shape[0])[:, None] * cdf[:, -1:]
+    u = rng.random((probs.shape[0], 1)) * cdf[:, -1:]
     return np.minimum((cdf <= u).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
 
 

@@ -77,7 +77,9 @@ class BaseAgent(ABC):
         """A finite number in the given interval, or ValueError naming the agent and value."""
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
-        interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
+        interval = f"{left}{lo}, {hi}{right}"
         if isinstance(value, bool):
             raise self._param_error(param, value, f"a number in {interval}")
         try:

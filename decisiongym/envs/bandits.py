@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar, SupportsFloat
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -86,7 +86,8 @@ def _check_means(env_name: str, means: Any, low: float | None = None,
     try:
         mu = np.array(means, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{env_name}: means must be a 1-D array of numbers, got {means!r}") from exc
+        raise ValueError(
+            f"{env_name}: means must be a 1-D array of numbers, got {means!r}") from exc
     if mu.ndim != 1 or mu.size < 2:
         raise ValueError(
             f"{env_name}: means must be a 1-D array with at least 2 arms, got shape {mu.shape}"
@@ -97,9 +98,13 @@ def _check_means(env_name: str, means: Any, low: float | None = None,
         bad |= outside
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        interval = (f"({low}, {high})" if open_interval else f"[{low}, {high}]") if low is not None \
-            else "the finite numbers"
-        raise ValueError(f"{env_name}: means[{i}] = {mu[i]!r} is outside {interval}")
+        if low is None:
+            interval = "the finite numbers"
+        elif open_interval:
+            interval = f"({low:g}, {high:g})"
+        else:
+            interval = f"[{low:g}, {high:g}]"
+        raise ValueError(f"{env_name}: means[{i}] = {float(mu[i])!r} is outside {interval}")
     return mu
 
 
@@ -343,10 +348,10 @@ def _render_rgb(core: BanditCore, i: int) -> NDArray[np.uint8]:
     for a in range(k):
         x0 = 4 + a * bar_w + 1
         x1 = x0 + bar_w - 2
-        h = int(round(100 * (mu[a] - lo) / (hi - lo)))
+        h = round(100 * float(mu[a] - lo) / (hi - lo))
         colour = (230, 126, 34) if a == core.last_action[i] else (120, 120, 120)
         img[110 - h : 110, x0:x1] = colour
-        hc = int(round(40 * share[a]))
+        hc = round(40 * float(share[a]))
         img[158 - hc : 158, x0:x1] = (52, 101, 164)
     img[110, :] = 0
     return img
@@ -382,8 +387,8 @@ class StochasticBanditEnv(gym.Env[np.int64, np.int64]):
     Subclasses fix the reward family and document it; see :class:`BernoulliBandit`.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
-    env_name: ClassVar[str] = "StochasticBandit"
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012
+    env_name: str = "StochasticBandit"
 
     def __init__(self, family: RewardFamily, horizon: int, render_mode: str | None = None) -> None:
         self.horizon = _check_horizon(self.env_name, horizon)
@@ -435,7 +440,7 @@ class StochasticBanditEnv(gym.Env[np.int64, np.int64]):
         probe.reset(seed=seed)
         return probe._core.peek_table(0, horizon or self.horizon)
 
-    def render(self) -> str | NDArray[np.uint8] | None:  # type: ignore[override]
+    def render(self) -> str | NDArray[np.uint8] | None:
         if self.render_mode is None:
             gym.logger.warn(f"{self.env_name}: render() called without a render_mode; "
                             "pass render_mode='ansi' or 'rgb_array' to gym.make")
@@ -450,7 +455,7 @@ class StochasticBanditEnv(gym.Env[np.int64, np.int64]):
 # --------------------------------------------------------------------------------------------
 
 
-class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, FloatArray]):
+class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
     """``num_envs`` independent replicates of a bandit, stepped as arrays.
 
     Autoreset is Gymnasium's NEXT_STEP: the step after a replicate's episode is truncated resets
@@ -458,12 +463,12 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, FloatArray]):
     (``info["_expected_reward"][i]`` is False) and ``info["arm_means"]`` carries the new means.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {
+    metadata = {  # noqa: RUF012
         "render_modes": ["ansi", "rgb_array"],
         "render_fps": 4,
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
-    env_name: ClassVar[str] = "StochasticBandit"
+    env_name: str = "StochasticBandit"
 
     def __init__(self, family: RewardFamily, horizon: int, num_envs: int = 1,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
@@ -502,8 +507,10 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, FloatArray]):
             if not self._core.rngs:
                 self._core.rngs = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
         else:
-            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, (int, np.integer)) \
-                else list(seed)
+            if isinstance(seed, (int, np.integer)):
+                seeds = [int(seed) + i for i in range(self.num_envs)]
+            else:
+                seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"{self.env_name}: got {len(seeds)} seeds for "
                                  f"{self.num_envs} replicates")

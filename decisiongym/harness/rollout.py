@@ -34,6 +34,8 @@ class BanditRun:
     expected_rewards: NDArray[np.float64]
     optimal_expected_rewards: NDArray[np.float64]
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: Arm means of each replicate's (first) episode, shape (replicates, K), from reset info.
+    arm_means: NDArray[np.float64] | None = None
 
     @property
     def horizon(self) -> int:
@@ -71,7 +73,8 @@ def run_bandit(env_id: str, agent: str, *, replicates: int, horizon: int, seed: 
     try:
         learner = agents.make(agent, observation_space=env.single_observation_space,
                               action_space=env.single_action_space, **agent_params)
-        obs, _ = env.reset(seed=seed)
+        obs, reset_info = env.reset(seed=seed)
+        arm_means = np.asarray(reset_info["arm_means"]) if "arm_means" in reset_info else None
         learner.reset(replicates, seed=seed)
         actions = np.empty((horizon, replicates), dtype=np.int64)
         rewards = np.empty((horizon, replicates))
@@ -92,7 +95,8 @@ def run_bandit(env_id: str, agent: str, *, replicates: int, horizon: int, seed: 
         env.close()
     return BanditRun(env_id=env_id, agent=agent, params=learner.params, seed=seed,
                      actions=actions, rewards=rewards, expected_rewards=expected,
-                     optimal_expected_rewards=optimal, env_kwargs=env_kwargs)
+                     optimal_expected_rewards=optimal, env_kwargs=env_kwargs,
+                     arm_means=arm_means)
 
 
 def mean_confidence_interval(values: NDArray[np.float64], level: float = 0.95
@@ -106,3 +110,19 @@ def mean_confidence_interval(values: NDArray[np.float64], level: float = 0.95
         return mean, float("nan"), float("nan")
     half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
     return mean, mean - half, mean + half
+
+
+def bernoulli_lai_robbins(run: BanditRun) -> NDArray[np.float64] | None:
+    """Mean over replicates of the Lai-Robbins bound C log t, t = 1..T, for Bernoulli rewards.
+
+    None when the run's rewards are not binary or its arm means are unknown.
+    """
+    from decisiongym.theory import lai_robbins_constant
+
+    if run.arm_means is None or not np.isin(run.rewards, (0.0, 1.0)).all():
+        return None
+    means = run.arm_means
+    if means.min() < 0.0 or means.max() > 1.0:
+        return None
+    constant = float(np.mean([lai_robbins_constant(m) for m in means]))
+    return np.asarray(constant * np.log(np.arange(1, run.horizon + 1)))

@@ -47,7 +47,8 @@ def lai_robbins_constant(
     """
     mu = np.asarray(means, dtype=np.float64)
     if mu.ndim != 1 or mu.size < 2:
-        raise ValueError(f"lai_robbins_constant: means must be a 1-D array of >= 2 arms, got {mu!r}")
+        raise ValueError(
+            f"lai_robbins_constant: means must be a 1-D array of >= 2 arms, got {mu!r}")
     best = mu.max()
     sub = mu < best
     gaps = best - mu[sub]
@@ -56,7 +57,8 @@ def lai_robbins_constant(
     elif family == "gaussian":
         kl = kl_gaussian(mu[sub], best, sigma)
     else:
-        raise ValueError(f"lai_robbins_constant: unknown family {family!r}; use 'bernoulli' or 'gaussian'")
+        raise ValueError(f"lai_robbins_constant: unknown family {family!r}; "
+                         "use 'bernoulli' or 'gaussian'")
     return float(np.sum(gaps / kl))
 
 

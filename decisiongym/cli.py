@@ -1,0 +1,168 @@
+"""The ``decisiongym`` command.
+
+    decisiongym list
+    decisiongym run --env decisiongym/ChapelleLi-v0 --agent thompson-beta --seeds 100 \
+        --horizon 10000 [--param a=1 --param b=1] [--env-kwarg k=10] [--plot regret.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse ``key=value``; the value as a Python literal (number, list, bool, None) or a string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    raw = raw.strip()
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return key, lowered == "true"
+    if lowered in ("none", "null"):
+        return key, None
+    try:
+        return key, ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return key, raw
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from decisiongym import list_environments
+    from decisiongym.agents import list_agents
+
+    envs = list_environments()
+    agent_rows = list_agents()
+    width = max(len(name) for name, _ in [*envs, *agent_rows])
+    print("Environments (gym.make / gym.make_vec):")
+    for name, summary in envs:
+        print(f"  {name:<{width}}  {summary}")
+    print("\nAgents (decisiongym.agents.make):")
+    for name, summary in agent_rows:
+        print(f"  {name:<{width}}  {summary}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from decisiongym.harness.rollout import (
+        bernoulli_lai_robbins,
+        mean_confidence_interval,
+        run_bandit,
+    )
+
+    params = dict(args.param)
+    env_kwargs = dict(args.env_kwarg)
+    run = run_bandit(args.env, args.agent, replicates=args.seeds, horizon=args.horizon,
+                     seed=args.seed, env_kwargs=env_kwargs, agent_params=params,
+                     progress=None if not args.quiet else False)
+    final = run.pseudo_regret[-1]
+    mean, lo, hi = mean_confidence_interval(final)
+    optimal_share = float((run.expected_rewards[-1] == run.optimal_expected_rewards[-1]).mean())
+    shown = ", ".join(f"{k}={v!r}" for k, v in run.params.items()) or "defaults"
+    print(f"env      {args.env} {json.dumps(env_kwargs) if env_kwargs else ''}".rstrip())
+    print(f"agent    {args.agent} ({shown})")
+    print(f"budget   horizon T = {args.horizon}, {args.seeds} replicates, seed {args.seed}")
+    interval = "n/a (one replicate)" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]"
+    print(f"pseudo-regret at T: {mean:.2f}  95% CI {interval}")
+    bound = bernoulli_lai_robbins(run)
+    if bound is not None:
+        print(f"Lai-Robbins lower bound C log T (asymptotic): {bound[-1]:.2f}")
+    print(f"mean reward per step: {float(run.rewards.mean()):.4f};  "
+          f"optimal arm pulled at the last step: {100 * optimal_share:.1f}% of replicates")
+    if args.plot:
+        _plot_regret(run.pseudo_regret, args.plot, f"{args.agent} on {args.env}", bound)
+        print(f"plot     {args.plot}")
+    if args.json:
+        record = {"env": args.env, "env_kwargs": env_kwargs, "agent": args.agent,
+                  "params": run.params, "horizon": args.horizon, "replicates": args.seeds,
+                  "seed": args.seed, "final_pseudo_regret_mean": mean,
+                  "final_pseudo_regret_ci95": [lo, hi]}
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(record, fh, indent=2, default=str)
+    return 0
+
+
+def _plot_regret(regret: np.ndarray, path: str, title: str,
+                 bound: np.ndarray | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.arange(1, regret.shape[0] + 1)
+    mean = regret.mean(axis=1)
+    half = 1.96 * regret.std(axis=1, ddof=1) / np.sqrt(regret.shape[1]) \
+        if regret.shape[1] > 1 else np.zeros_like(mean)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(t, mean, label="mean pseudo-regret")
+    ax.fill_between(t, mean - half, mean + half, alpha=0.3, label="95% interval")
+    if bound is not None:
+        ax.plot(t, bound, "k--", label="Lai-Robbins C log t")
+    ax.set_xlabel("t")
+    ax.set_ylabel("cumulative pseudo-regret")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="decisiongym",
+        description="Gymnasium environments, batched agents and a regret harness.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_list = sub.add_parser("list", help="list environments and agents")
+    p_list.set_defaults(func=_cmd_list)
+
+    p_run = sub.add_parser(
+        "run", help="run one agent on one bandit env for N replicates; print the pseudo-regret")
+    p_run.add_argument("--env", required=True, help="environment id, e.g. "
+                       "decisiongym/ChapelleLi-v0")
+    p_run.add_argument("--agent", required=True, help="agent name (see `decisiongym list`)")
+    p_run.add_argument("--param", action="append", type=parse_assignment, default=[],
+                       metavar="KEY=VALUE", help="agent parameter (repeatable)")
+    p_run.add_argument("--env-kwarg", action="append", type=parse_assignment, default=[],
+                       metavar="KEY=VALUE", help="environment kwarg (repeatable)")
+    p_run.add_argument("--seeds", type=int, default=100,
+                       help="number of replicates, run at once in one vector env (default 100)")
+    p_run.add_argument("--horizon", type=int, default=1000, help="horizon T (default 1000)")
+    p_run.add_argument("--seed", type=int, default=0,
+                       help="base seed: replicate i is seeded with seed + i (default 0)")
+    p_run.add_argument("--plot", metavar="PNG", help="save the regret curve with its 95%% band")
+    p_run.add_argument("--json", metavar="PATH", help="write the summary as JSON")
+    p_run.add_argument("--quiet", action="store_true", help="no progress bar")
+    p_run.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, KeyError) as exc:
+        # gymnasium raises its own errors (subclasses of Exception) for unknown ids.
+        print(f"decisiongym: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        import gymnasium
+
+        if isinstance(exc, gymnasium.error.Error):
+            print(f"decisiongym: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,334 @@
+"""The batched agent protocol, the registry, and each stochastic bandit agent's rule."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from scipy import stats
+
+from decisiongym import agents, theory
+from decisiongym.harness.rollout import run_bandit
+from tests.conftest import make_agent
+
+BANDIT_AGENTS = [
+    "random", "etc", "ucb1", "ucb1-tuned", "epsilon-greedy", "softmax", "pursuit",
+    "reinforcement-comparison", "thompson-beta", "thompson-gaussian", "kl-ucb",
+]
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"etc": {"m": 3}}
+
+
+def test_registry_lists_every_agent_with_a_description() -> None:
+    listed = dict(agents.list_agents())
+    for name in BANDIT_AGENTS:
+        assert name in listed
+        assert listed[name] and "\n" not in listed[name]
+
+
+def test_unknown_agent_and_unknown_parameter_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown agent 'ucb2'.*ucb1"):
+        make_agent("ucb2", 3)
+    with pytest.raises(ValueError, match="ucb1: unknown parameter.*tau.*alpha"):
+        make_agent("ucb1", 3, tau=0.1)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "match"),
+    [
+        ("ucb1", {"alpha": -1.0}, r"ucb1: alpha .* got -1\.0"),
+        ("ucb1", {"alpha": float("nan")}, r"ucb1: alpha .* got nan"),
+        ("ucb1", {"alpha": "big"}, r"ucb1: alpha .* got 'big'"),
+        ("epsilon-greedy", {"epsilon": 1.5}, r"epsilon-greedy: epsilon .* got 1\.5"),
+        ("epsilon-greedy", {"schedule": "linear"}, r"epsilon-greedy: schedule .* 'linear'"),
+        ("epsilon-greedy", {"schedule": "decay", "d": 0.0}, r"epsilon-greedy: d .* got 0\.0"),
+        ("softmax", {"tau": 0.0}, r"softmax: tau .* got 0\.0"),
+        ("pursuit", {"beta": 2.0}, r"pursuit: beta .* got 2\.0"),
+        ("reinforcement-comparison", {"alpha": 0.0}, r"reinforcement-comparison: alpha"),
+        ("thompson-beta", {"a": 0.0}, r"thompson-beta: a .* got 0\.0"),
+        ("thompson-gaussian", {"noise_sigma": -1.0}, r"thompson-gaussian: noise_sigma"),
+        ("kl-ucb", {"c": -3.0}, r"kl-ucb: c .* got -3\.0"),
+        ("etc", {}, r"etc: give m"),
+        ("etc", {"m": 0}, r"etc: m .* got 0"),
+        ("etc", {"gap": 1.5, "horizon": 100}, r"etc: gap .* got 1\.5"),
+        ("etc", {"gap": 0.1, "horizon": -1}, r"etc: horizon .* got -1"),
+    ],
+)
+def test_bad_parameters_raise_value_error_naming_agent_and_value(
+        name: str, params: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make_agent(name, 3, **params)
+
+
+@pytest.mark.parametrize("name", BANDIT_AGENTS)
+def test_agents_need_a_discrete_action_space(name: str) -> None:
+    with pytest.raises(ValueError, match=f"{name}: needs a Discrete"):
+        agents.make(name, observation_space=gym.spaces.Discrete(1),
+                    action_space=gym.spaces.Box(0, 1, (3,)), **DEFAULT_PARAMS.get(name, {}))
+
+
+def test_protocol_errors() -> None:
+    agent = make_agent("ucb1", 3)
+    with pytest.raises(RuntimeError, match="reset"):
+        agent.act(np.zeros(2, dtype=np.int64))
+    with pytest.raises(ValueError, match="num_envs"):
+        agent.reset(0)
+    agent.reset(4, seed=0)
+    with pytest.raises(ValueError, match="3 replicates.*4"):
+        agent.act(np.zeros(3, dtype=np.int64))
+    assert isinstance(agent, agents.Agent)
+
+
+@pytest.mark.parametrize("name", BANDIT_AGENTS)
+def test_same_seed_same_run_bit_for_bit(name: str) -> None:
+    kwargs = {"replicates": 8, "horizon": 300, "env_kwargs": {"means": [0.2, 0.5, 0.45, 0.7]},
+              "agent_params": DEFAULT_PARAMS.get(name, {})}
+    a = run_bandit("decisiongym/BernoulliBandit-v0", name, seed=7, **kwargs)
+    b = run_bandit("decisiongym/BernoulliBandit-v0", name, seed=7, **kwargs)
+    c = run_bandit("decisiongym/BernoulliBandit-v0", name, seed=8, **kwargs)
+    assert np.array_equal(a.actions, b.actions)
+    assert np.array_equal(a.rewards, b.rewards)
+    assert not np.array_equal(a.actions, c.actions)
+    assert a.actions.dtype == np.int64
+    assert a.actions.min() >= 0 and a.actions.max() < 4
+
+
+@pytest.mark.parametrize("name", BANDIT_AGENTS)
+def test_reset_steps_are_never_learned_from(name: str) -> None:
+    """NEXT_STEP autoreset: the step after an episode end must not change the agent.
+
+    Two copies of one agent see the same transitions, except on the reset step, where their
+    actions and rewards differ. Afterwards they must act identically.
+    """
+    n, k = 6, 4
+    base = make_agent(name, k, **DEFAULT_PARAMS.get(name, {}))
+    base.reset(n, seed=3)
+    obs = np.zeros(n, dtype=np.int64)
+    no = np.zeros(n, dtype=bool)
+    rng = np.random.default_rng(0)
+    for t in range(5):
+        a = base.act(obs)
+        base.update(obs, a, rng.random(n).round(), obs, no, no | (t == 4))
+    one, two = base, copy.deepcopy(base)
+    one.update(obs, np.zeros(n, dtype=np.int64), np.zeros(n), obs, no, no)
+    two.update(obs, np.full(n, k - 1, dtype=np.int64), np.ones(n), obs, no, no)
+    for _ in range(20):
+        a1, a2 = one.act(obs), two.act(obs)
+        assert np.array_equal(a1, a2)
+        r = rng.random(n).round()
+        one.update(obs, a1, r, obs, no, no)
+        two.update(obs, a2, r, obs, no, no)
+
+
+def test_episode_end_clears_statistics_and_reset_step_is_skipped() -> None:
+    env = gym.make_vec("decisiongym/BernoulliBandit-v0", num_envs=3,
+                       vectorization_mode="vector_entry_point", means=[0.3, 0.6], horizon=3)
+    agent = agents.make("ucb1", observation_space=env.single_observation_space,
+                        action_space=env.single_action_space)
+    obs, _ = env.reset(seed=0)
+    agent.reset(3, seed=0)
+    totals = []
+    for _ in range(6):
+        a = agent.act(obs)
+        next_obs, r, term, trunc, _ = env.step(a)
+        agent.update(obs, a, r, next_obs, term, trunc)
+        totals.append(int(agent.counts.sum()))  # type: ignore[attr-defined]
+        obs = next_obs
+    # steps 1-2 learn, step 3 ends the episode (cleared), step 4 is the reset step (skipped).
+    assert totals == [3, 6, 0, 0, 3, 6]
+
+
+def test_argmax_random_ties_is_uniform_over_the_maxima() -> None:
+    rng = np.random.default_rng(1)
+    values = np.tile(np.array([1.0, 3.0, 2.0, 3.0, 3.0]), (30_000, 1))
+    chosen = agents.argmax_random_ties(values, rng)
+    assert set(np.unique(chosen)) == {1, 3, 4}
+    counts = np.bincount(chosen, minlength=5)[[1, 3, 4]]
+    assert stats.chisquare(counts).pvalue > 1e-3
+    no_tie = np.array([[0.0, 1.0, 0.5]])
+    assert agents.argmax_random_ties(no_tie, rng)[0] == 1
+
+
+@pytest.mark.parametrize("name", ["ucb1", "ucb1-tuned", "kl-ucb"])
+def test_index_policies_pull_every_arm_once_first(name: str) -> None:
+    agent = make_agent(name, 5)
+    agent.reset(50, seed=0)
+    obs = np.zeros(50, dtype=np.int64)
+    no = np.zeros(50, dtype=bool)
+    pulled = []
+    for _ in range(5):
+        a = agent.act(obs)
+        pulled.append(a)
+        agent.update(obs, a, np.ones(50), obs, no, no)
+    order = np.stack(pulled, axis=1)
+    assert all(sorted(row) == [0, 1, 2, 3, 4] for row in order)
+    # the order is random, not 0..4 every time
+    assert len({tuple(row) for row in order}) > 1
+
+
+def _feed(agent: agents.BaseAgent, arms: list[int], rewards: list[float]) -> None:
+    """Feed one replicate a fixed sequence of (arm, reward)."""
+    obs = np.zeros(1, dtype=np.int64)
+    no = np.zeros(1, dtype=bool)
+    for a, r in zip(arms, rewards, strict=True):
+        agent.update(obs, np.array([a]), np.array([r]), obs, no, no)
+
+
+def test_ucb1_index_matches_the_formula() -> None:
+    for alpha in (2.0, 6.0):
+        agent = make_agent("ucb1", 3, alpha=alpha)
+        agent.reset(1, seed=0)
+        _feed(agent, [0, 1, 2, 0, 0, 1], [1, 0, 1, 0, 1, 1])
+        t = 6
+        mu = np.array([2 / 3, 1 / 2, 1.0])
+        n = np.array([3, 2, 1])
+        expected = mu + np.sqrt(alpha * math.log(t) / n)
+        np.testing.assert_allclose(agent.ucb_index()[0], expected)  # type: ignore[attr-defined]
+    # alpha = 6 is the seed's index sqrt(2 log(t^3) / T_k).
+    np.testing.assert_allclose(expected, mu + np.sqrt(2 * math.log(t**3) / n))
+
+
+def test_kl_ucb_index_solves_the_kl_equation() -> None:
+    agent = make_agent("kl-ucb", 4)
+    agent.reset(1, seed=0)
+    _feed(agent, [0, 1, 2, 3, 0, 1, 1, 2, 0, 0, 1, 3],
+          [1, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 0])
+    index = agent.kl_ucb_index()[0]  # type: ignore[attr-defined]
+    counts = np.bincount([0, 1, 2, 3, 0, 1, 1, 2, 0, 0, 1, 3], minlength=4)
+    mu = np.array([3 / 4, 0 / 4, 2 / 2, 0 / 2])
+    budget = math.log(12) / counts
+    for k in range(4):
+        if mu[k] == 1.0:
+            assert index[k] == pytest.approx(1.0, abs=1e-9)
+            continue
+        assert index[k] > mu[k]
+        assert counts[k] * theory.kl_bernoulli(mu[k], index[k]) == pytest.approx(
+            math.log(12), abs=1e-6)
+        assert budget[k] > 0
+
+
+def test_etc_explores_round_robin_then_commits() -> None:
+    agent = make_agent("etc", 3, m=2)
+    agent.reset(1, seed=0)
+    obs = np.zeros(1, dtype=np.int64)
+    no = np.zeros(1, dtype=bool)
+    rewards = {0: 0.0, 1: 1.0, 2: 0.5}
+    seen = []
+    for _ in range(12):
+        a = agent.act(obs)
+        seen.append(int(a[0]))
+        agent.update(obs, a, np.array([rewards[int(a[0])]]), obs, no, no)
+    assert seen[:6] == [0, 1, 2, 0, 1, 2]
+    assert seen[6:] == [1] * 6
+
+
+def test_etc_uses_the_seeds_optimal_m() -> None:
+    agent = make_agent("etc", 2, gap=0.2, horizon=10_000)
+    assert agent.m == theory.etc_optimal_m(0.2, 10_000)  # type: ignore[attr-defined]
+
+
+def test_epsilon_greedy_explores_at_rate_epsilon() -> None:
+    agent = make_agent("epsilon-greedy", 4, epsilon=0.2)
+    agent.reset(20_000, seed=0)
+    n = 20_000
+    obs = np.zeros(n, dtype=np.int64)
+    no = np.zeros(n, dtype=bool)
+    agent.update(obs, np.full(n, 2), np.ones(n), obs, no, no)  # arm 2 is greedy now
+    a = agent.act(obs)
+    # greedy with prob 0.8, plus 0.2 / 4 from exploration
+    assert abs((a == 2).mean() - 0.85) < 0.015
+    decaying = make_agent("epsilon-greedy", 4, schedule="decay", c=1.0, d=0.5)
+    decaying.reset(1, seed=0)
+    _feed(decaying, [0] * 100, [1.0] * 100)
+    assert decaying.current_epsilon()[0] == pytest.approx(1.0 * 4 / (0.25 * 100))  # type: ignore[attr-defined]
+
+
+def test_optimistic_initial_values_try_every_arm() -> None:
+    agent = make_agent("epsilon-greedy", 5, epsilon=0.0, initial_value=1.0)
+    agent.reset(1, seed=0)
+    obs = np.zeros(1, dtype=np.int64)
+    no = np.zeros(1, dtype=bool)
+    tried = set()
+    for _ in range(5):
+        a = agent.act(obs)
+        tried.add(int(a[0]))
+        agent.update(obs, a, np.array([0.5]), obs, no, no)
+    assert tried == {0, 1, 2, 3, 4}
+
+
+def test_softmax_probabilities_follow_boltzmann() -> None:
+    agent = make_agent("softmax", 3, tau=0.5)
+    n = 60_000
+    agent.reset(n, seed=0)
+    obs = np.zeros(n, dtype=np.int64)
+    no = np.zeros(n, dtype=bool)
+    for arm, r in ((0, 0.0), (1, 0.5), (2, 1.0)):
+        agent.update(obs, np.full(n, arm), np.full(n, r), obs, no, no)
+    freq = np.bincount(agent.act(obs), minlength=3) / n
+    expected = np.exp(np.array([0.0, 0.5, 1.0]) / 0.5)
+    np.testing.assert_allclose(freq, expected / expected.sum(), atol=0.01)
+
+
+def test_pursuit_moves_probabilities_towards_greedy_arm() -> None:
+    agent = make_agent("pursuit", 3, beta=0.1)
+    agent.reset(1, seed=0)
+    _feed(agent, [1], [1.0])
+    np.testing.assert_allclose(agent.probs[0], [0.3, 0.4, 0.3])  # type: ignore[attr-defined]
+    np.testing.assert_allclose(agent.probs.sum(), 1.0)  # type: ignore[attr-defined]
+
+
+def test_reinforcement_comparison_update() -> None:
+    agent = make_agent("reinforcement-comparison", 3, alpha=0.1, beta=0.5,
+                       initial_reference=0.2)
+    agent.reset(1, seed=0)
+    _feed(agent, [2], [1.0])
+    np.testing.assert_allclose(agent.preferences[0], [0.0, 0.0, 0.5 * (1.0 - 0.2)])  # type: ignore[attr-defined]
+    assert agent.reference[0] == pytest.approx(0.2 + 0.1 * 0.8)  # type: ignore[attr-defined]
+
+
+def test_thompson_beta_posterior_and_reward_range() -> None:
+    agent = make_agent("thompson-beta", 2, a=2.0, b=3.0)
+    agent.reset(1, seed=0)
+    _feed(agent, [0, 0, 0, 1], [1, 1, 0, 0])
+    # posterior of arm 0 is Beta(2 + 2, 3 + 1), arm 1 Beta(2, 3 + 1)
+    assert agent.sums[0].tolist() == [2.0, 0.0]  # type: ignore[attr-defined]
+    assert (agent.counts[0] - agent.sums[0]).tolist() == [1.0, 1.0]  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=r"thompson-beta: rewards must lie in \[0, 1\]"):
+        _feed(agent, [0], [1.5])
+
+
+def test_thompson_beta_binarises_fractional_rewards() -> None:
+    agent = make_agent("thompson-beta", 2)
+    agent.reset(10_000, seed=0)
+    obs = np.zeros(10_000, dtype=np.int64)
+    no = np.zeros(10_000, dtype=bool)
+    agent.update(obs, np.zeros(10_000, dtype=np.int64), np.full(10_000, 0.3), obs, no, no)
+    successes = agent.sums[:, 0]  # type: ignore[attr-defined]
+    assert set(np.unique(successes)) == {0.0, 1.0}
+    assert abs(successes.mean() - 0.3) < 0.02
+
+
+def test_thompson_gaussian_samples_the_conjugate_posterior() -> None:
+    agent = make_agent("thompson-gaussian", 2, prior_mean=0.0, prior_sigma=1.0,
+                       noise_sigma=0.5)
+    n = 40_000
+    agent.reset(n, seed=0)
+    obs = np.zeros(n, dtype=np.int64)
+    no = np.zeros(n, dtype=bool)
+    for _ in range(3):
+        agent.update(obs, np.zeros(n, dtype=np.int64), np.full(n, 0.8), obs, no, no)
+    # posterior of arm 0: precision 1 + 3 / 0.25 = 13, mean 3 * 0.8 / 0.25 / 13
+    post_mean, post_sd = 3 * 0.8 / 0.25 / 13, 1 / math.sqrt(13)
+    # P(theta_0 > theta_1) with theta_1 ~ N(0, 1)
+    p_pick_0 = stats.norm.cdf(post_mean / math.sqrt(post_sd**2 + 1.0))
+    assert abs((agent.act(obs) == 0).mean() - p_pick_0) < 0.01
+
+
+def test_kl_ucb_rejects_rewards_outside_unit_interval() -> None:
+    agent = make_agent("kl-ucb", 2)
+    agent.reset(1, seed=0)
+    with pytest.raises(ValueError, match=r"kl-ucb: rewards must lie in \[0, 1\]"):
+        _feed(agent, [0], [-0.5])
