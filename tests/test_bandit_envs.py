@@ -761,3 +761,10 @@ def test_step_before_reset_raises(env_id: str) -> None:
         gym.make(env_id).unwrapped.step(0)
     with pytest.raises(gym.error.ResetNeeded, match=re.escape(env_name(env_id))):
         make_vec(env_id, 2).step(np.zeros(2, dtype=np.int64))
+
+
+def test_reward_table_rejects_a_bad_horizon() -> None:
+    env = gym.make("decisiongym/BernoulliBandit-v0").unwrapped
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match=rf"BernoulliBandit-v0: horizon .* got {bad}"):
+            env.reward_table(seed=0, horizon=bad)  # type: ignore[attr-defined]

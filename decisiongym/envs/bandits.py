@@ -435,10 +435,11 @@ class StochasticBanditEnv(gym.Env[np.int64, np.int64]):
         Computed on a copy: the env's own state is untouched. Use it to give peers the same
         random numbers (common random numbers) or to check a run by hand.
         """
+        rows = self.horizon if horizon is None else _check_horizon(self.env_name, horizon)
         probe = StochasticBanditEnv(self.family, self.horizon)
         probe.env_name = self.env_name
         probe.reset(seed=seed)
-        return probe._core.peek_table(0, horizon or self.horizon)
+        return probe._core.peek_table(0, rows)
 
     def render(self) -> str | NDArray[np.uint8] | None:
         if self.render_mode is None:
