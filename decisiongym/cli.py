@@ -53,60 +53,62 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from decisiongym.harness.metrics import time_grid
     from decisiongym.harness.rollout import (
-        bernoulli_lai_robbins,
+        lai_robbins_curve,
         mean_confidence_interval,
         run_bandit,
     )
 
     params = dict(args.param)
     env_kwargs = dict(args.env_kwarg)
+    if args.horizon < 1:
+        raise ValueError(f"--horizon must be a positive integer, got {args.horizon}")
     run = run_bandit(args.env, args.agent, replicates=args.seeds, horizon=args.horizon,
                      seed=args.seed, env_kwargs=env_kwargs, agent_params=params,
+                     grid=time_grid(args.horizon, 100, 100), keep_steps=False,
                      progress=None if not args.quiet else False)
-    final = run.pseudo_regret[-1]
-    mean, lo, hi = mean_confidence_interval(final)
-    optimal_share = float((run.expected_rewards[-1] == run.optimal_expected_rewards[-1]).mean())
+    mean, lo, hi = mean_confidence_interval(run.final_regret)
+    best_share = float(run.best_arm_pulls[-1].mean() / args.horizon)
     shown = ", ".join(f"{k}={v!r}" for k, v in run.params.items()) or "defaults"
     print(f"env      {args.env} {json.dumps(env_kwargs) if env_kwargs else ''}".rstrip())
     print(f"agent    {args.agent} ({shown})")
     print(f"budget   horizon T = {args.horizon}, {args.seeds} replicates, seed {args.seed}")
     interval = "n/a (one replicate)" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]"
     print(f"pseudo-regret at T: {mean:.2f}  95% CI {interval}")
-    bound = bernoulli_lai_robbins(run)
+    bound = lai_robbins_curve(run)
     if bound is not None:
         print(f"Lai-Robbins lower bound C log T (asymptotic): {bound[-1]:.2f}")
-    print(f"mean reward per step: {float(run.rewards.mean()):.4f};  "
-          f"optimal arm pulled at the last step: {100 * optimal_share:.1f}% of replicates")
+    print(f"mean reward per step: {float(run.reward_sum[-1].mean()) / args.horizon:.4f};  "
+          f"pulls of a best arm: {100 * best_share:.1f}%")
     if args.plot:
-        _plot_regret(run.pseudo_regret, args.plot, f"{args.agent} on {args.env}", bound)
+        _plot_regret(run.grid, run.regret, args.plot, f"{args.agent} on {args.env}", bound)
         print(f"plot     {args.plot}")
     if args.json:
         record = {"env": args.env, "env_kwargs": env_kwargs, "agent": args.agent,
                   "params": run.params, "horizon": args.horizon, "replicates": args.seeds,
                   "seed": args.seed, "final_pseudo_regret_mean": mean,
-                  "final_pseudo_regret_ci95": [lo, hi]}
+                  "final_pseudo_regret_ci95": [lo, hi], "best_arm_fraction": best_share}
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(record, fh, indent=2, default=str)
     return 0
 
 
-def _plot_regret(regret: np.ndarray, path: str, title: str,
+def _plot_regret(grid: np.ndarray, regret: np.ndarray, path: str, title: str,
                  bound: np.ndarray | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t = np.arange(1, regret.shape[0] + 1)
     mean = regret.mean(axis=1)
     half = 1.96 * regret.std(axis=1, ddof=1) / np.sqrt(regret.shape[1]) \
         if regret.shape[1] > 1 else np.zeros_like(mean)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(t, mean, label="mean pseudo-regret")
-    ax.fill_between(t, mean - half, mean + half, alpha=0.3, label="95% interval")
+    ax.plot(grid, mean, label="mean pseudo-regret")
+    ax.fill_between(grid, mean - half, mean + half, alpha=0.3, label="95% interval")
     if bound is not None:
-        ax.plot(t, bound, "k--", label="Lai-Robbins C log t")
+        ax.plot(grid, bound, "k--", label="Lai-Robbins C log t")
     ax.set_xlabel("t")
     ax.set_ylabel("cumulative pseudo-regret")
     ax.set_title(title)

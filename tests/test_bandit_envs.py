@@ -122,7 +122,9 @@ def assert_info_equal(a: dict[str, Any], b: dict[str, Any]) -> None:
             assert_info_equal(x, y)
         else:
             assert type(x) is type(y), key
-            assert np.array_equal(np.asarray(x), np.asarray(y)), (key, x, y)
+            xa, ya = np.asarray(x), np.asarray(y)
+            nan_ok = xa.dtype.kind == "f"  # NaN (e.g. an undefined Lai-Robbins C) equals NaN
+            assert np.array_equal(xa, ya, equal_nan=nan_ok), (key, x, y)
 
 
 def bandit_ids(*ids: str) -> list[str]:
@@ -768,3 +770,17 @@ def test_reward_table_rejects_a_bad_horizon() -> None:
     for bad in (0, -3):
         with pytest.raises(ValueError, match=rf"BernoulliBandit-v0: horizon .* got {bad}"):
             env.reward_table(seed=0, horizon=bad)  # type: ignore[attr-defined]
+
+
+def test_reset_info_carries_the_lai_robbins_constant() -> None:
+    from decisiongym import theory
+
+    _, info = gym.make("decisiongym/ChapelleLi-v0", k=10, epsilon=0.1).reset(seed=0)
+    assert info["lai_robbins_constant"] == pytest.approx(
+        theory.lai_robbins_constant([0.5] + [0.4] * 9))
+    _, info = gym.make("decisiongym/GaussianBandit-v0", means=[1.0, 0.5, 0.0],
+                       sigma=[1.0, 2.0, 0.5]).reset(seed=0)
+    # sum 2 sigma_i^2 / Delta_i over the suboptimal arms
+    assert info["lai_robbins_constant"] == pytest.approx(2 * 4.0 / 0.5 + 2 * 0.25 / 1.0)
+    _, info = gym.make("decisiongym/BetaBandit-v0").reset(seed=0)
+    assert np.isnan(info["lai_robbins_constant"])

@@ -33,6 +33,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import ArrayLike, NDArray
 
+from decisiongym.theory import lai_robbins_constant
+
 __all__ = [
     "BanditCore",
     "BernoulliBandit",
@@ -127,8 +129,10 @@ class RewardFamily(ABC):
     def draw_rewards(self, rng: np.random.Generator, means: FloatArray, rows: int) -> FloatArray:
         """Rewards of every arm for ``rows`` steps, shape (rows, K)."""
 
-    def describe(self, means: FloatArray) -> str:
-        return ", ".join(f"{m:.3f}" for m in means)
+    def lai_robbins_constant(self, means: FloatArray) -> float:
+        """C(mu) of the Lai-Robbins bound for these means; NaN where the family has no
+        closed form here."""
+        return float("nan")
 
 
 class BernoulliFamily(RewardFamily):
@@ -144,6 +148,9 @@ class BernoulliFamily(RewardFamily):
 
     def draw_rewards(self, rng: np.random.Generator, means: FloatArray, rows: int) -> FloatArray:
         return (rng.random((rows, self.n_arms)) < means).astype(np.float64)
+
+    def lai_robbins_constant(self, means: FloatArray) -> float:
+        return lai_robbins_constant(means, "bernoulli")
 
 
 class GaussianFamily(RewardFamily):
@@ -175,6 +182,11 @@ class GaussianFamily(RewardFamily):
 
     def draw_rewards(self, rng: np.random.Generator, means: FloatArray, rows: int) -> FloatArray:
         return means + self.sigma * rng.standard_normal((rows, self.n_arms))
+
+    def lai_robbins_constant(self, means: FloatArray) -> float:
+        if np.any(self.sigma == 0):
+            return float("nan")
+        return lai_robbins_constant(means, "gaussian", self.sigma)
 
 
 class BetaFamily(RewardFamily):
@@ -262,6 +274,7 @@ class BanditCore:
         self.means = np.zeros((self.n, self.k))
         self.optimal = np.zeros(self.n)
         self.optimal_action = np.zeros(self.n, dtype=np.int64)
+        self.lai_robbins = np.full(self.n, np.nan)
         self.table = np.zeros((self.n, self.block, self.k))
         self.t = np.zeros(self.n, dtype=np.int64)
         self.counts = np.zeros((self.n, self.k), dtype=np.int64)
@@ -275,6 +288,7 @@ class BanditCore:
             mu = self.family.draw_means(rng)
             self.means[i] = mu
             self.table[i] = self.family.draw_rewards(rng, mu, self.block)
+            self.lai_robbins[i] = self.family.lai_robbins_constant(mu)
         rows_arr = np.asarray(rows, dtype=np.int64)
         self.optimal[rows_arr] = self.means[rows_arr].max(axis=1)
         self.optimal_action[rows_arr] = self.means[rows_arr].argmax(axis=1)
@@ -414,7 +428,8 @@ class StochasticBanditEnv(gym.Env[np.int64, np.int64]):
         self._core.rngs = [self.np_random]
         self._core.reset_rows(self._zero)
         return np.int64(0), {"arm_means": self._core.means[0].copy(),
-                             "optimal_expected_reward": float(self._core.optimal[0])}
+                             "optimal_expected_reward": float(self._core.optimal[0]),
+                             "lai_robbins_constant": float(self._core.lai_robbins[0])}
 
     def step(self, action: Any) -> tuple[np.int64, SupportsFloat, bool, bool, dict[str, Any]]:
         if not self._core.rngs:
@@ -519,7 +534,8 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
         self._core.reset_rows(self._all)
         self._autoreset[:] = False
         info = {"arm_means": self._core.means.copy(),
-                "optimal_expected_reward": self._core.optimal.copy()}
+                "optimal_expected_reward": self._core.optimal.copy(),
+                "lai_robbins_constant": self._core.lai_robbins.copy()}
         return np.zeros(self.num_envs, dtype=np.int64), info
 
     def _check_actions(self, actions: Any) -> IntArray:
@@ -597,8 +613,9 @@ _COMMON_DOC = """
 
     ## Starting State
     ``reset`` draws the episode's arm means (for the families that draw them) and the first block
-    of the reward table from ``self.np_random``. ``info`` holds ``arm_means`` and
-    ``optimal_expected_reward``.
+    of the reward table from ``self.np_random``. ``info`` holds ``arm_means``,
+    ``optimal_expected_reward`` and ``lai_robbins_constant`` (C(mu) of the Lai & Robbins 1985
+    bound C log T for Bernoulli and Gaussian arms, NaN for other families).
 
     ## Episode End
     - Termination: never.

@@ -14,7 +14,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from tqdm.auto import tqdm
 
 import decisiongym  # noqa: F401  (registers the environments)
@@ -23,80 +23,139 @@ from decisiongym import agents
 
 @dataclass(frozen=True)
 class BanditRun:
-    """Per-step arrays of a bandit run, shape (horizon, replicates)."""
+    """What a bandit run recorded.
+
+    On the time grid ``grid`` (G,) of steps t (1-based): ``regret`` (G, n), the cumulative
+    pseudo-regret sum_{s<=t} (mu* - mu_{A_s}) of each replicate, and ``best_arm_pulls`` (G, n),
+    how many of the first t pulls went to a best arm. ``lai_robbins_constant`` (n,) is C(mu) of
+    each replicate's first episode (NaN where undefined). With ``keep_steps`` the per-step arrays
+    (horizon, n) are kept too.
+    """
 
     env_id: str
     agent: str
     params: dict[str, Any]
     seed: int
-    actions: NDArray[np.int64]
-    rewards: NDArray[np.float64]
-    expected_rewards: NDArray[np.float64]
-    optimal_expected_rewards: NDArray[np.float64]
+    grid: NDArray[np.int64]
+    regret: NDArray[np.float64]
+    best_arm_pulls: NDArray[np.int64]
+    reward_sum: NDArray[np.float64]
+    lai_robbins_constant: NDArray[np.float64]
     env_kwargs: dict[str, Any] = field(default_factory=dict)
-    #: Arm means of each replicate's (first) episode, shape (replicates, K), from reset info.
     arm_means: NDArray[np.float64] | None = None
+    actions: NDArray[np.int64] | None = None
+    rewards: NDArray[np.float64] | None = None
+    expected_rewards: NDArray[np.float64] | None = None
+    optimal_expected_rewards: NDArray[np.float64] | None = None
 
     @property
     def horizon(self) -> int:
-        return int(self.actions.shape[0])
+        return int(self.grid[-1])
 
     @property
     def replicates(self) -> int:
-        return int(self.actions.shape[1])
+        return int(self.regret.shape[1])
+
+    @property
+    def final_regret(self) -> NDArray[np.float64]:
+        """Pseudo-regret at the horizon, one value per replicate."""
+        return self.regret[-1]
 
     @property
     def pseudo_regret(self) -> NDArray[np.float64]:
-        """Cumulative pseudo-regret sum_{s<=t} (mu* - mu_{A_s}), shape (horizon, replicates)."""
+        """Cumulative pseudo-regret at every step, shape (horizon, replicates).
+
+        Needs a run made with ``keep_steps=True``.
+        """
+        if self.expected_rewards is None or self.optimal_expected_rewards is None:
+            raise ValueError("pseudo_regret per step needs run_bandit(..., keep_steps=True); "
+                             "use .regret on .grid otherwise")
         return np.cumsum(self.optimal_expected_rewards - self.expected_rewards, axis=0)
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"run_bandit: {name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def run_bandit(env_id: str, agent: str, *, replicates: int, horizon: int, seed: int = 0,
                env_kwargs: dict[str, Any] | None = None,
                agent_params: dict[str, Any] | None = None,
+               grid: ArrayLike | None = None, keep_steps: bool = True,
                progress: bool | None = None) -> BanditRun:
     """Run ``replicates`` independent copies of ``agent`` on ``env_id`` for one episode.
 
     The env is reset with ``seed`` (replicate i gets seed + i, as a single env would) and the
-    agent with ``seed`` too (its generator has a spawn key of its own). ``progress`` shows a bar
-    on stderr; None shows it only on a terminal.
+    agent with ``seed`` too (its generator has a spawn key of its own). ``grid``: the steps at
+    which to record the curves (default every step). ``keep_steps=False`` keeps memory at
+    O(grid x replicates) for long horizons. ``progress`` shows a bar on stderr; None shows it
+    only on a terminal.
     """
     env_kwargs = dict(env_kwargs or {})
     agent_params = dict(agent_params or {})
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"run_bandit: horizon must be a positive integer, got {horizon!r}")
-    if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) \
-            or replicates < 1:
-        raise ValueError(f"run_bandit: replicates must be a positive integer, got {replicates!r}")
+    horizon = _check_positive_int("horizon", horizon)
+    replicates = _check_positive_int("replicates", replicates)
+    steps = np.arange(1, horizon + 1) if grid is None else np.asarray(grid, dtype=np.int64)
+    if steps.ndim != 1 or steps.size == 0 or steps[0] < 1 or steps[-1] != horizon \
+            or np.any(np.diff(steps) <= 0):
+        raise ValueError("run_bandit: grid must be increasing steps in [1, horizon] ending at "
+                         f"the horizon {horizon}")
+    record_at = np.zeros(horizon + 1, dtype=np.int64) - 1
+    record_at[steps] = np.arange(steps.size)
+
     env = gym.make_vec(env_id, num_envs=replicates, vectorization_mode="vector_entry_point",
                        horizon=horizon, **env_kwargs)
+    n = replicates
+    regret = np.empty((steps.size, n))
+    best_pulls = np.empty((steps.size, n), dtype=np.int64)
+    reward_sum = np.empty((steps.size, n))
+    per_step: dict[str, NDArray[Any]] = {}
+    if keep_steps:
+        per_step = {"actions": np.empty((horizon, n), dtype=np.int64),
+                    "rewards": np.empty((horizon, n)), "expected": np.empty((horizon, n)),
+                    "optimal": np.empty((horizon, n))}
     try:
         learner = agents.make(agent, observation_space=env.single_observation_space,
                               action_space=env.single_action_space, **agent_params)
         obs, reset_info = env.reset(seed=seed)
-        arm_means = np.asarray(reset_info["arm_means"]) if "arm_means" in reset_info else None
-        learner.reset(replicates, seed=seed)
-        actions = np.empty((horizon, replicates), dtype=np.int64)
-        rewards = np.empty((horizon, replicates))
-        expected = np.empty((horizon, replicates))
-        optimal = np.empty((horizon, replicates))
+        learner.reset(n, seed=seed)
+        cum_regret = np.zeros(n)
+        cum_best = np.zeros(n, dtype=np.int64)
+        cum_reward = np.zeros(n)
         show = sys.stderr.isatty() if progress is None else progress
         for t in tqdm(range(horizon), disable=not show, desc=f"{agent} on {env_id}",
                       unit="step", leave=False):
             a = learner.act(obs)
             next_obs, r, terminated, truncated, info = env.step(a)
             learner.update(obs, a, r, next_obs, terminated, truncated)
-            actions[t] = a
-            rewards[t] = r
-            expected[t] = info["expected_reward"]
-            optimal[t] = info["optimal_expected_reward"]
+            expected = info["expected_reward"]
+            optimal = info["optimal_expected_reward"]
+            cum_regret += optimal - expected
+            cum_best += expected == optimal
+            cum_reward += r
+            g = record_at[t + 1]
+            if g >= 0:
+                regret[g] = cum_regret
+                best_pulls[g] = cum_best
+                reward_sum[g] = cum_reward
+            if keep_steps:
+                per_step["actions"][t] = a
+                per_step["rewards"][t] = r
+                per_step["expected"][t] = expected
+                per_step["optimal"][t] = optimal
             obs = next_obs
     finally:
         env.close()
-    return BanditRun(env_id=env_id, agent=agent, params=learner.params, seed=seed,
-                     actions=actions, rewards=rewards, expected_rewards=expected,
-                     optimal_expected_rewards=optimal, env_kwargs=env_kwargs,
-                     arm_means=arm_means)
+    nan = np.full(n, np.nan)
+    return BanditRun(
+        env_id=env_id, agent=agent, params=learner.params, seed=seed, grid=steps, regret=regret,
+        best_arm_pulls=best_pulls, reward_sum=reward_sum,
+        lai_robbins_constant=np.asarray(reset_info.get("lai_robbins_constant", nan), dtype=float),
+        env_kwargs=env_kwargs,
+        arm_means=np.asarray(reset_info["arm_means"]) if "arm_means" in reset_info else None,
+        actions=per_step.get("actions"), rewards=per_step.get("rewards"),
+        expected_rewards=per_step.get("expected"), optimal_expected_rewards=per_step.get("optimal"))
 
 
 def mean_confidence_interval(values: NDArray[np.float64], level: float = 0.95
@@ -112,17 +171,11 @@ def mean_confidence_interval(values: NDArray[np.float64], level: float = 0.95
     return mean, mean - half, mean + half
 
 
-def bernoulli_lai_robbins(run: BanditRun) -> NDArray[np.float64] | None:
-    """Mean over replicates of the Lai-Robbins bound C log t, t = 1..T, for Bernoulli rewards.
-
-    None when the run's rewards are not binary or its arm means are unknown.
-    """
-    from decisiongym.theory import lai_robbins_constant
-
-    if run.arm_means is None or not np.isin(run.rewards, (0.0, 1.0)).all():
+def lai_robbins_curve(run: BanditRun) -> NDArray[np.float64] | None:
+    """C log t on the run's grid when every replicate faces the same C (one problem up to a
+    permutation of the arms, e.g. Chapelle-Li); None when C is undefined or varies (e.g. the
+    Kuleshov-Precup means drawn afresh per replicate, whose mean C diverges)."""
+    c = run.lai_robbins_constant
+    if c.size == 0 or not np.all(np.isfinite(c)) or np.ptp(c) > 1e-9 * max(1.0, abs(c[0])):
         return None
-    means = run.arm_means
-    if means.min() < 0.0 or means.max() > 1.0:
-        return None
-    constant = float(np.mean([lai_robbins_constant(m) for m in means]))
-    return np.asarray(constant * np.log(np.arange(1, run.horizon + 1)))
+    return np.asarray(float(c[0]) * np.log(run.grid.astype(np.float64)))

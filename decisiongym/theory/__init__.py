@@ -7,7 +7,9 @@ from decisiongym.theory.bandits import (
     kl_gaussian,
     lai_robbins_bound,
     lai_robbins_constant,
+    minimax_reference,
     ucb1_regret_bound,
+    ucb_worst_case_bound,
 )
 
 __all__ = [
@@ -17,5 +19,7 @@ __all__ = [
     "kl_gaussian",
     "lai_robbins_bound",
     "lai_robbins_constant",
+    "minimax_reference",
     "ucb1_regret_bound",
+    "ucb_worst_case_bound",
 ]

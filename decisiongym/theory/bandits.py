@@ -38,12 +38,14 @@ def kl_gaussian(mu1: ArrayLike, mu2: ArrayLike, sigma: ArrayLike = 1.0) -> NDArr
 def lai_robbins_constant(
     means: ArrayLike,
     family: Literal["bernoulli", "gaussian"] = "bernoulli",
-    sigma: float = 1.0,
+    sigma: ArrayLike = 1.0,
 ) -> float:
     """The constant C in the Lai & Robbins (1985) lower bound r_T >= (C + o(1)) log T.
 
-    C = sum over suboptimal arms i of Delta_i / KL(mu_i || mu*) (seed 5.2.2, item 8).
-    Arms tied with the best contribute nothing.
+    C = sum over suboptimal arms i of Delta_i / KL(mu_i || mu*) (seed 5.2.2, item 8). For
+    Gaussian arms with known standard deviation ``sigma`` (scalar or per arm) the KL is
+    Delta_i^2 / (2 sigma_i^2), so C = sum 2 sigma_i^2 / Delta_i. Arms tied with the best
+    contribute nothing.
     """
     mu = np.asarray(means, dtype=np.float64)
     if mu.ndim != 1 or mu.size < 2:
@@ -55,7 +57,8 @@ def lai_robbins_constant(
     if family == "bernoulli":
         kl = kl_bernoulli(mu[sub], best)
     elif family == "gaussian":
-        kl = kl_gaussian(mu[sub], best, sigma)
+        sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), mu.shape)
+        kl = kl_gaussian(mu[sub], best, sig[sub])
     else:
         raise ValueError(f"lai_robbins_constant: unknown family {family!r}; "
                          "use 'bernoulli' or 'gaussian'")
@@ -66,7 +69,7 @@ def lai_robbins_bound(
     means: ArrayLike,
     horizon: ArrayLike,
     family: Literal["bernoulli", "gaussian"] = "bernoulli",
-    sigma: float = 1.0,
+    sigma: ArrayLike = 1.0,
 ) -> NDArray[np.float64]:
     """Asymptotic Lai-Robbins lower bound C * log(T) on the pseudo-regret at horizon(s) T."""
     t = np.asarray(horizon, dtype=np.float64)
@@ -111,3 +114,19 @@ def ucb1_regret_bound(means: ArrayLike, horizon: ArrayLike) -> NDArray[np.float6
     gaps = gaps[gaps > 0]
     t = np.asarray(horizon, dtype=np.float64)
     return np.asarray(np.sum(8.0 / gaps) * np.log(t) + (1.0 + math.pi**2 / 3.0) * gaps.sum())
+
+
+def ucb_worst_case_bound(n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
+    """Order of UCB's problem-independent regret, sqrt(K T log T) (seed 5.2.1, item 5).
+
+    An order of growth (constant 1), for plotting against measured regret, not a proven bound.
+    """
+    t = np.asarray(horizon, dtype=np.float64)
+    return np.asarray(np.sqrt(n_arms * t * np.log(t)))
+
+
+def minimax_reference(n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
+    """The minimax rate sqrt(K T): no policy beats it by more than a constant on every problem
+    (Auer et al. 2002b lower bound 1/20 sqrt(KT); Lattimore & Szepesvari 2020, ch. 15)."""
+    t = np.asarray(horizon, dtype=np.float64)
+    return np.asarray(np.sqrt(n_arms * t))

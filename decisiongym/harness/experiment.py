@@ -1,0 +1,292 @@
+"""Experiments: a grid of environments x agent settings x seeds x budget.
+
+An experiment is data (STYLE.md, item 7). Written in Python::
+
+    Experiment(name="demo", horizon=1000, seeds=100,
+               envs=[EnvSetting("decisiongym/KuleshovPrecup-v0", {"k": 5, "variance": 0.1})],
+               agents=[AgentSetting("ucb1"), *AgentSetting.grid("softmax", tau=[0.01, 0.1])])
+
+or in TOML (``decisiongym compare demo.toml --out DIR``)::
+
+    name = "demo"
+    horizon = 1000      # steps per replicate
+    seeds = 100         # replicates per cell; replicate i is seeded with seed + i
+    seed = 0            # base seed (optional, default 0)
+
+    [[envs]]
+    id = "decisiongym/KuleshovPrecup-v0"
+    kwargs = { k = 5, variance = 0.1 }
+
+    [[agents]]
+    name = "ucb1"
+
+    [[agents]]
+    name = "softmax"
+    grid = { tau = [0.01, 0.1] }   # one setting per value (a product over several keys)
+
+Every cell (one environment setting x one agent setting) runs all its seeds at once in one
+native vector env; all agents on one environment see the same seeds, hence the same reward
+tables (common random numbers). :meth:`Experiment.validate` checks every field before any work
+starts and names the field that is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class ExperimentError(ValueError):
+    """An experiment definition is wrong; the message names the field."""
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: equal values give equal strings (used in keys)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")
+
+
+@dataclass(frozen=True)
+class EnvSetting:
+    """An environment id and its kwargs."""
+
+    id: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.label:
+            return self.label
+        args = ",".join(f"{k}={v}" for k, v in sorted(self.kwargs.items()))
+        short = self.id.split("/")[-1]
+        return f"{short}({args})" if args else short
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kwargs": dict(self.kwargs), "label": self.label}
+
+
+@dataclass(frozen=True)
+class AgentSetting:
+    """An agent name and one setting of its parameters."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def display(self) -> str:
+        if self.label:
+            return self.label
+        args = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.name}({args})" if args else self.name
+
+    @staticmethod
+    def grid(name: str, base: Mapping[str, Any] | None = None,
+             **values: Iterable[Any]) -> list[AgentSetting]:
+        """One setting per point of the product of the given parameter lists."""
+        keys = sorted(values)
+        lists = [list(values[k]) for k in keys]
+        return [AgentSetting(name, {**(base or {}), **dict(zip(keys, combo, strict=True))})
+                for combo in itertools.product(*lists)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "params": dict(self.params), "label": self.label}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One environment setting x one agent setting, run for ``seeds`` replicates."""
+
+    env: EnvSetting
+    agent: AgentSetting
+    seeds: int
+    seed: int
+    horizon: int
+
+    def spec(self) -> dict[str, Any]:
+        """Everything that determines the cell's result."""
+        return {"env_id": self.env.id, "env_kwargs": dict(self.env.kwargs),
+                "agent": self.agent.name, "params": dict(self.agent.params),
+                "seeds": self.seeds, "seed": self.seed, "horizon": self.horizon}
+
+    @property
+    def key(self) -> str:
+        """A file-system-safe name, unique to the cell's spec (readable part + hash)."""
+        digest = hashlib.sha256(canonical_json(self.spec()).encode()).hexdigest()[:12]
+        return f"{_slug(self.env.name)}__{_slug(self.agent.display)}__{digest}"[-180:]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The grid: environments x agents x seeds x horizon."""
+
+    name: str
+    envs: tuple[EnvSetting, ...] | list[EnvSetting]
+    agents: tuple[AgentSetting, ...] | list[AgentSetting]
+    horizon: int
+    seeds: int
+    seed: int = 0
+
+    def cells(self) -> list[Cell]:
+        """Cells in a fixed order: environment-major, then agent setting."""
+        return [Cell(env, agent, self.seeds, self.seed, self.horizon)
+                for env in self.envs for agent in self.agents]
+
+    def validate(self) -> None:
+        """Check every field; raise :class:`ExperimentError` naming the first wrong one.
+
+        Builds each environment once (single env, horizon 1) and each agent setting against
+        each environment's spaces, so bad kwargs and parameters fail here, before any work.
+        """
+        import gymnasium as gym
+
+        import decisiongym  # noqa: F401  (registers the environments)
+        from decisiongym import agents
+
+        where = f"experiment {self.name!r}"
+        for fld, value in (("horizon", self.horizon), ("seeds", self.seeds)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ExperimentError(f"{where}: {fld} must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ExperimentError(f"{where}: seed must be a non-negative integer, "
+                                  f"got {self.seed!r}")
+        if not self.envs:
+            raise ExperimentError(f"{where}: envs is empty; give at least one environment")
+        if not self.agents:
+            raise ExperimentError(f"{where}: agents is empty; give at least one agent")
+        known_agents = dict(agents.list_agents())
+        for j, agent in enumerate(self.agents):
+            if agent.name not in known_agents:
+                raise ExperimentError(f"{where}: agents[{j}].name: unknown agent "
+                                      f"{agent.name!r}; known: {', '.join(sorted(known_agents))}")
+        for i, env_setting in enumerate(self.envs):
+            if env_setting.id not in gym.registry:
+                raise ExperimentError(f"{where}: envs[{i}].id: unknown environment "
+                                      f"{env_setting.id!r}; see `decisiongym list`")
+            try:
+                env = gym.make(env_setting.id, **{**dict(env_setting.kwargs), "horizon": 1})
+            except (ValueError, TypeError) as exc:
+                raise ExperimentError(f"{where}: envs[{i}].kwargs: {exc}") from exc
+            try:
+                for j, agent in enumerate(self.agents):
+                    try:
+                        agents.make(agent.name, observation_space=env.observation_space,
+                                    action_space=env.action_space, **dict(agent.params))
+                    except (ValueError, TypeError) as exc:
+                        raise ExperimentError(f"{where}: agents[{j}].params "
+                                              f"(on envs[{i}]): {exc}") from exc
+            finally:
+                env.close()
+        keys = [c.key for c in self.cells()]
+        if len(set(keys)) != len(keys):
+            raise ExperimentError(f"{where}: the same environment and agent setting appear twice")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "horizon": self.horizon, "seeds": self.seeds,
+                "seed": self.seed, "envs": [e.to_dict() for e in self.envs],
+                "agents": [a.to_dict() for a in self.agents]}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading experiments from TOML (or an already parsed mapping).
+# --------------------------------------------------------------------------------------------
+
+_TOP_FIELDS = {"name", "horizon", "seeds", "seed", "envs", "agents"}
+
+
+def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in table:
+        raise ExperimentError(f"{where}: missing field {key!r}")
+    return table[key]
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ExperimentError(f"{where} must be a table (key = value pairs), got {value!r}")
+    return dict(value)
+
+
+def experiment_from_dict(data: Mapping[str, Any], source: str = "experiment") -> Experiment:
+    """Build (not yet validate) an experiment from parsed TOML; errors name the field."""
+    unknown = sorted(set(data) - _TOP_FIELDS)
+    if unknown:
+        raise ExperimentError(f"{source}: unknown field(s) {', '.join(unknown)}; "
+                              f"allowed: {', '.join(sorted(_TOP_FIELDS))}")
+    name = str(data.get("name", Path(source).stem))
+    horizon = _require(data, "horizon", source)
+    seeds = _require(data, "seeds", source)
+    seed = data.get("seed", 0)
+    env_tables = _require(data, "envs", source)
+    agent_tables = _require(data, "agents", source)
+    if not isinstance(env_tables, list):
+        raise ExperimentError(f"{source}: envs must be an array of tables ([[envs]])")
+    if not isinstance(agent_tables, list):
+        raise ExperimentError(f"{source}: agents must be an array of tables ([[agents]])")
+    envs = []
+    for i, table in enumerate(env_tables):
+        where = f"{source}: envs[{i}]"
+        t = _mapping(table, where)
+        extra = sorted(set(t) - {"id", "kwargs", "label"})
+        if extra:
+            raise ExperimentError(f"{where}: unknown field(s) {', '.join(extra)}")
+        envs.append(EnvSetting(str(_require(t, "id", where)),
+                               _mapping(t.get("kwargs", {}), f"{where}.kwargs"), t.get("label")))
+    agent_settings: list[AgentSetting] = []
+    for j, table in enumerate(agent_tables):
+        where = f"{source}: agents[{j}]"
+        t = _mapping(table, where)
+        extra = sorted(set(t) - {"name", "params", "grid", "label"})
+        if extra:
+            raise ExperimentError(f"{where}: unknown field(s) {', '.join(extra)}")
+        agent_name = str(_require(t, "name", where))
+        params = _mapping(t.get("params", {}), f"{where}.params")
+        if "grid" in t:
+            grid = _mapping(t["grid"], f"{where}.grid")
+            for k, v in grid.items():
+                if not isinstance(v, list) or not v:
+                    raise ExperimentError(f"{where}.grid.{k} must be a non-empty array, got {v!r}")
+            agent_settings.extend(AgentSetting.grid(agent_name, params, **grid))
+        else:
+            agent_settings.append(AgentSetting(agent_name, params, t.get("label")))
+    return Experiment(name=name, envs=envs, agents=agent_settings, horizon=horizon, seeds=seeds,
+                      seed=seed)
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read and validate an experiment TOML file."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExperimentError(f"experiment file {str(p)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentError(f"experiment file {str(p)!r} is not valid TOML: {exc}") from exc
+    experiment = experiment_from_dict(data, source=str(p))
+    experiment.validate()
+    return experiment

@@ -1,0 +1,154 @@
+"""Evaluation metrics as pure functions with stated shape contracts.
+
+Conventions: ``curves`` are (G, n): G time points of a log-spaced grid, n independent runs
+(replicates). ``scores`` are (n_runs, n_tasks), as in rliable (Agarwal et al. 2021). Every
+bootstrap takes an explicit ``random_state`` (an int seed or a numpy Generator), so intervals are
+reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+FloatArray = NDArray[np.float64]
+RandomState = int | np.random.Generator | None
+
+
+def _generator(random_state: RandomState) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return np.random.default_rng(random_state)
+
+
+def time_grid(horizon: int, log_points: int = 40, linear_points: int = 20) -> NDArray[np.int64]:
+    """Time steps 1..horizon at which curves are recorded: log-spaced plus evenly spaced.
+
+    Always contains 1 and ``horizon``; sorted, unique. The log part serves log-time plots and
+    regret / log t, the linear part linear-time plots.
+    """
+    if horizon < 1:
+        raise ValueError(f"time_grid: horizon must be >= 1, got {horizon!r}")
+    log_part = np.geomspace(1, horizon, num=max(2, log_points))
+    lin_part = np.linspace(1, horizon, num=max(2, linear_points))
+    grid = np.unique(np.round(np.concatenate([log_part, lin_part])).astype(np.int64))
+    return grid[(grid >= 1) & (grid <= horizon)]
+
+
+def mean_and_standard_error(values: ArrayLike, axis: int = -1) -> tuple[FloatArray, FloatArray]:
+    """Mean and standard error (sample std / sqrt(n), ddof = 1) along ``axis``."""
+    x = np.asarray(values, dtype=np.float64)
+    n = x.shape[axis]
+    mean = x.mean(axis=axis)
+    if n < 2:
+        return np.asarray(mean), np.asarray(np.zeros_like(mean))
+    return np.asarray(mean), np.asarray(x.std(axis=axis, ddof=1) / math.sqrt(n))
+
+
+def bootstrap_mean_ci(values: ArrayLike, *, level: float = 0.95, n_boot: int = 2000,
+                      random_state: RandomState = 0) -> tuple[FloatArray, FloatArray]:
+    """Percentile bootstrap interval of the mean of ``values`` along the last axis.
+
+    ``values``: (..., n). Returns (low, high), each of shape (...). The n runs are resampled with
+    replacement ``n_boot`` times; the resampled means are computed as one matrix product of the
+    resampling counts with the values, so a (G, n) matrix of curves costs one BLAS call.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if not 0 < level < 1:
+        raise ValueError(f"bootstrap_mean_ci: level must be in (0, 1), got {level!r}")
+    n = x.shape[-1]
+    if n == 0:
+        raise ValueError("bootstrap_mean_ci: no values")
+    rng = _generator(random_state)
+    picks = rng.integers(0, n, size=(n_boot, n))
+    weights = np.zeros((n_boot, n))
+    np.add.at(weights, (np.arange(n_boot)[:, None], picks), 1.0 / n)
+    boot_means = x.reshape(-1, n) @ weights.T  # (prod(...), n_boot)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(boot_means, [alpha, 1.0 - alpha], axis=1)
+    shape = x.shape[:-1]
+    return np.asarray(low.reshape(shape)), np.asarray(high.reshape(shape))
+
+
+def regret_over_log_t(grid: ArrayLike, curves: ArrayLike) -> FloatArray:
+    """Regret normalised by log t: curves (G, n) / log(grid) (G,); NaN where t = 1."""
+    t = np.asarray(grid, dtype=np.float64)
+    r = np.asarray(curves, dtype=np.float64)
+    log_t = np.log(t) if r.ndim == 1 else np.log(t)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = r / log_t
+    out[t <= 1] = np.nan
+    return np.asarray(out)
+
+
+def area_under_curve(x: ArrayLike, y: ArrayLike) -> FloatArray:
+    """Trapezoidal area under y(x) along the first axis of ``y``; y is (G,) or (G, n)."""
+    xs = np.asarray(x, dtype=np.float64)
+    ys = np.asarray(y, dtype=np.float64)
+    if xs.shape[0] != ys.shape[0]:
+        raise ValueError(f"area_under_curve: x has {xs.shape[0]} points, y has {ys.shape[0]}")
+    dx = np.diff(xs)
+    mid = 0.5 * (ys[1:] + ys[:-1])
+    return np.asarray(np.tensordot(dx, mid, axes=(0, 0)))
+
+
+def steps_to_threshold(steps: ArrayLike, returns: ArrayLike, threshold: float) -> FloatArray:
+    """First step at which a return curve reaches ``threshold``; NaN if it never does.
+
+    ``steps`` (G,), ``returns`` (G,) or (G, n). Returns a scalar array or (n,).
+    """
+    s = np.asarray(steps, dtype=np.float64)
+    r = np.asarray(returns, dtype=np.float64)
+    reached = r >= threshold
+    first = reached.argmax(axis=0)
+    out = s[first].astype(np.float64)
+    never = ~reached.any(axis=0)
+    out = np.where(never, np.nan, out)
+    return np.asarray(out)
+
+
+def interquartile_mean(scores: ArrayLike, axis: int | None = None) -> FloatArray:
+    """IQM: mean of the middle 50% of the values (25% trimmed each side), rliable's definition.
+
+    With ``axis=None`` all values are pooled (scores of shape (runs, tasks) give one number).
+    """
+    from scipy import stats
+
+    x = np.asarray(scores, dtype=np.float64)
+    if axis is None:
+        x = x.reshape(-1)
+        axis = 0
+    return np.asarray(stats.trim_mean(x, proportiontocut=0.25, axis=axis))
+
+
+def aggregate_mean(scores: ArrayLike) -> FloatArray:
+    """Mean over runs of the mean over tasks (rliable's aggregate mean)."""
+    return np.asarray(np.mean(np.asarray(scores, dtype=np.float64)))
+
+
+def stratified_bootstrap_ci(scores: ArrayLike, statistic: Callable[[FloatArray], FloatArray],
+                            *, level: float = 0.95, n_boot: int = 2000,
+                            random_state: RandomState = 0) -> tuple[float, float, float]:
+    """Point estimate and percentile interval of ``statistic(scores)`` by stratified bootstrap.
+
+    ``scores``: (n_runs, n_tasks). Each task's runs are resampled with replacement independently
+    (the strata are the tasks), as in rliable; ``statistic`` maps a (n_runs, n_tasks) matrix to a
+    number (e.g. :func:`interquartile_mean` or :func:`aggregate_mean`).
+    """
+    x = np.asarray(scores, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"stratified_bootstrap_ci: scores must be (runs, tasks), got {x.shape}")
+    rng = _generator(random_state)
+    n_runs, n_tasks = x.shape
+    point = float(statistic(x))
+    stats_boot = np.empty(n_boot)
+    cols = np.arange(n_tasks)
+    for b in range(n_boot):
+        rows = rng.integers(0, n_runs, size=(n_runs, n_tasks))
+        stats_boot[b] = float(statistic(x[rows, cols]))
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(stats_boot, [alpha, 1.0 - alpha])
+    return point, float(low), float(high)
