@@ -13,6 +13,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,6 +119,88 @@ def _plot_regret(grid: np.ndarray, regret: np.ndarray, path: str, title: str,
     plt.close(fig)
 
 
+def _runner_from_args(args: argparse.Namespace) -> Any:
+    from decisiongym.harness.runners import make_runner
+
+    return make_runner(args.runner, args.workers)
+
+
+def _report(experiment: Any, out: Path, checks: Sequence[Any] = (), text: str = "",
+            extra: dict[str, Any] | None = None, plots: bool = True) -> None:
+    from decisiongym.harness import report
+
+    results = report.load_results(experiment, out)
+    rows = [report.summary_row(d) for d in results]
+    aggregate = report.aggregate_rows(results) if len(experiment.envs) > 1 else []
+    report.write_summary(out, rows, experiment=experiment, checks=checks,
+                         extra={"aggregate": aggregate, **(extra or {})})
+    if plots:
+        report.plot_all(results, out)
+    if text:
+        print(text)
+    else:
+        print(report.format_table(rows, report.SUMMARY_COLUMNS))
+    if aggregate:
+        print("\nAcross environments (IQM and mean of the final regret, stratified bootstrap 95%):")
+        print(report.format_table(aggregate, [
+            ("agent_label", "agent"), ("iqm_final_regret", "IQM"), ("iqm_ci_low", "low"),
+            ("iqm_ci_high", "high"), ("mean_final_regret", "mean"), ("mean_ci_low", "low"),
+            ("mean_ci_high", "high")]))
+    if checks:
+        print("\nChecks against the published findings:")
+        print(report.format_checks(checks))
+    print(f"\nresults: {out}/summary.csv, {out}/summary.json, plots in {out}/plots")
+
+
+def _sweep(experiment: Any, out: Path, args: argparse.Namespace) -> None:
+    import time
+
+    from decisiongym.harness.runners import run_experiment
+
+    start = time.perf_counter()
+    summary = run_experiment(experiment, out, runner=_runner_from_args(args), force=args.force,
+                             progress=None)
+    took = time.perf_counter() - start
+    print(f"{experiment.name}: {len(summary.computed)} cells computed, "
+          f"{len(summary.skipped)} already stored, in {took:.1f} s "
+          f"(runner {args.runner})", file=sys.stderr)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from decisiongym.harness.experiment import load_experiment
+
+    experiment = load_experiment(args.experiment)
+    out = Path(args.out)
+    _sweep(experiment, out, args)
+    _report(experiment, out, plots=not args.no_plots)
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from decisiongym.harness.reproductions import get_reproduction
+
+    reproduction = get_reproduction(args.name)
+    experiment = reproduction.experiment(args.quick)
+    out = Path(args.out or f"results/{reproduction.name}{'-quick' if args.quick else ''}")
+    _sweep(experiment, out, args)
+    analysis = reproduction.analyse(experiment, out)
+    _report(experiment, out, analysis.checks, analysis.text, analysis.extra)
+    failed = [c for c in analysis.checks if not c.passed]
+    if failed:
+        print(f"\n{len(failed)} of {len(analysis.checks)} checks failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_runner_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runner", choices=["inprocess", "process"], default="inprocess",
+                   help="where cells run: this process (default) or a local process pool")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes for --runner process (default 2)")
+    p.add_argument("--force", action="store_true",
+                   help="recompute cells even when their results are stored")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="decisiongym",
@@ -145,6 +228,25 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--json", metavar="PATH", help="write the summary as JSON")
     p_run.add_argument("--quiet", action="store_true", help="no progress bar")
     p_run.set_defaults(func=_cmd_run)
+
+    p_cmp = sub.add_parser("compare", help="run an experiment file (TOML) and report")
+    p_cmp.add_argument("experiment", help="experiment TOML file (see decisiongym.harness."
+                       "experiment for the format)")
+    p_cmp.add_argument("--out", required=True, help="results directory")
+    p_cmp.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    _add_runner_options(p_cmp)
+    p_cmp.set_defaults(func=_cmd_compare)
+
+    from decisiongym.harness.reproductions import list_reproductions
+
+    names = [name for name, _ in list_reproductions()]
+    p_rep = sub.add_parser("reproduce", help="reproduce a published experiment: "
+                           + "; ".join(f"{n}: {d}" for n, d in list_reproductions()))
+    p_rep.add_argument("name", choices=names)
+    p_rep.add_argument("--quick", action="store_true", help="small size (for tests and a look)")
+    p_rep.add_argument("--out", help="results directory (default results/NAME[-quick])")
+    _add_runner_options(p_rep)
+    p_rep.set_defaults(func=_cmd_reproduce)
     return parser
 
 
@@ -153,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, FileNotFoundError) as exc:
         # gymnasium raises its own errors (subclasses of Exception) for unknown ids.
         print(f"decisiongym: error: {exc}", file=sys.stderr)
         return 2

@@ -332,3 +332,22 @@ def test_kl_ucb_rejects_rewards_outside_unit_interval() -> None:
     agent.reset(1, seed=0)
     with pytest.raises(ValueError, match=r"kl-ucb: rewards must lie in \[0, 1\]"):
         _feed(agent, [0], [-0.5])
+
+
+@pytest.mark.parametrize("name", ["epsilon-greedy", "softmax", "pursuit",
+                                  "reinforcement-comparison", "thompson-beta",
+                                  "thompson-gaussian"])
+def test_pull_each_arm_first(name: str) -> None:
+    agent = make_agent(name, 6, pull_each_arm_first=True)
+    agent.reset(40, seed=1)
+    obs = np.zeros(40, dtype=np.int64)
+    no = np.zeros(40, dtype=bool)
+    first = []
+    for _ in range(6):
+        a = agent.act(obs)
+        first.append(a)
+        agent.update(obs, a, np.zeros(40), obs, no, no)
+    order = np.stack(first, axis=1)
+    assert all(sorted(row) == list(range(6)) for row in order)
+    with pytest.raises(ValueError, match=f"{name}: pull_each_arm_first must be True or False"):
+        make_agent(name, 6, pull_each_arm_first="yes")

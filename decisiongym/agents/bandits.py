@@ -31,8 +31,11 @@ class BanditAgent(BaseAgent):
     track_squares = False
 
     def __init__(self, *, observation_space: spaces.Space[Any],
-                 action_space: spaces.Space[Any]) -> None:
+                 action_space: spaces.Space[Any], pull_each_arm_first: bool = False) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space)
+        if not isinstance(pull_each_arm_first, (bool, np.bool_)):
+            raise self._param_error("pull_each_arm_first", pull_each_arm_first, "True or False")
+        self.pull_each_arm_first = bool(pull_each_arm_first)
         if not isinstance(action_space, spaces.Discrete) or int(action_space.start) != 0:
             raise ValueError(f"{self.name}: needs a Discrete(K) action space starting at 0 (the "
                              f"single space of a vector env), got {action_space!r}")
@@ -46,6 +49,19 @@ class BanditAgent(BaseAgent):
         self.sums = np.zeros(shape)
         self.sq_sums = np.zeros(shape) if self.track_squares else np.zeros((0, 0))
         self.t = np.zeros(num_envs)
+
+    def act(self, obs: Any) -> IntArray:
+        actions = np.asarray(super().act(obs), dtype=np.int64)
+        if self.pull_each_arm_first:
+            # Only a replicate with fewer than K pulls can have an arm it never pulled.
+            young = np.flatnonzero(self.t < self.n_arms)
+            if young.size:
+                untried = self.counts[young] == 0
+                rows = young[untried.any(axis=1)]
+                if rows.size:
+                    actions[rows] = argmax_random_ties(
+                        (self.counts[rows] == 0).astype(np.float64), self.rng)
+        return actions
 
     def _learn(self, rows: IntArray, obs: Any, actions: Any, rewards: FloatArray,
                next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
@@ -220,12 +236,16 @@ class EpsilonGreedy(BanditAgent):
         Constants of the decaying schedule (defaults 5 and 0.1).
     initial_value : float
         Value of arms never pulled; default 0.
+    pull_each_arm_first : bool
+        Pull every arm once (in random order) before the rule takes over; default False.
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
                  epsilon: float = 0.05, schedule: Literal["constant", "decay"] = "constant",
-                 c: float = 5.0, d: float = 0.1, initial_value: float = 0.0) -> None:
-        super().__init__(observation_space=observation_space, action_space=action_space)
+                 c: float = 5.0, d: float = 0.1, initial_value: float = 0.0,
+                 pull_each_arm_first: bool = False) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space,
+                         pull_each_arm_first=pull_each_arm_first)
         self.epsilon = self._check_float("epsilon", epsilon, low=0.0, high=1.0)
         if schedule not in ("constant", "decay"):
             raise self._param_error("schedule", schedule, "'constant' or 'decay'")
@@ -271,11 +291,15 @@ class Softmax(BanditAgent):
         Temperature; default 0.1 (the seed's example). Small tau is greedy.
     initial_value : float
         Default 0.
+    pull_each_arm_first : bool
+        Pull every arm once (in random order) before the rule takes over; default False.
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
-                 tau: float = 0.1, initial_value: float = 0.0) -> None:
-        super().__init__(observation_space=observation_space, action_space=action_space)
+                 tau: float = 0.1, initial_value: float = 0.0,
+                 pull_each_arm_first: bool = False) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space,
+                         pull_each_arm_first=pull_each_arm_first)
         self.tau = self._check_float("tau", tau, low=0.0, low_open=True)
         self.initial_value = self._check_float("initial_value", initial_value)
 
@@ -296,11 +320,15 @@ class Pursuit(BanditAgent):
     ----------
     beta : float in (0, 1]
         Learning rate of the probabilities; default 0.01 (Sutton & Barto's example).
+    pull_each_arm_first : bool
+        Pull every arm once (in random order) before the rule takes over; default False.
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
-                 beta: float = 0.01) -> None:
-        super().__init__(observation_space=observation_space, action_space=action_space)
+                 beta: float = 0.01,
+                 pull_each_arm_first: bool = False) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space,
+                         pull_each_arm_first=pull_each_arm_first)
         self.beta = self._check_float("beta", beta, low=0.0, high=1.0, low_open=True)
 
     def _reset_state(self, num_envs: int) -> None:
@@ -339,11 +367,15 @@ class ReinforcementComparison(BanditAgent):
         seed, include alpha = 0.1, beta = 0.95 and alpha = 0.01, beta = 0.9.)
     initial_reference : float
         r_bar at the start of an episode; default 0.
+    pull_each_arm_first : bool
+        Pull every arm once (in random order) before the rule takes over; default False.
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
-                 alpha: float = 0.1, beta: float = 0.1, initial_reference: float = 0.0) -> None:
-        super().__init__(observation_space=observation_space, action_space=action_space)
+                 alpha: float = 0.1, beta: float = 0.1, initial_reference: float = 0.0,
+                 pull_each_arm_first: bool = False) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space,
+                         pull_each_arm_first=pull_each_arm_first)
         self.alpha = self._check_float("alpha", alpha, low=0.0, high=1.0, low_open=True)
         self.beta = self._check_float("beta", beta, low=0.0, low_open=True)
         self.initial_reference = self._check_float("initial_reference", initial_reference)
@@ -379,11 +411,15 @@ class ThompsonBeta(BanditAgent):
     ----------
     a, b : float > 0
         Prior Beta(a, b); default Beta(1, 1) (uniform), as in Chapelle & Li.
+    pull_each_arm_first : bool
+        Pull every arm once (in random order) before the rule takes over; default False.
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
-                 a: float = 1.0, b: float = 1.0) -> None:
-        super().__init__(observation_space=observation_space, action_space=action_space)
+                 a: float = 1.0, b: float = 1.0,
+                 pull_each_arm_first: bool = False) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space,
+                         pull_each_arm_first=pull_each_arm_first)
         self.a = self._check_float("a", a, low=0.0, low_open=True)
         self.b = self._check_float("b", b, low=0.0, low_open=True)
 
@@ -421,12 +457,16 @@ class ThompsonGaussian(BanditAgent):
     noise_sigma : float > 0
         Standard deviation of the rewards assumed by the model (for the Kuleshov-Precup protocol,
         sqrt(variance)).
+    pull_each_arm_first : bool
+        Pull every arm once (in random order) before the rule takes over; default False.
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
                  prior_mean: float = 0.0, prior_sigma: float = 1.0,
-                 noise_sigma: float = 1.0) -> None:
-        super().__init__(observation_space=observation_space, action_space=action_space)
+                 noise_sigma: float = 1.0,
+                 pull_each_arm_first: bool = False) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space,
+                         pull_each_arm_first=pull_each_arm_first)
         self.prior_mean = self._check_float("prior_mean", prior_mean)
         self.prior_sigma = self._check_float("prior_sigma", prior_sigma, low=0.0, low_open=True)
         self.noise_sigma = self._check_float("noise_sigma", noise_sigma, low=0.0, low_open=True)

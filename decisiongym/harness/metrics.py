@@ -53,20 +53,25 @@ def bootstrap_mean_ci(values: ArrayLike, *, level: float = 0.95, n_boot: int = 2
     """Percentile bootstrap interval of the mean of ``values`` along the last axis.
 
     ``values``: (..., n). Returns (low, high), each of shape (...). The n runs are resampled with
-    replacement ``n_boot`` times; the resampled means are computed as one matrix product of the
-    resampling counts with the values, so a (G, n) matrix of curves costs one BLAS call.
+    replacement ``n_boot`` times; the same resampling indices serve every row, so row i of a
+    (G, n) call equals a call on row i alone with the same ``random_state``. Resampled means are
+    plain means of the resampled values (so constant data gives exactly low == high == mean).
     """
     x = np.asarray(values, dtype=np.float64)
     if not 0 < level < 1:
         raise ValueError(f"bootstrap_mean_ci: level must be in (0, 1), got {level!r}")
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"bootstrap_mean_ci: values must have runs on the last axis, "
+                         f"got shape {x.shape}")
     n = x.shape[-1]
-    if n == 0:
-        raise ValueError("bootstrap_mean_ci: no values")
     rng = _generator(random_state)
     picks = rng.integers(0, n, size=(n_boot, n))
-    weights = np.zeros((n_boot, n))
-    np.add.at(weights, (np.arange(n_boot)[:, None], picks), 1.0 / n)
-    boot_means = x.reshape(-1, n) @ weights.T  # (prod(...), n_boot)
+    flat = x.reshape(-1, n)
+    boot_means = np.empty((flat.shape[0], n_boot))
+    chunk = max(1, 4_000_000 // (n_boot * n))  # rows per gather, bounding memory
+    for start in range(0, flat.shape[0], chunk):
+        block = flat[start:start + chunk]
+        boot_means[start:start + chunk] = block[:, picks].mean(axis=-1)
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(boot_means, [alpha, 1.0 - alpha], axis=1)
     shape = x.shape[:-1]
@@ -139,8 +144,11 @@ def stratified_bootstrap_ci(scores: ArrayLike, statistic: Callable[[FloatArray],
     number (e.g. :func:`interquartile_mean` or :func:`aggregate_mean`).
     """
     x = np.asarray(scores, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"stratified_bootstrap_ci: scores must be (runs, tasks), got {x.shape}")
+    if x.ndim != 2 or x.size == 0:
+        raise ValueError(f"stratified_bootstrap_ci: scores must be a non-empty (runs, tasks) "
+                         f"matrix, got shape {x.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"stratified_bootstrap_ci: level must be in (0, 1), got {level!r}")
     rng = _generator(random_state)
     n_runs, n_tasks = x.shape
     point = float(statistic(x))

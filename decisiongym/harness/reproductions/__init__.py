@@ -1,0 +1,54 @@
+"""Published experiments, reproduced: ``decisiongym reproduce NAME [--quick] --out DIR``.
+
+Each reproduction builds an :class:`~decisiongym.harness.experiment.Experiment` (full or quick
+size), runs it through the ordinary harness (same runners, same results store), then analyses
+the stored results: a table beside the published numbers, plots, and ``checks`` (one per
+published finding or number) written to ``DIR/summary.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from decisiongym.harness.experiment import Experiment
+from decisiongym.harness.report import Check
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What a reproduction reports besides the summary rows."""
+
+    checks: list[Check]
+    text: str
+    extra: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    name: str
+    summary: str
+    experiment: Callable[[bool], Experiment]
+    analyse: Callable[[Experiment, Path], Analysis]
+
+
+def _registry() -> dict[str, Reproduction]:
+    from decisiongym.harness.reproductions import chapelle_li, kuleshov_precup
+
+    return {r.name: r for r in (kuleshov_precup.REPRODUCTION, chapelle_li.REPRODUCTION)}
+
+
+def list_reproductions() -> list[tuple[str, str]]:
+    return [(r.name, r.summary) for r in _registry().values()]
+
+
+def get_reproduction(name: str) -> Reproduction:
+    registry = _registry()
+    if name not in registry:
+        raise ValueError(f"unknown reproduction {name!r}; available: {', '.join(registry)}")
+    return registry[name]
+
+
+__all__ = ["Analysis", "Reproduction", "get_reproduction", "list_reproductions"]

@@ -1,0 +1,542 @@
+"""Evaluation metrics and bandit bounds against values worked out by hand on tiny inputs.
+
+Each expected number is derived in the comment next to it; nothing here re-implements a metric.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from decisiongym import theory
+from decisiongym.harness import metrics
+
+# --------------------------------------------------------------------------------------------
+# time_grid
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("horizon", [1, 2, 3, 10, 57, 1000, 123_457])
+def test_time_grid_contract(horizon: int) -> None:
+    grid = metrics.time_grid(horizon)
+    assert np.issubdtype(grid.dtype, np.integer)
+    assert grid[0] == 1
+    assert grid[-1] == horizon
+    assert np.all(np.diff(grid) > 0)  # sorted and unique
+    assert grid.min() >= 1 and grid.max() <= horizon
+
+
+def test_time_grid_small_horizons_by_hand() -> None:
+    # T = 1: geomspace(1, 1) and linspace(1, 1) are all ones -> [1].
+    np.testing.assert_array_equal(metrics.time_grid(1), [1])
+    # T = 10: linspace(1, 10, 20) has step 9/19 < 1, so after rounding every integer 1..10 occurs.
+    np.testing.assert_array_equal(metrics.time_grid(10), np.arange(1, 11))
+
+
+def test_time_grid_has_log_and_linear_parts() -> None:
+    grid = metrics.time_grid(10_000, log_points=40, linear_points=20)
+    # Log part: geomspace(1, 1e4, 40) has ratio 1e4 ** (1/39) ~ 1.266, so 1, 1.27, 1.60, 2.03 ...
+    # round to 1, 1, 2, 2, 3, ... : small integers 1, 2, 3 are present.
+    assert {1, 2, 3} <= set(grid.tolist())
+    # Linear part: linspace(1, 1e4, 20) has step 9999/19 ~ 526.3; its 10th point is
+    # 1 + 9 * 526.263 = 4737.37 -> 4737.
+    assert 4737 in set(grid.tolist())
+    assert len(grid) <= 60
+
+
+@pytest.mark.parametrize("horizon", [0, -1, -100])
+def test_time_grid_rejects_non_positive_horizon(horizon: int) -> None:
+    with pytest.raises(ValueError, match="horizon"):
+        metrics.time_grid(horizon)
+
+
+# --------------------------------------------------------------------------------------------
+# mean_and_standard_error
+# --------------------------------------------------------------------------------------------
+
+
+def test_mean_and_standard_error_of_1_to_4() -> None:
+    # mean = 10 / 4 = 2.5; squared deviations 2.25 + 0.25 + 0.25 + 2.25 = 5; sample variance
+    # (ddof = 1) = 5 / 3; se = sqrt(5 / 3) / sqrt(4) = sqrt(5 / 12) ~ 0.6455.
+    mean, se = metrics.mean_and_standard_error([1.0, 2.0, 3.0, 4.0])
+    assert mean == pytest.approx(2.5, rel=1e-15)
+    assert se == pytest.approx(math.sqrt(5.0 / 12.0), rel=1e-14)
+
+
+def test_mean_and_standard_error_per_row_and_axis() -> None:
+    x = np.array([[1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 2.0, 2.0]])
+    mean, se = metrics.mean_and_standard_error(x)  # along the last axis (runs)
+    np.testing.assert_allclose(mean, [2.5, 2.0], rtol=1e-15)
+    np.testing.assert_allclose(se, [math.sqrt(5.0 / 12.0), 0.0], rtol=1e-14, atol=0)
+    # axis = 0, columns (1, 2), (2, 2), (3, 2), (4, 2): means 1.5, 2, 2.5, 3;
+    # sample variance of (a, b) is (a - b)^2 / 2, se = |a - b| / sqrt(2) / sqrt(2) = |a - b| / 2.
+    mean0, se0 = metrics.mean_and_standard_error(x, axis=0)
+    np.testing.assert_allclose(mean0, [1.5, 2.0, 2.5, 3.0], rtol=1e-15)
+    np.testing.assert_allclose(se0, [0.5, 0.0, 0.5, 1.0], rtol=1e-14, atol=0)
+
+
+def test_mean_and_standard_error_single_run_has_zero_se() -> None:
+    mean, se = metrics.mean_and_standard_error([[3.0], [5.0]])
+    np.testing.assert_array_equal(mean, [3.0, 5.0])
+    np.testing.assert_array_equal(se, [0.0, 0.0])
+
+
+# --------------------------------------------------------------------------------------------
+# regret_over_log_t
+# --------------------------------------------------------------------------------------------
+
+
+def test_regret_over_log_t_1d_nan_at_t_equal_1() -> None:
+    # grid (1, 2, 4), regret (5, 2, 4): t = 1 -> NaN (log 1 = 0), 2 / log 2,
+    # 4 / log 4 = 4 / (2 log 2) = 2 / log 2.
+    out = metrics.regret_over_log_t([1, 2, 4], [5.0, 2.0, 4.0])
+    assert out.shape == (3,)
+    assert math.isnan(out[0])
+    np.testing.assert_allclose(out[1:], [2.0 / math.log(2.0)] * 2, rtol=1e-15)
+
+
+def test_regret_over_log_t_2d_divides_each_row_by_its_log_t() -> None:
+    e = math.e
+    # grid (1, e, e^2) gives log t = (0, 1, 2); rows are divided by 0 (-> NaN), 1 and 2.
+    curves = np.array([[0.0, 7.0], [3.0, 4.0], [6.0, 10.0]])
+    out = metrics.regret_over_log_t([1.0, e, e * e], curves)
+    assert out.shape == (3, 2)
+    assert np.all(np.isnan(out[0]))
+    np.testing.assert_allclose(out[1:], [[3.0, 4.0], [3.0, 5.0]], rtol=1e-14)
+    assert not np.any(np.isnan(out[1:]))
+
+
+# --------------------------------------------------------------------------------------------
+# area_under_curve
+# --------------------------------------------------------------------------------------------
+
+
+def test_area_under_curve_1d_trapezoids() -> None:
+    # x = (0, 1, 3), y = (0, 2, 2): trapezoid 1 is 1 * (0 + 2) / 2 = 1, trapezoid 2 is
+    # 2 * (2 + 2) / 2 = 4; total 5.
+    assert metrics.area_under_curve([0.0, 1.0, 3.0], [0.0, 2.0, 2.0]) == pytest.approx(5.0)
+    # A straight line y = x on [0, 4] with uneven knots is integrated exactly: 4^2 / 2 = 8.
+    xs = [0.0, 0.5, 3.0, 4.0]
+    assert metrics.area_under_curve(xs, xs) == pytest.approx(8.0, rel=1e-15)
+
+
+def test_area_under_curve_2d_per_column() -> None:
+    # Columns: (0, 2, 2) -> 5 as above; (1, 1, 1) -> width 3 * height 1 = 3;
+    # (4, 0, 0) -> 1 * (4 + 0) / 2 = 2.
+    y = np.array([[0.0, 1.0, 4.0], [2.0, 1.0, 0.0], [2.0, 1.0, 0.0]])
+    out = metrics.area_under_curve([0.0, 1.0, 3.0], y)
+    assert out.shape == (3,)
+    np.testing.assert_allclose(out, [5.0, 3.0, 2.0], rtol=1e-15)
+
+
+def test_area_under_curve_rejects_length_mismatch() -> None:
+    with pytest.raises(ValueError, match="points"):
+        metrics.area_under_curve([0.0, 1.0, 2.0], [1.0, 2.0])
+
+
+# --------------------------------------------------------------------------------------------
+# steps_to_threshold
+# --------------------------------------------------------------------------------------------
+
+
+def test_steps_to_threshold_1d() -> None:
+    steps = [10, 20, 30, 40]
+    returns = [0.0, 0.5, 1.0, 0.8]
+    # First index with return >= threshold: 0.9 -> index 2 (step 30); >= is inclusive, so 1.0
+    # also gives step 30; 0.5 gives step 20; -1 is met at once (step 10).
+    assert metrics.steps_to_threshold(steps, returns, 0.9) == 30.0
+    assert metrics.steps_to_threshold(steps, returns, 1.0) == 30.0
+    assert metrics.steps_to_threshold(steps, returns, 0.5) == 20.0
+    assert metrics.steps_to_threshold(steps, returns, -1.0) == 10.0
+    # The return falls back to 0.8 after step 30, but the first crossing is what counts.
+    assert metrics.steps_to_threshold(steps, returns, 0.7) == 30.0
+
+
+def test_steps_to_threshold_never_reached_is_nan() -> None:
+    out = metrics.steps_to_threshold([10, 20, 30], [0.0, 1.0, 2.0], 5.0)
+    assert np.ndim(out) == 0
+    assert math.isnan(float(out))
+
+
+def test_steps_to_threshold_per_column() -> None:
+    steps = [10, 20, 30, 40]
+    returns = np.array([
+        [0.0, 5.0, 0.0],
+        [1.0, 5.0, 0.0],
+        [2.0, 5.0, 0.0],
+        [3.0, 5.0, 0.0],
+    ])
+    # Threshold 2: column 0 reaches 2 at index 2 (step 30); column 1 at index 0 (step 10);
+    # column 2 never -> NaN.
+    out = metrics.steps_to_threshold(steps, returns, 2.0)
+    assert out.shape == (3,)
+    np.testing.assert_array_equal(out[:2], [30.0, 10.0])
+    assert math.isnan(out[2])
+
+
+# --------------------------------------------------------------------------------------------
+# interquartile_mean and aggregate_mean
+# --------------------------------------------------------------------------------------------
+
+
+def test_iqm_of_0_to_7_pooled() -> None:
+    # 8 values, 25% cut each side = int(0.25 * 8) = 2 values: keep 2, 3, 4, 5 -> mean 3.5.
+    scores = np.arange(8.0).reshape(2, 4)  # (runs, tasks)
+    assert metrics.interquartile_mean(scores) == pytest.approx(3.5, rel=1e-15)
+    # Pooling ignores layout and order.
+    rng = np.random.default_rng(0)
+    shuffled = rng.permutation(np.arange(8.0)).reshape(4, 2)
+    assert metrics.interquartile_mean(shuffled) == pytest.approx(3.5, rel=1e-15)
+
+
+def test_iqm_ignores_outliers() -> None:
+    # Sorted: -100, 1, 2, 3, 4, 5, 6, 100; drop 2 each side -> 2, 3, 4, 5 -> 3.5.
+    x = np.array([[1.0, 2.0, 3.0, 4.0], [100.0, -100.0, 5.0, 6.0]])
+    assert metrics.interquartile_mean(x) == pytest.approx(3.5, rel=1e-15)
+    # 0..9: cut int(0.25 * 10) = 2 each side, keep 2..7 -> mean 4.5.
+    assert metrics.interquartile_mean(np.arange(10.0)) == pytest.approx(4.5, rel=1e-15)
+
+
+def test_iqm_along_axis_per_task() -> None:
+    # 4 runs per task: cut int(0.25 * 4) = 1 each side.
+    # Task 0 (0, 1, 2, 3) -> mean(1, 2) = 1.5; task 1 (10, 11, 12, 13) -> mean(11, 12) = 11.5.
+    scores = np.array([[0.0, 10.0], [3.0, 13.0], [1.0, 11.0], [2.0, 12.0]])
+    np.testing.assert_allclose(metrics.interquartile_mean(scores, axis=0), [1.5, 11.5])
+
+
+def test_aggregate_mean() -> None:
+    # Task means: (1 + 3) / 2 = 2 and (2 + 6) / 2 = 4; mean over tasks 3.
+    assert metrics.aggregate_mean([[1.0, 2.0], [3.0, 6.0]]) == pytest.approx(3.0, rel=1e-15)
+    # Three runs, one task: (1 + 2 + 6) / 3 = 3.
+    assert metrics.aggregate_mean([[1.0], [2.0], [6.0]]) == pytest.approx(3.0, rel=1e-15)
+
+
+# --------------------------------------------------------------------------------------------
+# bootstrap_mean_ci
+# --------------------------------------------------------------------------------------------
+
+
+def _normal_sample(n: int, seed: int = 7) -> np.ndarray:
+    return np.random.default_rng(seed).normal(loc=1.0, scale=2.0, size=n)
+
+
+def test_bootstrap_mean_ci_reproducible_bit_for_bit() -> None:
+    x = _normal_sample(40)
+    first = metrics.bootstrap_mean_ci(x, n_boot=500, random_state=11)
+    second = metrics.bootstrap_mean_ci(x, n_boot=500, random_state=11)
+    assert first[0].tobytes() == second[0].tobytes()
+    assert first[1].tobytes() == second[1].tobytes()
+    # An int seed and a fresh Generator from that seed are the same stream.
+    third = metrics.bootstrap_mean_ci(x, n_boot=500, random_state=np.random.default_rng(11))
+    assert first[0] == third[0] and first[1] == third[1]
+    other = metrics.bootstrap_mean_ci(x, n_boot=500, random_state=12)
+    assert (first[0], first[1]) != (other[0], other[1])
+
+
+def test_bootstrap_mean_ci_contains_the_mean() -> None:
+    for seed in range(5):
+        x = _normal_sample(25, seed)
+        low, high = metrics.bootstrap_mean_ci(x, n_boot=1000, random_state=seed)
+        assert low < x.mean() < high
+
+
+def test_bootstrap_mean_ci_constant_data_is_degenerate_up_to_rounding() -> None:
+    for c, n in [(0.7, 10), (2.0, 10), (-3.25, 7), (1.0, 100)]:
+        low, high = metrics.bootstrap_mean_ci(np.full(n, c), n_boot=500, random_state=0)
+        assert low == pytest.approx(c, rel=1e-12)
+        assert high == pytest.approx(c, rel=1e-12)
+
+
+@pytest.mark.parametrize(("c", "n"), [(0.5, 4), (3.0, 8), (2.0, 10), (1.0, 10)])
+def test_bootstrap_mean_ci_constant_data_is_exactly_degenerate(c: float, n: int) -> None:
+    # Every resample of n copies of c is n copies of c, whose mean is c exactly (c * n is exact
+    # and so is the division by n for these values): the interval must be [c, c] bit for bit.
+    # Known to fail for n = 10: the resampled means are formed as sums of weights 1/n (0.1 is
+    # not exact), e.g. (2.0, 10) gives (2.0, 2.0000000000000004), and (1.0, 10) gives
+    # (1.0, 1.0000000000000002); on many (c, n) the interval excludes np.mean(x) by an ulp.
+    x = np.full(n, c)
+    assert x.mean() == c
+    low, high = metrics.bootstrap_mean_ci(x, random_state=0)
+    assert float(low) == c
+    assert float(high) == c
+
+
+def test_bootstrap_mean_ci_width_shrinks_with_n() -> None:
+    # Width ~ 2 * 1.96 * sigma / sqrt(n): 10x more runs -> about sqrt(10) ~ 3.2x narrower.
+    widths = []
+    for n in (10, 100, 1000):
+        low, high = metrics.bootstrap_mean_ci(_normal_sample(n), n_boot=1000, random_state=1)
+        widths.append(float(high - low))
+    assert widths[0] > 2.0 * widths[1] > 4.0 * widths[2]
+    # n = 1000, sigma = 2: 2 * 1.96 * 2 / sqrt(1000) ~ 0.248.
+    assert widths[2] == pytest.approx(2 * 1.96 * 2.0 / math.sqrt(1000), rel=0.15)
+
+
+def test_bootstrap_mean_ci_higher_level_is_wider() -> None:
+    x = _normal_sample(50)
+    lo90, hi90 = metrics.bootstrap_mean_ci(x, level=0.90, random_state=3)
+    lo99, hi99 = metrics.bootstrap_mean_ci(x, level=0.99, random_state=3)
+    assert lo99 < lo90 and hi90 < hi99
+
+
+def test_bootstrap_mean_ci_vectorised_rows_match_single_rows() -> None:
+    # The (n_boot, n) resampling indices are drawn once per call and shared by all rows, and the
+    # draw does not depend on the number of rows. So row i of a (G, n) call uses the same
+    # resamples as a call on row i alone with the same random_state: equal up to rounding of
+    # the matrix product (BLAS sums in another order; differences of ~1e-16 are seen, so this
+    # is not bit for bit).
+    x = np.random.default_rng(1).normal(size=(6, 25))
+    low, high = metrics.bootstrap_mean_ci(x, n_boot=800, random_state=3)
+    assert low.shape == high.shape == (6,)
+    for i in range(6):
+        low_i, high_i = metrics.bootstrap_mean_ci(x[i], n_boot=800, random_state=3)
+        assert low_i.shape == high_i.shape == ()
+        assert float(low_i) == pytest.approx(float(low[i]), rel=0, abs=1e-12)
+        assert float(high_i) == pytest.approx(float(high[i]), rel=0, abs=1e-12)
+
+
+def test_bootstrap_mean_ci_rows_share_resamples() -> None:
+    # Because all rows see the same resamples, an affine copy of a row (2 x + 1, with a positive
+    # slope so quantiles map onto quantiles) gets the affine image of that row's interval.
+    x = _normal_sample(30)
+    low, high = metrics.bootstrap_mean_ci(np.stack([x, 2.0 * x + 1.0]), random_state=5)
+    assert low[1] == pytest.approx(2.0 * low[0] + 1.0, rel=1e-12)
+    assert high[1] == pytest.approx(2.0 * high[0] + 1.0, rel=1e-12)
+
+
+def test_bootstrap_mean_ci_keeps_leading_shape() -> None:
+    x = np.random.default_rng(2).normal(size=(2, 3, 9))
+    low, high = metrics.bootstrap_mean_ci(x, n_boot=100, random_state=0)
+    assert low.shape == high.shape == (2, 3)
+    assert np.all(low <= high)
+
+
+def test_bootstrap_mean_ci_coverage_of_known_mean() -> None:
+    # 200 independent N(3, 2^2) samples of 30 runs; a 95% interval should cover 3 in ~95% of
+    # them (the percentile bootstrap under-covers a little at n = 30, ~93%). Binomial sd of the
+    # rate at 200 trials is ~0.015, so [0.90, 0.99] is a wide margin.
+    true_mean = 3.0
+    rng = np.random.default_rng(2024)
+    covered = 0
+    trials = 200
+    for k in range(trials):
+        x = rng.normal(true_mean, 2.0, size=30)
+        low, high = metrics.bootstrap_mean_ci(x, level=0.95, n_boot=1000, random_state=k)
+        covered += bool(low <= true_mean <= high)
+    assert 0.90 <= covered / trials <= 0.99
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, -0.5, 1.5])
+def test_bootstrap_mean_ci_rejects_bad_level(level: float) -> None:
+    with pytest.raises(ValueError, match="level"):
+        metrics.bootstrap_mean_ci([1.0, 2.0, 3.0], level=level)
+
+
+@pytest.mark.parametrize("values", [[], np.empty((3, 0))])
+def test_bootstrap_mean_ci_rejects_empty(values: object) -> None:
+    with pytest.raises(ValueError, match="runs on the last axis"):
+        metrics.bootstrap_mean_ci(values)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# stratified_bootstrap_ci
+# --------------------------------------------------------------------------------------------
+
+
+def _scores(n_runs: int = 10, n_tasks: int = 4, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(loc=np.arange(n_tasks), scale=1.0, size=(n_runs, n_tasks))
+
+
+def test_stratified_bootstrap_reproducible_bit_for_bit() -> None:
+    s = _scores()
+    a = metrics.stratified_bootstrap_ci(s, metrics.interquartile_mean, n_boot=300,
+                                        random_state=4)
+    b = metrics.stratified_bootstrap_ci(s, metrics.interquartile_mean, n_boot=300,
+                                        random_state=4)
+    assert a == b
+    c = metrics.stratified_bootstrap_ci(s, metrics.interquartile_mean, n_boot=300,
+                                        random_state=5)
+    assert c[0] == a[0]  # the point estimate does not depend on the seed
+    assert c[1:] != a[1:]
+
+
+@pytest.mark.parametrize("statistic", [metrics.interquartile_mean, metrics.aggregate_mean])
+def test_stratified_bootstrap_point_and_interval(statistic) -> None:  # type: ignore[no-untyped-def]
+    s = _scores()
+    point, low, high = metrics.stratified_bootstrap_ci(s, statistic, n_boot=500, random_state=0)
+    assert point == float(statistic(s))
+    assert low < point < high
+
+
+def test_stratified_bootstrap_constant_scores_are_degenerate() -> None:
+    # Every resample of a constant matrix is that matrix, so the statistic never changes.
+    s = np.full((6, 3), 0.7)
+    point, low, high = metrics.stratified_bootstrap_ci(s, metrics.aggregate_mean, n_boot=200,
+                                                       random_state=0)
+    assert low == high == point
+    assert point == pytest.approx(0.7, rel=1e-15)
+
+
+def test_stratified_bootstrap_constant_task_contributes_a_constant() -> None:
+    # Task 0: all runs 2.0. Task 1: runs 0..7. Resampling within task 0 always gives 2.0, so the
+    # bootstrap distribution of task 0's mean is the single value 2.0; task 1's is not.
+    s = np.column_stack([np.full(8, 2.0), np.arange(8.0)])
+    task0 = metrics.stratified_bootstrap_ci(s, lambda m: np.mean(m[:, 0]), n_boot=300,
+                                            random_state=1)
+    assert task0 == (2.0, 2.0, 2.0)
+    point1, low1, high1 = metrics.stratified_bootstrap_ci(s, lambda m: np.mean(m[:, 1]),
+                                                          n_boot=300, random_state=1)
+    assert point1 == 3.5  # (0 + ... + 7) / 8
+    assert low1 < 3.5 < high1
+
+
+def test_stratified_bootstrap_resamples_runs_within_each_task() -> None:
+    # Task 0 takes values in {0, 1, 2}, task 1 in {10, 11, 12}: every resampled column must keep
+    # to its own task's values and keep the number of runs.
+    s = np.array([[0.0, 10.0], [1.0, 11.0], [2.0, 12.0]])
+    seen: list[np.ndarray] = []
+
+    def record(m: np.ndarray) -> float:
+        seen.append(np.array(m, copy=True))
+        return float(np.mean(m))
+
+    metrics.stratified_bootstrap_ci(s, record, n_boot=100, random_state=0)
+    assert len(seen) == 101  # the point estimate plus n_boot resamples
+    for m in seen:
+        assert m.shape == (3, 2)
+        assert set(m[:, 0].tolist()) <= {0.0, 1.0, 2.0}
+        assert set(m[:, 1].tolist()) <= {10.0, 11.0, 12.0}
+    # Runs are drawn with replacement: some resample repeats a run.
+    assert any(len(set(m[:, 0].tolist())) < 3 for m in seen[1:])
+
+
+def test_stratified_bootstrap_draws_tasks_independently() -> None:
+    # Two identical tasks. Resampling whole rows (one run index for all tasks) would keep the
+    # columns equal, so mean(col 0 - col 1) would always be 0. Independent per-task resampling
+    # breaks the pairing, so the bootstrap spread of that difference is not zero.
+    col = np.arange(6.0)
+    s = np.column_stack([col, col])
+    point, low, high = metrics.stratified_bootstrap_ci(
+        s, lambda m: np.mean(m[:, 0] - m[:, 1]), n_boot=300, random_state=0)
+    assert point == 0.0
+    assert low < 0.0 < high
+
+
+def test_stratified_bootstrap_width_shrinks_with_runs() -> None:
+    widths = []
+    for n_runs in (5, 80):
+        _, low, high = metrics.stratified_bootstrap_ci(_scores(n_runs), metrics.aggregate_mean,
+                                                       n_boot=300, random_state=0)
+        widths.append(high - low)
+    # sqrt(80 / 5) = 4x narrower in expectation.
+    assert widths[1] < widths[0] / 2.0
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 4), ()])
+def test_stratified_bootstrap_rejects_non_2d(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="runs, tasks"):
+        metrics.stratified_bootstrap_ci(np.zeros(shape), metrics.aggregate_mean, n_boot=10)
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, -0.5, 1.5])
+def test_stratified_bootstrap_rejects_bad_level(level: float) -> None:
+    # Known to fail for 0.0, 1.0 and -0.5: only bootstrap_mean_ci checks the level. Level 1
+    # returns (min, max), level 0 the median twice, level -0.5 an inverted interval
+    # (low > high). 1.5 passes, but only because np.quantile raises ("Quantiles must be in the
+    # range [0, 1]") after all resamples are done.
+    with pytest.raises(ValueError):
+        metrics.stratified_bootstrap_ci(_scores(), metrics.aggregate_mean, level=level,
+                                        n_boot=20)
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0)])
+def test_stratified_bootstrap_rejects_empty(shape: tuple[int, int]) -> None:
+    # Known to fail: empty scores return (nan, nan, nan) with a RuntimeWarning.
+    with pytest.raises(ValueError):
+        metrics.stratified_bootstrap_ci(np.empty(shape), metrics.aggregate_mean, n_boot=10)
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-check against rliable (skipped when it is not importable)
+# --------------------------------------------------------------------------------------------
+
+
+def _rliable():  # type: ignore[no-untyped-def]
+    try:
+        from rliable import library
+        from rliable import metrics as rly_metrics
+    except Exception as exc:  # rliable's arch dependency fails to import with pandas 3
+        pytest.skip(f"rliable not importable: {exc!r}")
+    return library, rly_metrics
+
+
+def test_iqm_and_mean_agree_with_rliable() -> None:
+    _, rly = _rliable()
+    for n_runs, n_tasks in [(2, 4), (5, 3), (10, 7)]:
+        s = _scores(n_runs, n_tasks, seed=n_runs)
+        assert metrics.interquartile_mean(s) == pytest.approx(rly.aggregate_iqm(s), rel=1e-14)
+        assert metrics.aggregate_mean(s) == pytest.approx(rly.aggregate_mean(s), rel=1e-14)
+
+
+def test_stratified_bootstrap_agrees_with_rliable() -> None:
+    library, rly = _rliable()
+    s = _scores(12, 5, seed=3)
+    point, low, high = metrics.stratified_bootstrap_ci(s, metrics.interquartile_mean,
+                                                       n_boot=3000, random_state=0)
+    points, intervals = library.get_interval_estimates(
+        {"a": s}, lambda m: np.array([rly.aggregate_iqm(m)]), reps=3000,
+        random_state=np.random.RandomState(0))
+    assert point == pytest.approx(float(points["a"][0]), rel=1e-14)
+    # Different random streams: the percentile endpoints agree to Monte Carlo error only.
+    width = high - low
+    assert low == pytest.approx(float(intervals["a"][0, 0]), abs=0.1 * width)
+    assert high == pytest.approx(float(intervals["a"][1, 0]), abs=0.1 * width)
+
+
+# --------------------------------------------------------------------------------------------
+# theory.bandits reference curves
+# --------------------------------------------------------------------------------------------
+
+
+def test_ucb_worst_case_bound_by_hand() -> None:
+    # sqrt(K T log T): K = 2, T = 1 -> 0; K = 4, T = e^2 -> sqrt(4 e^2 * 2) = 2 e sqrt(2);
+    # K = 10, T = 100 -> sqrt(1000 log 100) ~ 67.86.
+    assert theory.ucb_worst_case_bound(2, 1) == pytest.approx(0.0, abs=1e-15)
+    assert theory.ucb_worst_case_bound(4, math.e**2) == pytest.approx(
+        2 * math.e * math.sqrt(2), rel=1e-14)
+    assert theory.ucb_worst_case_bound(10, 100) == pytest.approx(67.86, abs=0.01)
+    np.testing.assert_allclose(
+        theory.ucb_worst_case_bound(10, [1, 100]), [0.0, math.sqrt(1000 * math.log(100))],
+        rtol=1e-14)
+
+
+def test_minimax_reference_by_hand() -> None:
+    # sqrt(K T): sqrt(4 * 25) = 10, sqrt(10 * 1000) = 100, sqrt(2 * 8) = 4.
+    assert theory.minimax_reference(4, 25) == pytest.approx(10.0, rel=1e-15)
+    assert theory.minimax_reference(10, 1000) == pytest.approx(100.0, rel=1e-15)
+    np.testing.assert_allclose(theory.minimax_reference(2, [8, 50]), [4.0, 10.0], rtol=1e-15)
+    # The UCB order exceeds the minimax rate by sqrt(log T) exactly.
+    t = np.array([10.0, 1e3, 1e6])
+    np.testing.assert_allclose(theory.ucb_worst_case_bound(3, t) / theory.minimax_reference(3, t),
+                               np.sqrt(np.log(t)), rtol=1e-14)
+
+
+def test_lai_robbins_gaussian_constant_is_sum_of_two_sigma_squared_over_gap() -> None:
+    # Gaussian KL = Delta^2 / (2 sigma^2), so Delta / KL = 2 sigma^2 / Delta per arm.
+    # means (1, 0.5, 0, 1), sigma = 2: the tied arm adds nothing; gaps 0.5 and 1 give
+    # 2 * 4 / 0.5 + 2 * 4 / 1 = 16 + 8 = 24.
+    assert theory.lai_robbins_constant([1.0, 0.5, 0.0, 1.0], "gaussian", sigma=2.0) == (
+        pytest.approx(24.0, rel=1e-14))
+    # sigma = 0.5, gaps 0.25, 0.5, 1: 2 * 0.25 * (4 + 2 + 1) = 3.5.
+    assert theory.lai_robbins_constant([1.0, 0.75, 0.5, 0.0], "gaussian", sigma=0.5) == (
+        pytest.approx(3.5, rel=1e-14))
+    # Bound = C log T: C = 4 (one arm, gap 0.5, sigma 1) at T = e^3 -> 12.
+    assert theory.lai_robbins_bound([1.0, 0.5], math.e**3, "gaussian") == pytest.approx(12.0)
+
+
+def test_bootstrap_mean_ci_rejects_a_scalar() -> None:
+    with pytest.raises(ValueError, match="runs on the last axis"):
+        metrics.bootstrap_mean_ci(5.0)
