@@ -47,6 +47,7 @@ class BanditAgent(BaseAgent):
         shape = (num_envs, self.n_arms)
         self.counts = np.zeros(shape)
         self.sums = np.zeros(shape)
+        self.mu = np.zeros(shape)  # sample means, 0 for arms never pulled, kept up to date
         self.sq_sums = np.zeros(shape) if self.track_squares else np.zeros((0, 0))
         self.t = np.zeros(num_envs)
 
@@ -70,6 +71,7 @@ class BanditAgent(BaseAgent):
         self._check_rewards(r)
         self.counts[rows, a] += 1.0
         self.sums[rows, a] += r
+        self.mu[rows, a] = self.sums[rows, a] / self.counts[rows, a]
         if self.track_squares:
             self.sq_sums[rows, a] += r * r
         self.t[rows] += 1.0
@@ -84,16 +86,19 @@ class BanditAgent(BaseAgent):
     def _end_episode(self, rows: IntArray) -> None:
         self.counts[rows] = 0.0
         self.sums[rows] = 0.0
+        self.mu[rows] = 0.0
         if self.track_squares:
             self.sq_sums[rows] = 0.0
         self.t[rows] = 0.0
 
     def sample_means(self, initial_value: float = 0.0) -> FloatArray:
-        """mu_hat_k: the average reward of each arm; ``initial_value`` for arms never pulled."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mu = self.sums / self.counts
-        mu[self.counts == 0] = initial_value
-        return mu
+        """mu_hat_k: the average reward of each arm; ``initial_value`` for arms never pulled.
+
+        Returns the agent's own array when ``initial_value`` is 0: read it, do not write it.
+        """
+        if initial_value == 0.0:
+            return self.mu
+        return np.where(self.counts > 0, self.mu, initial_value)
 
     def _require_unit_interval(self, r: FloatArray) -> None:
         if r.size and (r.min() < 0.0 or r.max() > 1.0 or np.isnan(r).any()):
@@ -185,7 +190,7 @@ class UCB1(BanditAgent):
     def ucb_index(self) -> FloatArray:
         safe_counts = np.maximum(self.counts, 1.0)
         log_t = np.log(np.maximum(self.t, 1.0))[:, None]
-        index = self.sums / safe_counts + np.sqrt(self.alpha * log_t / safe_counts)
+        index = self.mu + np.sqrt(self.alpha * log_t / safe_counts)
         index[self.counts == 0] = np.inf
         return index
 
@@ -267,15 +272,18 @@ class EpsilonGreedy(BanditAgent):
 
 
 def _sample_categorical(probs: FloatArray, rng: np.random.Generator) -> IntArray:
-    """One draw per row of a (n, K) matrix of probabilities (rows sum to 1)."""
+    """One draw per row of a (n, K) matrix of non-negative weights (probabilities up to a
+    per-row constant)."""
     cdf = np.cumsum(probs, axis=1)
     u = rng.random((probs.shape[0], 1)) * cdf[:, -1:]
     return np.minimum((cdf <= u).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
 
 
-def _softmax(x: FloatArray) -> FloatArray:
-    z = np.exp(x - x.max(axis=1, keepdims=True))
-    return np.asarray(z / z.sum(axis=1, keepdims=True))
+def _boltzmann_weights(x: FloatArray) -> FloatArray:
+    """exp(x - max x) row-wise: softmax up to a per-row constant, which
+    :func:`_sample_categorical` divides out."""
+    z = x - x.max(axis=1, keepdims=True)
+    return np.asarray(np.exp(z, out=z))
 
 
 @register("softmax", "Boltzmann exploration: P(k) ~ exp(mu_hat_k / tau) (seed 5.2.1)")
@@ -304,8 +312,8 @@ class Softmax(BanditAgent):
         self.initial_value = self._check_float("initial_value", initial_value)
 
     def _act(self, obs: Any) -> IntArray:
-        probs = _softmax(self.sample_means(self.initial_value) / self.tau)
-        return _sample_categorical(probs, self.rng)
+        weights = _boltzmann_weights(self.sample_means(self.initial_value) / self.tau)
+        return _sample_categorical(weights, self.rng)
 
 
 @register("pursuit", "pursuit: action probabilities pursue the greedy arm (Sutton & Barto)")
@@ -339,7 +347,7 @@ class Pursuit(BanditAgent):
         return _sample_categorical(self.probs, self.rng)
 
     def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray) -> None:
-        greedy = argmax_random_ties(self.sample_means()[rows], self.rng)
+        greedy = argmax_random_ties(self.mu[rows], self.rng)
         p = self.probs[rows]
         p *= 1.0 - self.beta
         p[np.arange(rows.size), greedy] += self.beta
@@ -386,7 +394,7 @@ class ReinforcementComparison(BanditAgent):
         self.reference = np.full(num_envs, self.initial_reference)
 
     def _act(self, obs: Any) -> IntArray:
-        return _sample_categorical(_softmax(self.preferences), self.rng)
+        return _sample_categorical(_boltzmann_weights(self.preferences), self.rng)
 
     def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray) -> None:
         self.preferences[rows, a] += self.beta * (r - self.reference[rows])

@@ -185,8 +185,8 @@ def argmax_random_ties(values: FloatArray, rng: np.random.Generator) -> IntArray
     best = values.max(axis=1, keepdims=True)
     is_best = values == best
     actions = is_best.argmax(axis=1)
-    tied = np.flatnonzero(is_best.sum(axis=1) > 1)
-    if tied.size:
+    if np.count_nonzero(is_best) > values.shape[0]:  # some row has a tie
+        tied = np.flatnonzero(np.count_nonzero(is_best, axis=1) > 1)
         u = rng.random((tied.size, values.shape[1]))
         u[~is_best[tied]] = -1.0
         actions[tied] = u.argmax(axis=1)

@@ -134,6 +134,28 @@ class RewardFamily(ABC):
         closed form here."""
         return float("nan")
 
+    def draw_block(self, rngs: Sequence[np.random.Generator], rows: IntArray,
+                   means: FloatArray, table: FloatArray) -> None:
+        """Fill ``table[i]`` (block, K) for every replicate i in ``rows`` from ``rngs[i]``.
+
+        Must consume each generator exactly as ``draw_rewards`` does (the single env uses
+        ``draw_rewards``); families with a noise-then-transform form override it to draw the
+        noise row by row and transform all rows at once.
+        """
+        for i in rows:
+            table[i] = self.draw_rewards(rngs[i], means[i], table.shape[1])
+
+    @staticmethod
+    def _fill_noise(rngs: Sequence[np.random.Generator], rows: IntArray, shape: tuple[int, int],
+                    kind: str) -> FloatArray:
+        noise = np.empty((len(rows), *shape))
+        for j, i in enumerate(rows):
+            if kind == "uniform":
+                rngs[i].random(out=noise[j])
+            else:
+                rngs[i].standard_normal(out=noise[j])
+        return noise
+
 
 class BernoulliFamily(RewardFamily):
     """R_t | A_t = k ~ Bernoulli(mu_k), means fixed."""
@@ -151,6 +173,11 @@ class BernoulliFamily(RewardFamily):
 
     def lai_robbins_constant(self, means: FloatArray) -> float:
         return lai_robbins_constant(means, "bernoulli")
+
+    def draw_block(self, rngs: Sequence[np.random.Generator], rows: IntArray,
+                   means: FloatArray, table: FloatArray) -> None:
+        u = self._fill_noise(rngs, rows, table.shape[1:], "uniform")
+        table[rows] = u < means[rows][:, None, :]
 
 
 class GaussianFamily(RewardFamily):
@@ -182,6 +209,13 @@ class GaussianFamily(RewardFamily):
 
     def draw_rewards(self, rng: np.random.Generator, means: FloatArray, rows: int) -> FloatArray:
         return means + self.sigma * rng.standard_normal((rows, self.n_arms))
+
+    def draw_block(self, rngs: Sequence[np.random.Generator], rows: IntArray,
+                   means: FloatArray, table: FloatArray) -> None:
+        z = self._fill_noise(rngs, rows, table.shape[1:], "normal")
+        z *= self.sigma
+        z += means[rows][:, None, :]
+        table[rows] = z
 
     def lai_robbins_constant(self, means: FloatArray) -> float:
         if np.any(self.sigma == 0):
@@ -283,13 +317,14 @@ class BanditCore:
 
     def reset_rows(self, rows: Sequence[int] | IntArray) -> None:
         """Start a new episode for the given replicates, drawing from their own generators."""
-        for i in rows:
-            rng = self.rngs[i]
-            mu = self.family.draw_means(rng)
-            self.means[i] = mu
-            self.table[i] = self.family.draw_rewards(rng, mu, self.block)
-            self.lai_robbins[i] = self.family.lai_robbins_constant(mu)
         rows_arr = np.asarray(rows, dtype=np.int64)
+        # Each replicate's generator draws its means, then its first block (the order across
+        # replicates is free: they share no generator).
+        for i in rows_arr:
+            mu = self.family.draw_means(self.rngs[i])
+            self.means[i] = mu
+            self.lai_robbins[i] = self.family.lai_robbins_constant(mu)
+        self.family.draw_block(self.rngs, rows_arr, self.means, self.table)
         self.optimal[rows_arr] = self.means[rows_arr].max(axis=1)
         self.optimal_action[rows_arr] = self.means[rows_arr].argmax(axis=1)
         self.t[rows_arr] = 0
@@ -303,7 +338,16 @@ class BanditCore:
         Returns the realised rewards and the expected rewards of the arms pulled.
         """
         if rows is None:
-            rows = self._rows
+            # Every replicate steps (the common case): whole-array updates, no gathers.
+            rewards = self.table[self._rows, self.t % self.block, actions]
+            expected = self.means[self._rows, actions]
+            self.counts[self._rows, actions] += 1
+            self.last_action[:] = actions
+            self.t += 1
+            due = self.t % self.block == 0
+            if due.any():
+                self.family.draw_block(self.rngs, np.flatnonzero(due), self.means, self.table)
+            return rewards, expected
         pos = self.t[rows] % self.block
         rewards = self.table[rows, pos, actions]
         expected = self.means[rows, actions]
@@ -311,8 +355,8 @@ class BanditCore:
         self.last_action[rows] = actions
         self.t[rows] += 1
         refill = rows[self.t[rows] % self.block == 0]
-        for i in refill:
-            self.table[i] = self.family.draw_rewards(self.rngs[i], self.means[i], self.block)
+        if refill.size:
+            self.family.draw_block(self.rngs, refill, self.means, self.table)
         return rewards, expected
 
     def peek_table(self, i: int, horizon: int) -> FloatArray:
@@ -572,15 +616,21 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
             rewards, expected = self._core.pull(a)
         truncated = stepped & (self._core.t >= self.horizon)
         terminated = np.zeros(n, dtype=bool)
+        all_stepped = bool(stepped.all())
+        if all_stepped:
+            optimal, optimal_action = self._core.optimal.copy(), self._core.optimal_action.copy()
+        else:
+            optimal = np.where(stepped, self._core.optimal, 0.0)
+            optimal_action = np.where(stepped, self._core.optimal_action, 0)
         info: dict[str, Any] = {
             "expected_reward": expected,
-            "_expected_reward": stepped.copy(),
-            "optimal_expected_reward": np.where(stepped, self._core.optimal, 0.0),
+            "_expected_reward": stepped,
+            "optimal_expected_reward": optimal,
             "_optimal_expected_reward": stepped.copy(),
-            "optimal_action": np.where(stepped, self._core.optimal_action, 0),
+            "optimal_action": optimal_action,
             "_optimal_action": stepped.copy(),
         }
-        if not stepped.all():
+        if not all_stepped:
             info["arm_means"] = self._core.means.copy()
             info["_arm_means"] = ~stepped
         self._autoreset = truncated | terminated
