@@ -81,8 +81,11 @@ class EnvSetting:
 
     @property
     def name(self) -> str:
-        if self.label:
-            return self.label
+        return self.label or self.spec_name
+
+    @property
+    def spec_name(self) -> str:
+        """A readable name made from the id and kwargs alone (labels aside)."""
         args = ",".join(f"{k}={v}" for k, v in sorted(self.kwargs.items()))
         short = self.id.split("/")[-1]
         return f"{short}({args})" if args else short
@@ -101,8 +104,11 @@ class AgentSetting:
 
     @property
     def display(self) -> str:
-        if self.label:
-            return self.label
+        return self.label or self.spec_name
+
+    @property
+    def spec_name(self) -> str:
+        """A readable name made from the agent name and parameters alone (labels aside)."""
         args = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
         return f"{self.name}({args})" if args else self.name
 
@@ -139,7 +145,7 @@ class Cell:
     def key(self) -> str:
         """A file-system-safe name, unique to the cell's spec (readable part + hash)."""
         digest = hashlib.sha256(canonical_json(self.spec()).encode()).hexdigest()[:12]
-        return f"{_slug(self.env.name)}__{_slug(self.agent.display)}__{digest}"[-180:]
+        return f"{_slug(self.env.spec_name)}__{_slug(self.agent.spec_name)}__{digest}"[-180:]
 
 
 @dataclass(frozen=True)
@@ -189,6 +195,9 @@ class Experiment:
             if env_setting.id not in gym.registry:
                 raise ExperimentError(f"{where}: envs[{i}].id: unknown environment "
                                       f"{env_setting.id!r}; see `decisiongym list`")
+            if "horizon" in env_setting.kwargs:
+                raise ExperimentError(f"{where}: envs[{i}].kwargs: do not set horizon here; "
+                                      "the experiment's horizon field sets it for every cell")
             try:
                 env = gym.make(env_setting.id, **{**dict(env_setting.kwargs), "horizon": 1})
             except (ValueError, TypeError) as exc:
@@ -267,6 +276,9 @@ def experiment_from_dict(data: Mapping[str, Any], source: str = "experiment") ->
         agent_name = str(_require(t, "name", where))
         params = _mapping(t.get("params", {}), f"{where}.params")
         if "grid" in t:
+            if "label" in t:
+                raise ExperimentError(f"{where}: label cannot be combined with grid (each "
+                                      "setting of a grid is named by its parameters)")
             grid = _mapping(t["grid"], f"{where}.grid")
             for k, v in grid.items():
                 if not isinstance(v, list) or not v:
@@ -285,6 +297,9 @@ def load_experiment(path: str | Path) -> Experiment:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ExperimentError(f"experiment file {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExperimentError(f"experiment file {str(p)!r} cannot be read as UTF-8 text: "
+                              f"{exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"experiment file {str(p)!r} is not valid TOML: {exc}") from exc
     experiment = experiment_from_dict(data, source=str(p))

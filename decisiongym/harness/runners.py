@@ -123,7 +123,7 @@ def make_runner(name: str = "inprocess", workers: int | None = None) -> Runner:
     if name == "inprocess":
         return InProcessRunner()
     if name == "process":
-        return ProcessPoolRunner(workers or 2)
+        return ProcessPoolRunner(2 if workers is None else workers)
     raise ValueError(f"unknown runner {name!r}; use 'inprocess' or 'process' "
                      "(Ray comes with the distributed extra)")
 

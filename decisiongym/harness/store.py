@@ -137,6 +137,8 @@ class ResultsStore:
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
             return None
         record = result.record
+        if not isinstance(record, dict):
+            return None
         if record.get("format") != FORMAT_VERSION or record.get("key") != cell.key:
             return None
         if canonical_json({k: record.get(k) for k in cell.spec()}) != canonical_json(cell.spec()):

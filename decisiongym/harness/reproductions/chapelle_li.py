@@ -3,7 +3,8 @@
 Protocol: K Bernoulli arms, one at 1/2 and K - 1 at 1/2 - epsilon, K in {10, 100}, epsilon in
 {0.1, 0.02}; Thompson sampling with a Beta(1, 1) prior against UCB1 and KL-UCB; regret on a log
 time axis with the Lai & Robbins (1985) bound C log t. The full run goes to T = 10^7 (hours on
-2 cores); ``--quick`` to T = 10^4.
+2 cores); ``--quick`` to T = 10^4, without the K = 100, epsilon = 0.02 problem (nothing is
+learned there by 10^4 steps).
 
 Findings checked: Thompson sampling's regret is below UCB1's on every problem; on the problems
 where the Lai-Robbins bound is informative at the horizon (C log T below the regret of never
@@ -31,12 +32,16 @@ from decisiongym.harness.reproductions import Analysis, Reproduction
 
 ENV_ID = "decisiongym/ChapelleLi-v0"
 PROBLEMS = ((10, 0.1), (10, 0.02), (100, 0.1), (100, 0.02))
+#: At T = 10^4 nothing is learned yet on K = 100, epsilon = 0.02 (every policy is still at the
+#: regret epsilon T of uniform play), so the quick run leaves it out.
+QUICK_PROBLEMS = ((10, 0.1), (10, 0.02), (100, 0.1))
 AGENTS = (AgentSetting("thompson-beta", {"a": 1.0, "b": 1.0}), AgentSetting("ucb1"),
           AgentSetting("kl-ucb"))
 
 
 def experiment(quick: bool = False) -> Experiment:
-    envs = [EnvSetting(ENV_ID, {"k": k, "epsilon": eps}) for k, eps in PROBLEMS]
+    problems = QUICK_PROBLEMS if quick else PROBLEMS
+    envs = [EnvSetting(ENV_ID, {"k": k, "epsilon": eps}) for k, eps in problems]
     return Experiment(name="chapelle-li" + ("-quick" if quick else ""), envs=envs,
                       agents=list(AGENTS), horizon=10_000 if quick else 10_000_000,
                       seeds=100, seed=2011)
