@@ -8,9 +8,10 @@ sum_t (mu* - mu[A_t]) over the arms chosen.
 
 Contestants:
 
-1. ``decisiongym``: the harness's path, ``decisiongym.harness.rollout.run_bandit`` (a native
-   vector env from ``gym.make_vec(..., vectorization_mode="vector_entry_point")``, the agent from
-   ``decisiongym.agents.make``, one Python loop over time steps).
+1. ``decisiongym``: the harness's path, ``decisiongym.harness.rollout.run_bandit`` called as the
+   CLI calls it (a native vector env from ``gym.make_vec(...,
+   vectorization_mode="vector_entry_point")``, the agent from ``decisiongym.agents.make``, one
+   Python loop over time steps, curves kept on a 200-point time grid).
 2. ``numpy loop``: the same algorithm written as a bare loop over time, vectorized over
    replicates, reading the shared reward table.
 3. ``SMPyBandits`` 0.9.7 and 4. ``MABWiser`` 2.7.4, one decision at a time per replicate, in a
@@ -45,11 +46,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 import decisiongym
-from decisiongym.harness.rollout import run_bandit
+import decisiongym.agents.base as agents_base
+from decisiongym.harness.metrics import time_grid
+from decisiongym.harness.rollout import BanditRun, run_bandit
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 Table = NDArray[np.float32]  # rewards R[t, replicate, k]
+SeedLike = int | np.random.SeedSequence
 Out = TypeVar("Out")
 
 ENV_ID = "decisiongym/BernoulliBandit-v0"
@@ -124,6 +128,19 @@ def reward_tables(means: FloatArray, horizon: int, seed: int, replicates: int) -
     return out
 
 
+def decisiongym_source() -> dict[str, Any]:
+    """The commit decisiongym was measured at, and whether its files differed from it."""
+    root = Path(decisiongym.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--", "decisiongym"], cwd=root,
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "uncommitted_changes": None}
+    return {"commit": commit, "uncommitted_changes": bool(status.strip())}
+
+
 def summarise(regrets: FloatArray) -> tuple[float, float]:
     sem = float(regrets.std(ddof=1) / math.sqrt(regrets.size)) if regrets.size > 1 else math.nan
     return float(regrets.mean()), sem
@@ -147,25 +164,27 @@ def best_of(repeats: int, fn: Callable[[], Out]) -> tuple[list[float], Out]:
 # --------------------------------------------------------------------------------------------
 
 
-def decisiongym_run(algorithm: str, means: FloatArray, cfg: Config, replicates: int
-                    ) -> tuple[FloatArray, IntArray, FloatArray]:
-    """Final pseudo-regrets (replicates,), actions and realised rewards (horizon, replicates)."""
+def decisiongym_run(algorithm: str, means: FloatArray, cfg: Config, replicates: int,
+                    keep_steps: bool = False) -> BanditRun:
+    """One run as the harness's CLI (``decisiongym run``) makes it: curves on a 200-point time
+    grid, no per-step arrays unless ``keep_steps``."""
     agent, params = ALGORITHMS[algorithm]
-    run = run_bandit(ENV_ID, agent, replicates=replicates, horizon=cfg.horizon, seed=cfg.seed,
-                     env_kwargs={"means": list(means)}, agent_params=params, progress=False)
-    return run.pseudo_regret[-1], run.actions, run.rewards
+    return run_bandit(ENV_ID, agent, replicates=replicates, horizon=cfg.horizon, seed=cfg.seed,
+                      env_kwargs={"means": list(means)}, agent_params=params,
+                      grid=time_grid(cfg.horizon, 100, 100), keep_steps=keep_steps,
+                      progress=False)
 
 
-def check_common_random_numbers(tables: Table, actions: IntArray,
-                                rewards: FloatArray) -> None:
+def check_common_random_numbers(tables: Table, run: BanditRun) -> None:
     """decisiongym's env paid exactly table[t, i, A_t] at every step of every replicate."""
-    horizon, replicates = actions.shape
-    expected = tables[np.arange(horizon)[:, None], np.arange(replicates)[None, :], actions]
-    if not np.array_equal(expected, rewards):
-        bad = np.argwhere(expected != rewards)[0]
-        raise RuntimeError(f"common random numbers broken: at step {bad[0]}, replicate {bad[1]} "
-                           f"the env paid {rewards[tuple(bad)]}, the table says "
-                           f"{expected[tuple(bad)]}")
+    if run.actions is None or run.rewards is None:
+        raise ValueError("check_common_random_numbers needs a run with keep_steps=True")
+    horizon, replicates = run.actions.shape
+    expected = tables[np.arange(horizon)[:, None], np.arange(replicates)[None, :], run.actions]
+    if not np.array_equal(expected, run.rewards):
+        t, i = np.argwhere(expected != run.rewards)[0]
+        raise RuntimeError(f"common random numbers broken: at step {t}, replicate {i} the env "
+                           f"paid {run.rewards[t, i]}, the table says {expected[t, i]}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,20 +193,30 @@ def check_common_random_numbers(tables: Table, actions: IntArray,
 
 
 def argmax_ties_at_random(values: FloatArray, rng: np.random.Generator) -> IntArray:
-    """Row-wise argmax, ties broken uniformly at random; random numbers only for tied rows."""
-    is_best = values == values.max(axis=1, keepdims=True)
-    actions = is_best.argmax(axis=1)
-    tied = np.flatnonzero(is_best.sum(axis=1) > 1)
-    if tied.size:
+    """Row-wise argmax, ties broken uniformly at random among the maxima.
+
+    One whole-array count tells whether any row has a tie (rare once every arm has been
+    pulled), so the usual step costs an argmax, a gather and a comparison; random numbers are
+    drawn only for the tied rows.
+    """
+    n = values.shape[0]
+    actions = values.argmax(axis=1)
+    is_best = values == values[np.arange(n), actions][:, None]
+    if np.count_nonzero(is_best) > n:
+        tied = np.flatnonzero(np.count_nonzero(is_best, axis=1) > 1)
         u = np.where(is_best[tied], rng.random((tied.size, values.shape[1])), -1.0)
         actions[tied] = u.argmax(axis=1)
     return actions
 
 
-def numpy_ucb1(tables: Table, means: FloatArray, seed: int,
+def numpy_ucb1(tables: Table, means: FloatArray, seed: SeedLike,
                alpha: float = UCB_ALPHA) -> FloatArray:
     """UCB1 on every replicate at once: untried arms first (index +inf), then the largest
-    mu_hat_k + sqrt(alpha log t / T_k), t the pulls so far; ties at random."""
+    mu_hat_k + sqrt(alpha log t / T_k), t the pulls so far; ties at random.
+
+    Untried arms win every argmax, so the first K steps pull each arm once and from then on
+    every T_k >= 1.
+    """
     horizon, n, k = tables.shape
     rng = np.random.default_rng(seed)
     rows = np.arange(n)
@@ -196,9 +225,12 @@ def numpy_ucb1(tables: Table, means: FloatArray, seed: int,
     sums = np.zeros((n, k))
     regret = np.zeros(n)
     for t in range(horizon):
-        safe = np.maximum(counts, 1.0)
-        index = sums / safe + np.sqrt(alpha * math.log(max(t, 1)) / safe)
-        index[counts == 0.0] = np.inf
+        if t < k:
+            safe = np.maximum(counts, 1.0)
+            index = sums / safe + np.sqrt(alpha * math.log(max(t, 1)) / safe)
+            index[counts == 0.0] = np.inf
+        else:
+            index = sums / counts + np.sqrt(alpha * math.log(t) / counts)
         a = argmax_ties_at_random(index, rng)
         counts[rows, a] += 1.0
         sums[rows, a] += tables[t, rows, a]
@@ -206,7 +238,7 @@ def numpy_ucb1(tables: Table, means: FloatArray, seed: int,
     return regret
 
 
-def numpy_thompson(tables: Table, means: FloatArray, seed: int) -> FloatArray:
+def numpy_thompson(tables: Table, means: FloatArray, seed: SeedLike) -> FloatArray:
     """Beta-Bernoulli Thompson sampling, Beta(1, 1) priors, on every replicate at once."""
     horizon, n, k = tables.shape
     rng = np.random.default_rng(seed)
@@ -224,7 +256,16 @@ def numpy_thompson(tables: Table, means: FloatArray, seed: int) -> FloatArray:
     return regret
 
 
-NUMPY_LOOPS: dict[str, Callable[[Table, FloatArray, int], FloatArray]] = {
+def agent_seed(seed: int) -> SeedLike:
+    """The seed sequence decisiongym's agents derive their generator from after
+    ``reset(seed=seed)``. Seeded with it, the numpy loops draw the same tie-breaks and posterior
+    samples as decisiongym's agents and so reproduce their choices exactly (checked below). Plain
+    ``seed`` if decisiongym stops exposing its spawn key."""
+    key = getattr(agents_base, "_AGENT_SPAWN_KEY", None)
+    return seed if key is None else np.random.SeedSequence(seed, spawn_key=key)
+
+
+NUMPY_LOOPS: dict[str, Callable[[Table, FloatArray, SeedLike], FloatArray]] = {
     "ucb1": numpy_ucb1,
     "thompson": numpy_thompson,
 }
@@ -335,6 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.repeats < 1:
         parser.error("--repeats must be >= 1")
     means = arm_means(cfg)
+    source = decisiongym_source()
+    if source["commit"] is not None:
+        dirty = " plus uncommitted changes" if source["uncommitted_changes"] else ""
+        print(f"decisiongym {decisiongym.__version__} at commit {source['commit'][:10]}{dirty}")
     print(f"K = {cfg.n_arms} Bernoulli arms, means (seed {cfg.means_seed}): "
           f"{np.array2string(means, precision=3)}")
     print(f"horizon T = {cfg.horizon}, seed {cfg.seed}, replicates {cfg.small} (all contestants) "
@@ -346,21 +391,34 @@ def main(argv: list[str] | None = None) -> int:
           f"{time.perf_counter() - start:.1f} s\n")
 
     results: list[Result] = []
+    identical: dict[str, bool] = {}  # numpy loop's final regrets == decisiongym's
     for replicates in (cfg.small, cfg.large):
         shared = tables[:, :replicates]
         for algorithm in ALGORITHMS:
-            times, (regrets, actions, paid) = best_of(
+            times, run = best_of(
                 cfg.repeats, partial(decisiongym_run, algorithm, means, cfg, replicates))
-            # Common random numbers: every reward decisiongym paid is the table's (not timed).
-            check_common_random_numbers(shared, actions, paid)
+            regrets = run.final_regret
+            if replicates == cfg.small:
+                # Common random numbers: decisiongym paid the table's rewards (an untimed run).
+                check_common_random_numbers(
+                    shared, decisiongym_run(algorithm, means, cfg, replicates, keep_steps=True))
             results.append(Result("decisiongym", algorithm, replicates, min(times),
                                   *summarise(regrets), cfg.repeats, times))
-            times, regrets = best_of(
-                cfg.repeats, partial(NUMPY_LOOPS[algorithm], shared, means, cfg.seed))
+            times, bare_regrets = best_of(
+                cfg.repeats, partial(NUMPY_LOOPS[algorithm], shared, means, agent_seed(cfg.seed)))
             results.append(Result("numpy loop", algorithm, replicates, min(times),
-                                  *summarise(regrets), cfg.repeats, times))
+                                  *summarise(bare_regrets), cfg.repeats, times))
+            same = bool(np.allclose(bare_regrets, regrets, rtol=0.0, atol=1e-9))
+            identical[f"{algorithm}@{replicates}"] = same
             print(f"  done: {algorithm} at {replicates} replicates", flush=True)
-    print("  common random numbers: decisiongym paid exactly the shared tables' rewards")
+    print(f"  common random numbers: decisiongym paid exactly the shared tables' rewards "
+          f"({cfg.small} replicates, every step)")
+    if all(identical.values()):
+        print("  the numpy loops reproduce decisiongym's final pseudo-regrets exactly")
+    else:
+        differ = ", ".join(k for k, v in identical.items() if not v)
+        print(f"  the numpy loops' regrets differ from decisiongym's ({differ}): other random "
+              f"streams for ties and posterior samples, or another algorithm")
 
     versions: dict[str, str] = {"python": platform.python_version(), "numpy": np.__version__,
                                 "gymnasium": gym.__version__,
@@ -398,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
                              for k, (a, p) in ALGORITHMS.items()},
               "machine": {"platform": platform.platform(), "processor": platform.processor(),
                           "python_executable": sys.executable},
-              "versions": versions, "peers": peers_note or "run",
+              "versions": versions, "decisiongym_source": source, "peers": peers_note or "run",
+              "numpy_loop_reproduces_decisiongym": identical,
               "results": [asdict(r) for r in results], "ratios": ratios}
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {args.output}")

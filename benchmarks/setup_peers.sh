@@ -21,10 +21,13 @@ fi
 
 # Import check: fail here, not in the middle of a benchmark.
 "$venv/bin/python" - <<'PY'
+import contextlib
 import importlib.metadata as md
+import io
 
-from mabwiser.mab import MAB, LearningPolicy  # noqa: F401
-from SMPyBandits.Policies import Thompson, UCBalpha  # noqa: F401
+with contextlib.redirect_stdout(io.StringIO()):  # SMPyBandits prints warnings on import
+    from mabwiser.mab import MAB, LearningPolicy  # noqa: F401
+    from SMPyBandits.Policies import Thompson, UCBalpha  # noqa: F401
 
 for name in ("smpybandits", "mabwiser", "numpy", "scipy"):
     print(f"{name} {md.version(name)}")

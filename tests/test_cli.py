@@ -36,7 +36,7 @@ def test_run_prints_regret_with_interval_and_writes_plot_and_json(
     data = json.loads(record.read_text())
     lo, hi = data["final_pseudo_regret_ci95"]
     assert lo <= data["final_pseudo_regret_mean"] <= hi
-    assert data["params"] == {"a": 1, "b": 1.0}
+    assert data["params"] == {"a": 1, "b": 1.0, "pull_each_arm_first": False}
 
 
 def test_run_is_reproducible(capsys: pytest.CaptureFixture[str]) -> None:

@@ -50,6 +50,23 @@ class BanditAgent(BaseAgent):
         self.mu = np.zeros(shape)  # sample means, 0 for arms never pulled, kept up to date
         self.sq_sums = np.zeros(shape) if self.track_squares else np.zeros((0, 0))
         self.t = np.zeros(num_envs)
+        self._make_views()
+
+    def _make_views(self) -> None:
+        # Flat views: the (replicate, arm) entries a step touches are one gather away.
+        self._counts_flat = self.counts.reshape(-1)
+        self._sums_flat = self.sums.reshape(-1)
+        self._mu_flat = self.mu.reshape(-1)
+        self._arm_row_base = np.arange(self.counts.shape[0]) * self.n_arms
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_counts_flat", "_sums_flat", "_mu_flat")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "counts" in state:
+            self._make_views()
 
     def act(self, obs: Any) -> IntArray:
         actions = np.asarray(super().act(obs), dtype=np.int64)
@@ -66,22 +83,32 @@ class BanditAgent(BaseAgent):
 
     def _learn(self, rows: IntArray, obs: Any, actions: Any, rewards: FloatArray,
                next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
-        a = actions[rows]
-        r = rewards[rows]
+        if rows is self._all_rows:
+            a, r = actions, rewards
+            flat = self._arm_row_base + a
+        else:
+            a, r = actions[rows], rewards[rows]
+            flat = self._arm_row_base[rows] + a
         self._check_rewards(r)
-        self.counts[rows, a] += 1.0
-        self.sums[rows, a] += r
-        self.mu[rows, a] = self.sums[rows, a] / self.counts[rows, a]
+        counts = self._counts_flat[flat] + 1.0
+        sums = self._sums_flat[flat] + r
+        self._counts_flat[flat] = counts
+        self._sums_flat[flat] = sums
+        self._mu_flat[flat] = sums / counts
         if self.track_squares:
             self.sq_sums[rows, a] += r * r
-        self.t[rows] += 1.0
-        self._learn_extra(rows, a, r)
+        if rows is self._all_rows:
+            self.t += 1.0
+        else:
+            self.t[rows] += 1.0
+        self._learn_extra(rows, a, r, flat)
 
     def _check_rewards(self, r: FloatArray) -> None:
         """Hook for agents that only accept rewards in a range."""
 
-    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray) -> None:
-        """Hook for agents with state beyond the sample averages."""
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray) -> None:
+        """Hook for agents with state beyond the sample averages; ``flat`` indexes the
+        (replicate, arm) entries of this step in the flattened (n, K) arrays."""
 
     def _end_episode(self, rows: IntArray) -> None:
         self.counts[rows] = 0.0
@@ -187,11 +214,27 @@ class UCB1(BanditAgent):
         super().__init__(observation_space=observation_space, action_space=action_space)
         self.alpha = self._check_float("alpha", alpha, low=0.0, low_open=True)
 
+    def _reset_state(self, num_envs: int) -> None:
+        super()._reset_state(num_envs)
+        self.inverse_counts = np.full((num_envs, self.n_arms), np.inf)  # 1 / T_k, inf if 0
+
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray) -> None:
+        self.inverse_counts.reshape(-1)[flat] = 1.0 / self._counts_flat[flat]
+
+    def _end_episode(self, rows: IntArray) -> None:
+        super()._end_episode(rows)
+        self.inverse_counts[rows] = np.inf
+
     def ucb_index(self) -> FloatArray:
-        safe_counts = np.maximum(self.counts, 1.0)
-        log_t = np.log(np.maximum(self.t, 1.0))[:, None]
-        index = self.mu + np.sqrt(self.alpha * log_t / safe_counts)
-        index[self.counts == 0] = np.inf
+        """gamma_k(t) = mu_hat_k + sqrt(alpha log t / T_k); +inf for arms never pulled.
+
+        (log t is taken at t >= 2: at t = 1 every other arm is still untried, so this changes
+        no decision and keeps 0 * inf out of the arithmetic.)
+        """
+        scale = self.alpha * np.log(np.maximum(self.t, 2.0))
+        index = scale[:, None] * self.inverse_counts
+        np.sqrt(index, out=index)
+        index += self.mu
         return index
 
     def _act(self, obs: Any) -> IntArray:
@@ -346,7 +389,7 @@ class Pursuit(BanditAgent):
     def _act(self, obs: Any) -> IntArray:
         return _sample_categorical(self.probs, self.rng)
 
-    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray) -> None:
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray) -> None:
         greedy = argmax_random_ties(self.mu[rows], self.rng)
         p = self.probs[rows]
         p *= 1.0 - self.beta
@@ -396,7 +439,7 @@ class ReinforcementComparison(BanditAgent):
     def _act(self, obs: Any) -> IntArray:
         return _sample_categorical(_boltzmann_weights(self.preferences), self.rng)
 
-    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray) -> None:
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray) -> None:
         self.preferences[rows, a] += self.beta * (r - self.reference[rows])
         self.reference[rows] += self.alpha * (r - self.reference[rows])
 
@@ -431,22 +474,38 @@ class ThompsonBeta(BanditAgent):
         self.a = self._check_float("a", a, low=0.0, low_open=True)
         self.b = self._check_float("b", b, low=0.0, low_open=True)
 
+    def _reset_state(self, num_envs: int) -> None:
+        super()._reset_state(num_envs)
+        # Posterior parameters a + S_k and b + F_k, kept up to date (sums = successes S_k).
+        self.posterior_a = np.full((num_envs, self.n_arms), self.a)
+        self.posterior_b = np.full((num_envs, self.n_arms), self.b)
+
     def _learn(self, rows: IntArray, obs: Any, actions: Any, rewards: FloatArray,
                next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
-        r = rewards[rows]
-        self._require_unit_interval(r)
+        r = rewards if rows is self._all_rows else rewards[rows]
         binary = (r == 0.0) | (r == 1.0)
-        if not binary.all():
+        if not binary.all():  # rewards in [0, 1] that are not 0/1: Bernoulli(r) successes
+            self._require_unit_interval(r)
             r = r.copy()
             draw = self.rng.random(r.size)
             r[~binary] = (draw[~binary] < r[~binary]).astype(np.float64)
-        successes = rewards.copy()
-        successes[rows] = r
-        super()._learn(rows, obs, actions, successes, next_obs, terminated, truncated)
+            successes = rewards.copy()
+            successes[rows] = r
+            rewards = successes
+        super()._learn(rows, obs, actions, rewards, next_obs, terminated, truncated)
+
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray) -> None:
+        sums = self._sums_flat[flat]
+        self.posterior_a.reshape(-1)[flat] = self.a + sums
+        self.posterior_b.reshape(-1)[flat] = self.b + (self._counts_flat[flat] - sums)
+
+    def _end_episode(self, rows: IntArray) -> None:
+        super()._end_episode(rows)
+        self.posterior_a[rows] = self.a
+        self.posterior_b[rows] = self.b
 
     def _act(self, obs: Any) -> IntArray:
-        # sums = successes S_k, counts - sums = failures F_k.
-        theta = self.rng.beta(self.a + self.sums, self.b + self.counts - self.sums)
+        theta = self.rng.beta(self.posterior_a, self.posterior_b)
         return theta.argmax(axis=1).astype(np.int64)
 
 

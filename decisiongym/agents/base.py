@@ -22,6 +22,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -64,6 +65,7 @@ class BaseAgent(ABC):
         self.num_envs = 0
         self.rng = np.random.default_rng()
         self._episode_ended = np.zeros(0, dtype=bool)
+        self._any_episode_ended = False
         self._all_rows = np.zeros(0, dtype=np.int64)
 
     # ----- validation helpers for subclasses -------------------------------------------------
@@ -118,6 +120,7 @@ class BaseAgent(ABC):
         self.num_envs = int(num_envs)
         self.rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=_AGENT_SPAWN_KEY))
         self._episode_ended = np.zeros(self.num_envs, dtype=bool)
+        self._any_episode_ended = False
         self._all_rows = np.arange(self.num_envs)
         self._reset_state(self.num_envs)
 
@@ -125,7 +128,8 @@ class BaseAgent(ABC):
         """One action per replicate."""
         if self.num_envs == 0:
             raise RuntimeError(f"{self.name}: call reset(num_envs, seed) before act()")
-        n = np.shape(obs)[0] if np.ndim(obs) > 0 else 1
+        n = (obs.shape[0] if obs.ndim else 1) if type(obs) is np.ndarray \
+            else (np.shape(obs)[0] if np.ndim(obs) > 0 else 1)
         if n != self.num_envs:
             raise ValueError(f"{self.name}: got observations for {n} replicates, the agent was "
                              f"reset for {self.num_envs}")
@@ -140,15 +144,17 @@ class BaseAgent(ABC):
         truncated = np.asarray(truncated, dtype=bool)
         rewards = np.asarray(rewards, dtype=np.float64)
         actions = np.asarray(actions)
-        if self._episode_ended.any():
+        if self._any_episode_ended:
             rows = np.flatnonzero(~self._episode_ended)
         else:
-            rows = self._all_rows
+            rows = self._all_rows  # the usual case: every replicate made a real transition
         if rows.size:
             self._learn(rows, obs, actions, rewards, next_obs, terminated, truncated)
         ended = terminated | truncated
-        ended &= ~self._episode_ended  # a reset step never ends an episode
-        if ended.any():
+        if self._any_episode_ended:
+            ended &= ~self._episode_ended  # a reset step never ends an episode
+        self._any_episode_ended = bool(ended.any())
+        if self._any_episode_ended:
             self._end_episode(np.flatnonzero(ended))
         self._episode_ended = ended
 
@@ -165,7 +171,10 @@ class BaseAgent(ABC):
     @abstractmethod
     def _learn(self, rows: IntArray, obs: Any, actions: NDArray[Any], rewards: FloatArray,
                next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
-        """Learn from the transitions of replicates ``rows`` (full-length arrays, index them)."""
+        """Learn from the transitions of replicates ``rows`` (full-length arrays, index them).
+
+        ``rows`` is the very object ``self._all_rows`` when every replicate made a transition,
+        so ``rows is self._all_rows`` selects a fast path with no gathers."""
 
     def _end_episode(self, rows: IntArray) -> None:  # noqa: B027 - optional hook
         """Called after learning for the replicates whose episode has just ended."""
@@ -176,15 +185,23 @@ class BaseAgent(ABC):
         return dict(getattr(self, "_params", {}))
 
 
+@lru_cache(maxsize=64)
+def _row_starts(shape: tuple[int, ...]) -> IntArray:
+    """Flat index of the first entry of each row of a C-contiguous (n, K) array."""
+    starts = np.arange(0, shape[0] * shape[1], shape[1])
+    starts.flags.writeable = False
+    return starts
+
+
 def argmax_random_ties(values: FloatArray, rng: np.random.Generator) -> IntArray:
     """Row-wise argmax with ties broken uniformly at random from ``rng``.
 
     Draws random numbers only for the rows that have a tie, so the common case costs one
     ``max`` and one comparison.
     """
-    best = values.max(axis=1, keepdims=True)
-    is_best = values == best
-    actions = is_best.argmax(axis=1)
+    actions = values.argmax(axis=1)  # the first maximum of each row
+    best = values.reshape(-1)[_row_starts(values.shape) + actions]
+    is_best = values == best[:, None]
     if np.count_nonzero(is_best) > values.shape[0]:  # some row has a tie
         tied = np.flatnonzero(np.count_nonzero(is_best, axis=1) > 1)
         u = rng.random((tied.size, values.shape[1]))

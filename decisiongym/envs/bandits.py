@@ -120,6 +120,9 @@ class RewardFamily(ABC):
 
     n_arms: int
     env_name: str
+    #: dtype of the stored reward table (Bernoulli rewards are stored as booleans: 8x less
+    #: memory traffic); rewards are handed out as float64 whatever it is.
+    table_dtype: type = np.float64
 
     @abstractmethod
     def draw_means(self, rng: np.random.Generator) -> FloatArray:
@@ -160,6 +163,8 @@ class RewardFamily(ABC):
 class BernoulliFamily(RewardFamily):
     """R_t | A_t = k ~ Bernoulli(mu_k), means fixed."""
 
+    table_dtype = np.bool_
+
     def __init__(self, means: ArrayLike, env_name: str = "BernoulliBandit-v0") -> None:
         self.env_name = env_name
         self.means = _check_means(env_name, means, 0.0, 1.0)
@@ -177,7 +182,10 @@ class BernoulliFamily(RewardFamily):
     def draw_block(self, rngs: Sequence[np.random.Generator], rows: IntArray,
                    means: FloatArray, table: FloatArray) -> None:
         u = self._fill_noise(rngs, rows, table.shape[1:], "uniform")
-        table[rows] = u < means[rows][:, None, :]
+        if len(rows) == table.shape[0]:  # every replicate: compare straight into the table
+            np.less(u, means[:, None, :], out=table)
+        else:
+            table[rows] = u < means[rows][:, None, :]
 
 
 class GaussianFamily(RewardFamily):
@@ -309,11 +317,33 @@ class BanditCore:
         self.optimal = np.zeros(self.n)
         self.optimal_action = np.zeros(self.n, dtype=np.int64)
         self.lai_robbins = np.full(self.n, np.nan)
-        self.table = np.zeros((self.n, self.block, self.k))
+        self.table = np.zeros((self.n, self.block, self.k), dtype=family.table_dtype)
+        self._float_table = self.table.dtype == np.float64
         self.t = np.zeros(self.n, dtype=np.int64)
         self.counts = np.zeros((self.n, self.k), dtype=np.int64)
         self.last_action = np.full(self.n, -1, dtype=np.int64)
         self._rows = np.arange(self.n)
+        self._make_views()
+        #: The step shared by every replicate when all were reset together (the usual case),
+        #: else None; it lets a step skip per-replicate bookkeeping of the block position.
+        self.common_t: int | None = None
+
+    def _make_views(self) -> None:
+        # Flat views and row offsets: one gather per step instead of multi-index fancy indexing.
+        self._table_flat = self.table.reshape(-1)
+        self._means_flat = self.means.reshape(-1)
+        self._counts_flat = self.counts.reshape(-1)
+        self._table_row_base = self._rows * (self.block * self.k)
+        self._arm_row_base = self._rows * self.k
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Views do not survive pickling as views: drop them and rebuild after loading.
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_table_flat", "_means_flat", "_counts_flat")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._make_views()
 
     def reset_rows(self, rows: Sequence[int] | IntArray) -> None:
         """Start a new episode for the given replicates, drawing from their own generators."""
@@ -330,6 +360,7 @@ class BanditCore:
         self.t[rows_arr] = 0
         self.counts[rows_arr] = 0
         self.last_action[rows_arr] = -1
+        self.common_t = 0 if rows_arr.size == self.n else None
 
     def pull(self, actions: IntArray, rows: IntArray | None = None
              ) -> tuple[FloatArray, FloatArray]:
@@ -337,19 +368,30 @@ class BanditCore:
 
         Returns the realised rewards and the expected rewards of the arms pulled.
         """
-        if rows is None:
-            # Every replicate steps (the common case): whole-array updates, no gathers.
-            rewards = self.table[self._rows, self.t % self.block, actions]
-            expected = self.means[self._rows, actions]
-            self.counts[self._rows, actions] += 1
+        if rows is None and self.common_t is not None:
+            # Every replicate steps and all share the step count (the usual case).
+            pos = self.common_t % self.block
+            rewards = self._table_flat[self._table_row_base + (pos * self.k) + actions]
+            if not self._float_table:
+                rewards = rewards.astype(np.float64)
+            arm_index = self._arm_row_base + actions
+            expected = self._means_flat[arm_index]
+            self._counts_flat[arm_index] += 1
             self.last_action[:] = actions
             self.t += 1
-            due = self.t % self.block == 0
-            if due.any():
-                self.family.draw_block(self.rngs, np.flatnonzero(due), self.means, self.table)
+            self.common_t += 1
+            if self.common_t % self.block == 0:
+                self.family.draw_block(self.rngs, self._rows, self.means, self.table)
             return rewards, expected
+        if rows is None:
+            rows = self._rows
+        if rows.size == 0:
+            return np.zeros(0), np.zeros(0)
+        if rows.size == self.n and self.common_t is not None:
+            return self.pull(actions)
+        self.common_t = None  # the replicates' step counts part ways
         pos = self.t[rows] % self.block
-        rewards = self.table[rows, pos, actions]
+        rewards = self.table[rows, pos, actions].astype(np.float64, copy=False)
         expected = self.means[rows, actions]
         self.counts[rows, actions] += 1
         self.last_action[rows] = actions
@@ -553,6 +595,7 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self._core = BanditCore(family, self.num_envs, self.horizon)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._any_autoreset = False
         self._all = np.arange(self.num_envs)
 
     @property
@@ -576,7 +619,8 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
                                  f"{self.num_envs} replicates")
             self._core.rngs = [seeding.np_random(int(s))[0] for s in seeds]
         self._core.reset_rows(self._all)
-        self._autoreset[:] = False
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._any_autoreset = False
         info = {"arm_means": self._core.means.copy(),
                 "optimal_expected_reward": self._core.optimal.copy(),
                 "lai_robbins_constant": self._core.lai_robbins.copy()}
@@ -602,8 +646,27 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
                                           NDArray[np.bool_], dict[str, Any]]:
         if not self._core.rngs:
             raise gym.error.ResetNeeded(f"{self.env_name}: call reset() before step()")
-        a = self._check_actions(actions)
         n = self.num_envs
+        if (type(actions) is np.ndarray and actions.dtype == np.int64
+                and actions.shape == (n,) and actions.view(np.uint64).max() < self.n_arms):
+            a = actions  # valid: int64, right shape, in [0, K) (negatives wrap to huge uint64)
+        else:
+            a = self._check_actions(actions)
+        if not self._any_autoreset and self._core.common_t is not None:
+            rewards, expected = self._core.pull(a)
+            done = self._core.common_t >= self.horizon
+            truncated = np.full(n, done)
+            self._autoreset = truncated
+            self._any_autoreset = done
+            mask = np.ones(n, dtype=bool)
+            return np.zeros(n, dtype=np.int64), rewards, np.zeros(n, dtype=bool), truncated, {
+                "expected_reward": expected,
+                "_expected_reward": mask,
+                "optimal_expected_reward": self._core.optimal.copy(),
+                "_optimal_expected_reward": mask.copy(),
+                "optimal_action": self._core.optimal_action.copy(),
+                "_optimal_action": mask.copy(),
+            }
         rewards = np.zeros(n)
         expected = np.zeros(n)
         stepped = ~self._autoreset
@@ -634,6 +697,7 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
             info["arm_means"] = self._core.means.copy()
             info["_arm_means"] = ~stepped
         self._autoreset = truncated | terminated
+        self._any_autoreset = bool(self._autoreset.any())
         return np.zeros(n, dtype=np.int64), rewards, terminated, truncated, info
 
     def render(self) -> tuple[Any, ...] | None:

@@ -101,8 +101,9 @@ def run_bandit(env_id: str, agent: str, *, replicates: int, horizon: int, seed: 
             or np.any(np.diff(steps) <= 0):
         raise ValueError("run_bandit: grid must be increasing steps in [1, horizon] ending at "
                          f"the horizon {horizon}")
-    record_at = np.zeros(horizon + 1, dtype=np.int64) - 1
-    record_at[steps] = np.arange(steps.size)
+    record_at = [-1] * (horizon + 1)  # grid index of each step, -1 between grid points
+    for g, step in enumerate(steps.tolist()):
+        record_at[step] = g
 
     env = gym.make_vec(env_id, num_envs=replicates, vectorization_mode="vector_entry_point",
                        horizon=horizon, **env_kwargs)

@@ -1,0 +1,86 @@
+"""The quick reproductions run end to end and their checks pass."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from decisiongym.cli import main
+from decisiongym.harness.reproductions import get_reproduction, list_reproductions
+
+REQUIRED_COLUMNS = {"env", "env_kwargs", "agent", "params", "final_regret_mean",
+                    "final_regret_ci_low", "final_regret_ci_high"}
+
+
+def _check_outputs(out: Path, n_rows: int) -> dict[str, object]:
+    summary = json.loads((out / "summary.json").read_text())
+    with open(out / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == n_rows == len(summary["rows"])
+    assert REQUIRED_COLUMNS <= set(rows[0])
+    for row in rows:
+        assert float(row["final_regret_ci_low"]) <= float(row["final_regret_mean"]) \
+            <= float(row["final_regret_ci_high"])
+        json.loads(row["env_kwargs"])
+        json.loads(row["params"])
+    assert summary["checks"], "a reproduction states its findings as checks"
+    for check in summary["checks"]:
+        assert set(check) == {"name", "expected", "observed", "passed"}
+    pngs = list((out / "plots").glob("*.png"))
+    assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    return summary
+
+
+def test_kuleshov_precup_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "kp"
+    code = main(["reproduce", "kuleshov-precup", "--quick", "--out", str(out)])
+    text = capsys.readouterr().out
+    summary = _check_outputs(out, len(get_reproduction("kuleshov-precup").experiment(True)
+                                      .cells()))
+    failed = [c["name"] for c in summary["checks"] if not c["passed"]]  # type: ignore[index]
+    assert code == 0 and not failed, failed
+    assert "K = 5 beside the paper" in text and "67.40" in text
+    names = " ".join(c["name"] for c in summary["checks"])  # type: ignore[index]
+    assert "simple heuristics" in names and "softmax" in names and "UCB1-Tuned" in names
+
+
+def test_chapelle_li_quick(tmp_path: Path) -> None:
+    out = tmp_path / "cl"
+    code = main(["reproduce", "chapelle-li", "--quick", "--out", str(out), "--runner",
+                 "process", "--workers", "2"])
+    summary = _check_outputs(out, len(get_reproduction("chapelle-li").experiment(True).cells()))
+    failed = [c["name"] for c in summary["checks"] if not c["passed"]]  # type: ignore[index]
+    assert code == 0 and not failed, failed
+    assert any("Lai-Robbins" in c["name"] for c in summary["checks"])  # type: ignore[index]
+
+
+def test_a_failed_check_makes_the_command_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                ) -> None:
+    from decisiongym.harness import reproductions
+    from decisiongym.harness.report import Check
+    from decisiongym.harness.reproductions import Analysis, Reproduction
+
+    real = get_reproduction("kuleshov-precup")
+
+    def tiny(quick: bool):  # type: ignore[no-untyped-def]
+        exp = real.experiment(True)
+        return type(exp)(name="tiny", envs=exp.envs[:1], agents=exp.agents[:2], horizon=20,
+                         seeds=2, seed=0)
+
+    fake = Reproduction("kuleshov-precup", "x", tiny,
+                        lambda exp, out: Analysis([Check("impossible", 1, 0, False)], "", {}))
+    monkeypatch.setattr(reproductions, "_registry", lambda: {"kuleshov-precup": fake})
+    assert main(["reproduce", "kuleshov-precup", "--out", str(tmp_path)]) == 1
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["checks"] == [{"name": "impossible", "expected": 1, "observed": 0,
+                                  "passed": False}]
+
+
+def test_every_reproduction_is_listed() -> None:
+    names = [n for n, _ in list_reproductions()]
+    assert names == ["kuleshov-precup", "chapelle-li"]
+    with pytest.raises(ValueError, match="unknown reproduction 'nope'"):
+        get_reproduction("nope")
