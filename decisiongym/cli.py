@@ -184,7 +184,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     out = Path(args.out or f"results/{reproduction.name}{'-quick' if args.quick else ''}")
     _sweep(experiment, out, args)
     analysis = reproduction.analyse(experiment, out)
-    _report(experiment, out, analysis.checks, analysis.text, analysis.extra)
+    # The reproduction draws its own plots (best settings, published layout).
+    _report(experiment, out, analysis.checks, analysis.text, analysis.extra, plots=False)
     failed = [c for c in analysis.checks if not c.passed]
     if failed:
         print(f"\n{len(failed)} of {len(analysis.checks)} checks failed", file=sys.stderr)

@@ -700,3 +700,16 @@ def test_labels_do_not_change_cell_keys_and_label_only_duplicates_are_rejected()
         experiment_from_dict({"horizon": 5, "seeds": 2, "envs": [{"id": env.id}],
                               "agents": [{"name": "softmax", "label": "x",
                                           "grid": {"tau": [0.1, 0.2]}}]})
+
+
+def test_the_readme_experiment_example_is_valid() -> None:
+    from pathlib import Path
+
+    from decisiongym.harness.experiment import experiment_from_dict, tomllib
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("```toml") + len("```toml")
+    example = readme[start:readme.index("```", start)]
+    experiment = experiment_from_dict(tomllib.loads(example), source="README.md")
+    experiment.validate()
+    assert len(experiment.agents) == 3

@@ -540,3 +540,13 @@ def test_lai_robbins_gaussian_constant_is_sum_of_two_sigma_squared_over_gap() ->
 def test_bootstrap_mean_ci_rejects_a_scalar() -> None:
     with pytest.raises(ValueError, match="runs on the last axis"):
         metrics.bootstrap_mean_ci(5.0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 13, 100])
+def test_interquartile_mean_equals_scipy_trim_mean(n: int) -> None:
+    from scipy import stats
+
+    x = np.random.default_rng(n).normal(size=(n, 3))
+    np.testing.assert_allclose(metrics.interquartile_mean(x, axis=0),
+                               stats.trim_mean(x, 0.25, axis=0), rtol=1e-12)
+    assert metrics.interquartile_mean(x) == pytest.approx(stats.trim_mean(x.ravel(), 0.25))

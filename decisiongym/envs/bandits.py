@@ -317,7 +317,8 @@ class BanditCore:
         self.optimal = np.zeros(self.n)
         self.optimal_action = np.zeros(self.n, dtype=np.int64)
         self.lai_robbins = np.full(self.n, np.nan)
-        self.table = np.zeros((self.n, self.block, self.k), dtype=family.table_dtype)
+        self.table: NDArray[Any] = np.zeros((self.n, self.block, self.k),
+                                            dtype=family.table_dtype)
         self._float_table = self.table.dtype == np.float64
         self.t = np.zeros(self.n, dtype=np.int64)
         self.counts = np.zeros((self.n, self.k), dtype=np.int64)
@@ -390,8 +391,8 @@ class BanditCore:
         if rows.size == self.n and self.common_t is not None:
             return self.pull(actions)
         self.common_t = None  # the replicates' step counts part ways
-        pos = self.t[rows] % self.block
-        rewards = self.table[rows, pos, actions].astype(np.float64, copy=False)
+        positions = self.t[rows] % self.block
+        rewards = self.table[rows, positions, actions].astype(np.float64, copy=False)
         expected = self.means[rows, actions]
         self.counts[rows, actions] += 1
         self.last_action[rows] = actions
@@ -563,6 +564,9 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
     Autoreset is Gymnasium's NEXT_STEP: the step after a replicate's episode is truncated resets
     it, ignores its action, and returns reward 0; its ``info`` entries are masked out
     (``info["_expected_reward"][i]`` is False) and ``info["arm_means"]`` carries the new means.
+
+    ``info`` arrays that change only at reset (``optimal_expected_reward``, ``optimal_action``
+    and the masks) are read-only and shared between steps; copy them to modify them.
     """
 
     metadata = {  # noqa: RUF012
@@ -596,6 +600,7 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
         self._core = BanditCore(family, self.num_envs, self.horizon)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._any_autoreset = False
+        self._frozen: tuple[NDArray[Any], ...] | None = None
         self._all = np.arange(self.num_envs)
 
     @property
@@ -621,6 +626,7 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
         self._core.reset_rows(self._all)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._any_autoreset = False
+        self._frozen = None
         info = {"arm_means": self._core.means.copy(),
                 "optimal_expected_reward": self._core.optimal.copy(),
                 "lai_robbins_constant": self._core.lai_robbins.copy()}
@@ -658,15 +664,23 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
             truncated = np.full(n, done)
             self._autoreset = truncated
             self._any_autoreset = done
-            mask = np.ones(n, dtype=bool)
+            # Read-only arrays that change only at reset: shared between steps, never copied.
+            if self._frozen is None:
+                all_true = np.ones(n, dtype=bool)
+                frozen = (all_true, self._core.optimal.copy(), self._core.optimal_action.copy())
+                for arr in frozen:
+                    arr.flags.writeable = False
+                self._frozen = frozen
+            mask, optimal, optimal_action = self._frozen
             return np.zeros(n, dtype=np.int64), rewards, np.zeros(n, dtype=bool), truncated, {
                 "expected_reward": expected,
                 "_expected_reward": mask,
-                "optimal_expected_reward": self._core.optimal.copy(),
-                "_optimal_expected_reward": mask.copy(),
-                "optimal_action": self._core.optimal_action.copy(),
-                "_optimal_action": mask.copy(),
+                "optimal_expected_reward": optimal,
+                "_optimal_expected_reward": mask,
+                "optimal_action": optimal_action,
+                "_optimal_action": mask,
             }
+        self._frozen = None  # an autoreset changes the means: rebuild after it
         rewards = np.zeros(n)
         expected = np.zeros(n)
         stepped = ~self._autoreset

@@ -54,8 +54,10 @@ def bootstrap_mean_ci(values: ArrayLike, *, level: float = 0.95, n_boot: int = 2
 
     ``values``: (..., n). Returns (low, high), each of shape (...). The n runs are resampled with
     replacement ``n_boot`` times; the same resampling indices serve every row, so row i of a
-    (G, n) call equals a call on row i alone with the same ``random_state``. Resampled means are
-    plain means of the resampled values (so constant data gives exactly low == high == mean).
+    (G, n) call equals a call on row i alone with the same ``random_state`` (to rounding). The
+    resampled means of all rows are one matrix product of the values with the resampling counts
+    (one BLAS call for a whole (G, n) matrix of curves); a constant row gets exactly
+    low == high == its mean.
     """
     x = np.asarray(values, dtype=np.float64)
     if not 0 < level < 1:
@@ -67,13 +69,22 @@ def bootstrap_mean_ci(values: ArrayLike, *, level: float = 0.95, n_boot: int = 2
     rng = _generator(random_state)
     picks = rng.integers(0, n, size=(n_boot, n))
     flat = x.reshape(-1, n)
-    boot_means = np.empty((flat.shape[0], n_boot))
-    chunk = max(1, 4_000_000 // (n_boot * n))  # rows per gather, bounding memory
-    for start in range(0, flat.shape[0], chunk):
-        block = flat[start:start + chunk]
-        boot_means[start:start + chunk] = block[:, picks].mean(axis=-1)
+    if flat.shape[0] <= 8:
+        # A few rows: plain means of the resampled values.
+        boot_means = np.stack([row[picks].mean(axis=1) for row in flat])
+    else:
+        # Many rows (curves): counts[b, i] = how often run i was drawn in resample b, and all
+        # resampled means in one matrix product.
+        offsets = (np.arange(n_boot) * n)[:, None]
+        counts = np.bincount((picks + offsets).ravel(), minlength=n_boot * n)
+        boot_means = flat @ counts.reshape(n_boot, n).T.astype(np.float64) / n
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(boot_means, [alpha, 1.0 - alpha], axis=1)
+    constant = flat.min(axis=1) == flat.max(axis=1)
+    if constant.any():
+        exact = flat[constant].mean(axis=1)
+        low[constant] = exact
+        high[constant] = exact
     shape = x.shape[:-1]
     return np.asarray(low.reshape(shape)), np.asarray(high.reshape(shape))
 
@@ -116,17 +127,23 @@ def steps_to_threshold(steps: ArrayLike, returns: ArrayLike, threshold: float) -
 
 
 def interquartile_mean(scores: ArrayLike, axis: int | None = None) -> FloatArray:
-    """IQM: mean of the middle 50% of the values (25% trimmed each side), rliable's definition.
+    """IQM: mean of the middle 50% of the values, rliable's definition.
 
-    With ``axis=None`` all values are pooled (scores of shape (runs, tasks) give one number).
+    As ``scipy.stats.trim_mean(x, 0.25)``: sort, drop floor(n / 4) values at each end, average
+    the rest. With ``axis=None`` all values are pooled (scores of shape (runs, tasks) give one
+    number).
     """
-    from scipy import stats
-
     x = np.asarray(scores, dtype=np.float64)
     if axis is None:
         x = x.reshape(-1)
         axis = 0
-    return np.asarray(stats.trim_mean(x, proportiontocut=0.25, axis=axis))
+    n = x.shape[axis]
+    if n == 0:
+        raise ValueError("interquartile_mean: no values")
+    cut = int(0.25 * n)
+    ordered = np.sort(x, axis=axis)
+    kept = np.take(ordered, np.arange(cut, n - cut), axis=axis)
+    return np.asarray(kept.mean(axis=axis))
 
 
 def aggregate_mean(scores: ArrayLike) -> FloatArray:
