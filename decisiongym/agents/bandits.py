@@ -69,6 +69,8 @@ class BanditAgent(BaseAgent):
             self._make_views()
 
     def act(self, obs: Any) -> IntArray:
+        if not self.pull_each_arm_first:
+            return super().act(obs)  # type: ignore[return-value]
         actions = np.asarray(super().act(obs), dtype=np.int64)
         if self.pull_each_arm_first:
             # Only a replicate with fewer than K pulls can have an arm it never pulled.
@@ -101,14 +103,16 @@ class BanditAgent(BaseAgent):
             self.t += 1.0
         else:
             self.t[rows] += 1.0
-        self._learn_extra(rows, a, r, flat)
+        self._learn_extra(rows, a, r, flat, counts)
 
     def _check_rewards(self, r: FloatArray) -> None:
         """Hook for agents that only accept rewards in a range."""
 
-    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray) -> None:
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray,
+                     counts: FloatArray) -> None:
         """Hook for agents with state beyond the sample averages; ``flat`` indexes the
-        (replicate, arm) entries of this step in the flattened (n, K) arrays."""
+        (replicate, arm) entries of this step in the flattened (n, K) arrays, whose new pull
+        counts are ``counts``."""
 
     def _end_episode(self, rows: IntArray) -> None:
         self.counts[rows] = 0.0
@@ -218,8 +222,9 @@ class UCB1(BanditAgent):
         super()._reset_state(num_envs)
         self.inverse_counts = np.full((num_envs, self.n_arms), np.inf)  # 1 / T_k, inf if 0
 
-    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray) -> None:
-        self.inverse_counts.reshape(-1)[flat] = 1.0 / self._counts_flat[flat]
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray,
+                     counts: FloatArray) -> None:
+        self.inverse_counts.reshape(-1)[flat] = 1.0 / counts
 
     def _end_episode(self, rows: IntArray) -> None:
         super()._end_episode(rows)
@@ -389,7 +394,8 @@ class Pursuit(BanditAgent):
     def _act(self, obs: Any) -> IntArray:
         return _sample_categorical(self.probs, self.rng)
 
-    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray) -> None:
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray,
+                     counts: FloatArray) -> None:
         greedy = argmax_random_ties(self.mu[rows], self.rng)
         p = self.probs[rows]
         p *= 1.0 - self.beta
@@ -439,7 +445,8 @@ class ReinforcementComparison(BanditAgent):
     def _act(self, obs: Any) -> IntArray:
         return _sample_categorical(_boltzmann_weights(self.preferences), self.rng)
 
-    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray) -> None:
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray,
+                     counts: FloatArray) -> None:
         self.preferences[rows, a] += self.beta * (r - self.reference[rows])
         self.reference[rows] += self.alpha * (r - self.reference[rows])
 
@@ -494,10 +501,11 @@ class ThompsonBeta(BanditAgent):
             rewards = successes
         super()._learn(rows, obs, actions, rewards, next_obs, terminated, truncated)
 
-    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray) -> None:
-        sums = self._sums_flat[flat]
-        self.posterior_a.reshape(-1)[flat] = self.a + sums
-        self.posterior_b.reshape(-1)[flat] = self.b + (self._counts_flat[flat] - sums)
+    def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray,
+                     counts: FloatArray) -> None:
+        # r is 0 or 1 here (binarised in _learn): a success adds to a, a failure to b.
+        self.posterior_a.reshape(-1)[flat] += r
+        self.posterior_b.reshape(-1)[flat] += 1.0 - r
 
     def _end_episode(self, rows: IntArray) -> None:
         super()._end_episode(rows)
@@ -506,7 +514,7 @@ class ThompsonBeta(BanditAgent):
 
     def _act(self, obs: Any) -> IntArray:
         theta = self.rng.beta(self.posterior_a, self.posterior_b)
-        return theta.argmax(axis=1).astype(np.int64)
+        return theta.argmax(axis=1)
 
 
 @register("thompson-gaussian", "Thompson sampling, Gaussian prior and known noise variance")

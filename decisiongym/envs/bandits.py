@@ -328,6 +328,16 @@ class BanditCore:
         #: The step shared by every replicate when all were reset together (the usual case),
         #: else None; it lets a step skip per-replicate bookkeeping of the block position.
         self.common_t: int | None = None
+        #: Whether to keep pull counts and the last arm for render() (envs set it from
+        #: their render_mode).
+        self.track_render = True
+
+    @property
+    def steps(self) -> IntArray:
+        """Pulls so far in each replicate's episode (the fast path counts in ``common_t``)."""
+        if self.common_t is not None:
+            self.t[:] = self.common_t
+        return self.t
 
     def _make_views(self) -> None:
         # Flat views and row offsets: one gather per step instead of multi-index fancy indexing.
@@ -349,6 +359,7 @@ class BanditCore:
     def reset_rows(self, rows: Sequence[int] | IntArray) -> None:
         """Start a new episode for the given replicates, drawing from their own generators."""
         rows_arr = np.asarray(rows, dtype=np.int64)
+        _ = self.steps  # bring the per-replicate counts up to date before they part ways
         # Each replicate's generator draws its means, then its first block (the order across
         # replicates is free: they share no generator).
         for i in rows_arr:
@@ -375,12 +386,11 @@ class BanditCore:
             rewards = self._table_flat[self._table_row_base + (pos * self.k) + actions]
             if not self._float_table:
                 rewards = rewards.astype(np.float64)
-            arm_index = self._arm_row_base + actions
-            expected = self._means_flat[arm_index]
-            self._counts_flat[arm_index] += 1
-            self.last_action[:] = actions
-            self.t += 1
-            self.common_t += 1
+            expected = self._means_flat[self._arm_row_base + actions]
+            if self.track_render:  # pull counts and the last arm serve render() only
+                self._counts_flat[self._arm_row_base + actions] += 1
+                self.last_action[:] = actions
+            self.common_t += 1  # self.t catches up in `steps` when needed
             if self.common_t % self.block == 0:
                 self.family.draw_block(self.rngs, self._rows, self.means, self.table)
             return rewards, expected
@@ -390,6 +400,7 @@ class BanditCore:
             return np.zeros(0), np.zeros(0)
         if rows.size == self.n and self.common_t is not None:
             return self.pull(actions)
+        _ = self.steps
         self.common_t = None  # the replicates' step counts part ways
         positions = self.t[rows] % self.block
         rewards = self.table[rows, positions, actions].astype(np.float64, copy=False)
@@ -429,7 +440,8 @@ def _copy_generator(rng: np.random.Generator) -> np.random.Generator:
 
 
 def _render_ansi(name: str, core: BanditCore, i: int) -> str:
-    lines = [f"{name}  t={int(core.t[i])}/{core.horizon}  last arm={int(core.last_action[i])}"]
+    lines = [f"{name}  t={int(core.steps[i])}/{core.horizon}  "
+             f"last arm={int(core.last_action[i])}"]
     lines.append(" arm      mean    pulls")
     for k in range(core.k):
         mark = "*" if k == core.last_action[i] else " "
@@ -502,6 +514,7 @@ class StochasticBanditEnv(gym.Env[np.int64, np.int64]):
         self.action_space = spaces.Discrete(self.n_arms)
         self.observation_space = spaces.Discrete(1)
         self._core = BanditCore(family, 1, self.horizon)
+        self._core.track_render = render_mode is not None
         self._zero = np.zeros(1, dtype=np.int64)
 
     @property
@@ -523,7 +536,7 @@ class StochasticBanditEnv(gym.Env[np.int64, np.int64]):
             raise gym.error.ResetNeeded(f"{self.env_name}: call reset() before step()")
         a = _as_single_action(self.env_name, self.n_arms, action)
         rewards, expected = self._core.pull(np.array([a], dtype=np.int64), self._zero)
-        truncated = bool(self._core.t[0] >= self.horizon)
+        truncated = bool(self._core.steps[0] >= self.horizon)
         info = {
             "expected_reward": float(expected[0]),
             "optimal_expected_reward": float(self._core.optimal[0]),
@@ -565,8 +578,9 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
     it, ignores its action, and returns reward 0; its ``info`` entries are masked out
     (``info["_expected_reward"][i]`` is False) and ``info["arm_means"]`` carries the new means.
 
-    ``info`` arrays that change only at reset (``optimal_expected_reward``, ``optimal_action``
-    and the masks) are read-only and shared between steps; copy them to modify them.
+    Arrays that change only at reset (the observations, ``terminated``, ``truncated``,
+    ``optimal_expected_reward``, ``optimal_action`` and the info masks) are read-only and shared
+    between steps; copy them to modify them.
     """
 
     metadata = {  # noqa: RUF012
@@ -598,9 +612,11 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self._core = BanditCore(family, self.num_envs, self.horizon)
+        self._core.track_render = render_mode is not None
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._any_autoreset = False
-        self._frozen: tuple[NDArray[Any], ...] | None = None
+        self._frozen: tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any],
+                            NDArray[Any]] | None = None
         self._all = np.arange(self.num_envs)
 
     @property
@@ -661,18 +677,19 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
         if not self._any_autoreset and self._core.common_t is not None:
             rewards, expected = self._core.pull(a)
             done = self._core.common_t >= self.horizon
-            truncated = np.full(n, done)
-            self._autoreset = truncated
-            self._any_autoreset = done
             # Read-only arrays that change only at reset: shared between steps, never copied.
             if self._frozen is None:
-                all_true = np.ones(n, dtype=bool)
-                frozen = (all_true, self._core.optimal.copy(), self._core.optimal_action.copy())
+                frozen = (np.ones(n, dtype=bool), self._core.optimal.copy(),
+                          self._core.optimal_action.copy(), np.zeros(n, dtype=np.int64),
+                          np.zeros(n, dtype=bool))
                 for arr in frozen:
                     arr.flags.writeable = False
                 self._frozen = frozen
-            mask, optimal, optimal_action = self._frozen
-            return np.zeros(n, dtype=np.int64), rewards, np.zeros(n, dtype=bool), truncated, {
+            mask, optimal, optimal_action, obs, no = self._frozen
+            truncated = mask if done else no
+            self._autoreset = truncated
+            self._any_autoreset = done
+            return obs, rewards, no, truncated, {
                 "expected_reward": expected,
                 "_expected_reward": mask,
                 "optimal_expected_reward": optimal,
@@ -691,7 +708,7 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
             rewards[rows], expected[rows] = self._core.pull(a[rows], rows)
         else:
             rewards, expected = self._core.pull(a)
-        truncated = stepped & (self._core.t >= self.horizon)
+        truncated = stepped & (self._core.steps >= self.horizon)
         terminated = np.zeros(n, dtype=bool)
         all_stepped = bool(stepped.all())
         if all_stepped:
