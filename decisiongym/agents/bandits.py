@@ -70,7 +70,7 @@ class BanditAgent(BaseAgent):
 
     def act(self, obs: Any) -> IntArray:
         if not self.pull_each_arm_first:
-            return super().act(obs)  # type: ignore[return-value]
+            return super().act(obs)
         actions = np.asarray(super().act(obs), dtype=np.int64)
         if self.pull_each_arm_first:
             # Only a replicate with fewer than K pulls can have an arm it never pulled.
