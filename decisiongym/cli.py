@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 def parse_assignment(text: str) -> tuple[str, Any]:
     """Parse ``key=value``; the value as a Python literal (number, list, bool, None) or a string."""
@@ -83,7 +81,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"mean reward per step: {float(run.reward_sum[-1].mean()) / args.horizon:.4f};  "
           f"pulls of a best arm: {100 * best_share:.1f}%")
     if args.plot:
-        _plot_regret(run.grid, run.regret, args.plot, f"{args.agent} on {args.env}", bound)
+        from decisiongym.harness.metrics import shared_value
+        from decisiongym.harness.report import plot_regret
+
+        plot_regret(run.grid, {args.agent: run.regret}, args.plot,
+                    title=f"{args.agent} on {args.env}",
+                    lai_robbins=shared_value(run.lai_robbins_constant))
         print(f"plot     {args.plot}")
     if args.json:
         record = {"env": args.env, "env_kwargs": env_kwargs, "agent": args.agent,
@@ -93,30 +96,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(record, fh, indent=2, default=str)
     return 0
-
-
-def _plot_regret(grid: np.ndarray, regret: np.ndarray, path: str, title: str,
-                 bound: np.ndarray | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    mean = regret.mean(axis=1)
-    half = 1.96 * regret.std(axis=1, ddof=1) / np.sqrt(regret.shape[1]) \
-        if regret.shape[1] > 1 else np.zeros_like(mean)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(grid, mean, label="mean pseudo-regret")
-    ax.fill_between(grid, mean - half, mean + half, alpha=0.3, label="95% interval")
-    if bound is not None:
-        ax.plot(grid, bound, "k--", label="Lai-Robbins C log t")
-    ax.set_xlabel("t")
-    ax.set_ylabel("cumulative pseudo-regret")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _runner_from_args(args: argparse.Namespace) -> Any:

@@ -550,3 +550,10 @@ def test_interquartile_mean_equals_scipy_trim_mean(n: int) -> None:
     np.testing.assert_allclose(metrics.interquartile_mean(x, axis=0),
                                stats.trim_mean(x, 0.25, axis=0), rtol=1e-12)
     assert metrics.interquartile_mean(x) == pytest.approx(stats.trim_mean(x.ravel(), 0.25))
+
+
+def test_shared_value() -> None:
+    assert metrics.shared_value([2.5, 2.5, 2.5]) == 2.5
+    assert metrics.shared_value([2.5, 2.6]) is None
+    assert metrics.shared_value([np.nan, np.nan]) is None
+    assert metrics.shared_value([]) is None

@@ -24,6 +24,16 @@ def _generator(random_state: RandomState) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
+def shared_value(values: ArrayLike, rtol: float = 1e-9) -> float | None:
+    """The value every entry of ``values`` shares (to ``rtol``), or None when they differ, are
+    not finite, or there are none. Used for the Lai-Robbins constant C of a set of replicates:
+    a C log t line is meaningful only when all replicates face the same C."""
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    if x.size == 0 or not np.all(np.isfinite(x)) or np.ptp(x) > rtol * max(1.0, abs(x[0])):
+        return None
+    return float(x[0])
+
+
 def time_grid(horizon: int, log_points: int = 40, linear_points: int = 20) -> NDArray[np.int64]:
     """Time steps 1..horizon at which curves are recorded: log-spaced plus evenly spaced.
 

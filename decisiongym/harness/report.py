@@ -65,11 +65,8 @@ def load_results(experiment: Experiment, out: str | Path) -> list[CellData]:
 
 
 def lai_robbins_constant_of(data: CellData) -> float | None:
-    """C when every replicate of the cell faces the same C (else None): see rollout."""
-    c = data.arrays["lai_robbins_constant"]
-    if c.size == 0 or not np.all(np.isfinite(c)) or np.ptp(c) > 1e-9 * max(1.0, abs(c[0])):
-        return None
-    return float(c[0])
+    """C when every replicate of the cell faces the same C, else None."""
+    return metrics.shared_value(data.arrays["lai_robbins_constant"])
 
 
 def summary_row(data: CellData, *, random_state: int = 0) -> dict[str, Any]:
@@ -184,31 +181,31 @@ def format_checks(checks: Sequence[Check]) -> str:
     return "\n".join(lines)
 
 
-def plot_regret_curves(results: Sequence[CellData], path: str | Path, *, title: str = "",
-                       random_state: int = 0) -> Path:
-    """Regret curves of the given cells (one environment) with bootstrap 95% bands, on linear and
-    log time axes side by side, with the Lai-Robbins line C log t where it is defined."""
+def plot_regret(grid: NDArray[Any], curves: dict[str, NDArray[Any]], path: str | Path, *,
+                title: str = "", lai_robbins: float | None = None,
+                random_state: int = 0) -> Path:
+    """Regret curves with bootstrap 95% bands, on linear and log time axes side by side.
+
+    ``grid`` (G,) steps; ``curves`` maps a label to a (G, n) matrix of per-run regret;
+    ``lai_robbins``: C, to draw the line C log t.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    t = np.asarray(grid, dtype=np.float64)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    bound_drawn = False
-    for data in results:
-        grid = data.arrays["grid"].astype(np.float64)
-        curves = data.arrays["regret"].astype(np.float64)
-        mean = curves.mean(axis=1)
-        low, high = metrics.bootstrap_mean_ci(curves, n_boot=500, random_state=random_state)
+    for label, regret in curves.items():
+        values = np.asarray(regret, dtype=np.float64)
+        mean = values.mean(axis=1)
+        low, high = metrics.bootstrap_mean_ci(values, n_boot=500, random_state=random_state)
         for ax in axes:
-            (line,) = ax.plot(grid, mean, label=data.cell.agent.display)
-            ax.fill_between(grid, low, high, alpha=0.2, color=line.get_color())
-        c = lai_robbins_constant_of(data)
-        if c is not None and not bound_drawn:
-            for ax in axes:
-                ax.plot(grid[grid > 1], c * np.log(grid[grid > 1]), "k--",
-                        label="Lai-Robbins C log t")
-            bound_drawn = True
+            (line,) = ax.plot(t, mean, label=label)
+            ax.fill_between(t, low, high, alpha=0.2, color=line.get_color())
+    if lai_robbins is not None:
+        for ax in axes:
+            ax.plot(t[t > 1], lai_robbins * np.log(t[t > 1]), "k--", label="Lai-Robbins C log t")
     axes[0].set_xlabel("t")
     axes[1].set_xlabel("t (log scale)")
     axes[1].set_xscale("log")
@@ -223,6 +220,17 @@ def plot_regret_curves(results: Sequence[CellData], path: str | Path, *, title: 
     fig.savefig(target, dpi=100)
     plt.close(fig)
     return target
+
+
+def plot_regret_curves(results: Sequence[CellData], path: str | Path, *, title: str = "",
+                       random_state: int = 0) -> Path:
+    """:func:`plot_regret` for stored cells of one environment (same grid), with the
+    Lai-Robbins line of the first cell that defines one."""
+    constants = [c for c in (lai_robbins_constant_of(d) for d in results) if c is not None]
+    return plot_regret(results[0].arrays["grid"],
+                       {d.cell.agent.display: d.arrays["regret"] for d in results}, path,
+                       title=title, lai_robbins=constants[0] if constants else None,
+                       random_state=random_state)
 
 
 def plot_all(results: Sequence[CellData], out: str | Path) -> list[Path]:

@@ -176,7 +176,9 @@ def lai_robbins_curve(run: BanditRun) -> NDArray[np.float64] | None:
     """C log t on the run's grid when every replicate faces the same C (one problem up to a
     permutation of the arms, e.g. Chapelle-Li); None when C is undefined or varies (e.g. the
     Kuleshov-Precup means drawn afresh per replicate, whose mean C diverges)."""
-    c = run.lai_robbins_constant
-    if c.size == 0 or not np.all(np.isfinite(c)) or np.ptp(c) > 1e-9 * max(1.0, abs(c[0])):
+    from decisiongym.harness.metrics import shared_value
+
+    c = shared_value(run.lai_robbins_constant)
+    if c is None:
         return None
-    return np.asarray(float(c[0]) * np.log(run.grid.astype(np.float64)))
+    return np.asarray(c * np.log(run.grid.astype(np.float64)))
