@@ -84,3 +84,15 @@ def test_every_reproduction_is_listed() -> None:
     assert names == ["kuleshov-precup", "chapelle-li"]
     with pytest.raises(ValueError, match="unknown reproduction 'nope'"):
         get_reproduction("nope")
+
+
+@pytest.mark.slow
+def test_kuleshov_precup_full_size(tmp_path: Path) -> None:
+    """The README's main job: all 12 problems x 21 settings x 1000 runs (a few minutes)."""
+    out = tmp_path / "kp-full"
+    code = main(["reproduce", "kuleshov-precup", "--out", str(out), "--runner", "process",
+                 "--workers", "2"])
+    summary = _check_outputs(out, len(get_reproduction("kuleshov-precup").experiment(False)
+                                      .cells()))
+    failed = [c["name"] for c in summary["checks"] if not c["passed"]]  # type: ignore[index]
+    assert code == 0 and not failed, failed
