@@ -52,12 +52,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from decisiongym.harness.metrics import time_grid
-    from decisiongym.harness.rollout import (
-        lai_robbins_curve,
-        mean_confidence_interval,
-        run_bandit,
-    )
+    from decisiongym.harness.metrics import mean_confidence_interval, time_grid
+    from decisiongym.harness.rollout import lai_robbins_curve, run_bandit
 
     params = dict(args.param)
     env_kwargs = dict(args.env_kwarg)

@@ -152,18 +152,24 @@ def test_argmax_random_ties_is_uniform_over_the_maxima() -> None:
     assert agents.argmax_random_ties(no_tie, rng)[0] == 1
 
 
-@pytest.mark.parametrize("name", ["ucb1", "ucb1-tuned", "kl-ucb"])
-def test_index_policies_pull_every_arm_once_first(name: str) -> None:
-    agent = make_agent(name, 5)
-    agent.reset(50, seed=0)
-    obs = np.zeros(50, dtype=np.int64)
-    no = np.zeros(50, dtype=bool)
+def _first_round(agent: agents.BaseAgent, *, replicates: int, reward: float,
+                 seed: int = 0) -> np.ndarray:
+    """The arms each replicate pulls in its first K steps, shape (replicates, K)."""
+    k = agent.n_arms  # type: ignore[attr-defined]
+    agent.reset(replicates, seed=seed)
+    obs = np.zeros(replicates, dtype=np.int64)
+    no = np.zeros(replicates, dtype=bool)
     pulled = []
-    for _ in range(5):
+    for _ in range(k):
         a = agent.act(obs)
         pulled.append(a)
-        agent.update(obs, a, np.ones(50), obs, no, no)
-    order = np.stack(pulled, axis=1)
+        agent.update(obs, a, np.full(replicates, reward), obs, no, no)
+    return np.stack(pulled, axis=1)
+
+
+@pytest.mark.parametrize("name", ["ucb1", "ucb1-tuned", "kl-ucb"])
+def test_index_policies_pull_every_arm_once_first(name: str) -> None:
+    order = _first_round(make_agent(name, 5), replicates=50, reward=1.0)
     assert all(sorted(row) == [0, 1, 2, 3, 4] for row in order)
     # the order is random, not 0..4 every time
     assert len({tuple(row) for row in order}) > 1
@@ -338,16 +344,8 @@ def test_kl_ucb_rejects_rewards_outside_unit_interval() -> None:
                                   "reinforcement-comparison", "thompson-beta",
                                   "thompson-gaussian"])
 def test_pull_each_arm_first(name: str) -> None:
-    agent = make_agent(name, 6, pull_each_arm_first=True)
-    agent.reset(40, seed=1)
-    obs = np.zeros(40, dtype=np.int64)
-    no = np.zeros(40, dtype=bool)
-    first = []
-    for _ in range(6):
-        a = agent.act(obs)
-        first.append(a)
-        agent.update(obs, a, np.zeros(40), obs, no, no)
-    order = np.stack(first, axis=1)
+    order = _first_round(make_agent(name, 6, pull_each_arm_first=True), replicates=40,
+                         reward=0.0, seed=1)
     assert all(sorted(row) == list(range(6)) for row in order)
     with pytest.raises(ValueError, match=f"{name}: pull_each_arm_first must be True or False"):
         make_agent(name, 6, pull_each_arm_first="yes")

@@ -679,15 +679,6 @@ def test_cli_compare_files_match_the_python_api(tmp_path: Path,
 
 
 def test_labels_do_not_change_cell_keys_and_label_only_duplicates_are_rejected() -> None:
-    from decisiongym.harness.experiment import (
-        AgentSetting,
-        Cell,
-        EnvSetting,
-        Experiment,
-        ExperimentError,
-        experiment_from_dict,
-    )
-
     env = EnvSetting("decisiongym/BernoulliBandit-v0", {"means": [0.3, 0.6]})
     plain = Cell(env, AgentSetting("ucb1"), 4, 0, 50)
     named = Cell(env, AgentSetting("ucb1", label="my UCB"), 4, 0, 50)

@@ -10,7 +10,8 @@ import math
 import pytest
 
 from decisiongym import theory
-from decisiongym.harness.rollout import BanditRun, mean_confidence_interval, run_bandit
+from decisiongym.harness.metrics import mean_confidence_interval
+from decisiongym.harness.rollout import BanditRun, run_bandit
 
 TWO_ARMS = {"means": [0.6, 0.4]}  # gap 0.2
 

@@ -58,6 +58,20 @@ def mean_and_standard_error(values: ArrayLike, axis: int = -1) -> tuple[FloatArr
     return np.asarray(mean), np.asarray(x.std(axis=axis, ddof=1) / math.sqrt(n))
 
 
+def mean_confidence_interval(values: NDArray[np.float64], level: float = 0.95
+                             ) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval of i.i.d. values (scipy.stats); NaN bounds for a
+    single value."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=np.float64)
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
 def bootstrap_mean_ci(values: ArrayLike, *, level: float = 0.95, n_boot: int = 2000,
                       random_state: RandomState = 0) -> tuple[FloatArray, FloatArray]:
     """Percentile bootstrap interval of the mean of ``values`` along the last axis.

@@ -159,19 +159,6 @@ def run_bandit(env_id: str, agent: str, *, replicates: int, horizon: int, seed: 
         expected_rewards=per_step.get("expected"), optimal_expected_rewards=per_step.get("optimal"))
 
 
-def mean_confidence_interval(values: NDArray[np.float64], level: float = 0.95
-                             ) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval of i.i.d. values (scipy.stats)."""
-    from scipy import stats
-
-    x = np.asarray(values, dtype=np.float64)
-    mean = float(x.mean())
-    if x.size < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
-    return mean, mean - half, mean + half
-
-
 def lai_robbins_curve(run: BanditRun) -> NDArray[np.float64] | None:
     """C log t on the run's grid when every replicate faces the same C (one problem up to a
     permutation of the arms, e.g. Chapelle-Li); None when C is undefined or varies (e.g. the
