@@ -97,14 +97,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _runner_from_args(args: argparse.Namespace) -> Any:
     from decisiongym.harness.runners import make_runner
 
-    return make_runner(args.runner, args.workers)
+    if args.address is not None and args.runner != "ray":
+        raise ValueError("--address names a Ray cluster; use it with --runner ray")
+    return make_runner(args.runner, args.workers, address=args.address,
+                       max_retries=args.max_retries, retry_exceptions=args.retry_exceptions,
+                       max_in_flight=args.max_in_flight)
 
 
 def _report(experiment: Any, out: Path, checks: Sequence[Any] = (), text: str = "",
-            extra: dict[str, Any] | None = None, plots: bool = True) -> None:
+            extra: dict[str, Any] | None = None, plots: bool = True,
+            skip_missing: bool = False) -> None:
     from decisiongym.harness import report
 
-    results = report.load_results(experiment, out)
+    results = report.load_results(experiment, out, skip_missing=skip_missing)
     rows = [report.summary_row(d) for d in results]
     aggregate = report.aggregate_rows(results) if len(experiment.envs) > 1 else []
     report.write_summary(out, rows, experiment=experiment, checks=checks,
@@ -127,18 +132,30 @@ def _report(experiment: Any, out: Path, checks: Sequence[Any] = (), text: str = 
     print(f"\nresults: {out}/summary.csv, {out}/summary.json, plots in {out}/plots")
 
 
-def _sweep(experiment: Any, out: Path, args: argparse.Namespace) -> None:
+def _sweep(experiment: Any, out: Path, args: argparse.Namespace) -> Any:
+    """Run the sweep; print its summary and any failures; return the summary."""
     import time
 
-    from decisiongym.harness.runners import run_experiment
+    from decisiongym.harness.runners import SweepInterrupted, run_experiment
 
     start = time.perf_counter()
-    summary = run_experiment(experiment, out, runner=_runner_from_args(args), force=args.force,
-                             progress=None)
+    try:
+        summary = run_experiment(experiment, out, runner=_runner_from_args(args),
+                                 force=args.force, progress=None)
+    except SweepInterrupted as stop:
+        print(f"\n{experiment.name}: interrupted after {time.perf_counter() - start:.1f} s: "
+              f"{stop.summary.describe()}; results kept in {out}", file=sys.stderr)
+        raise
     took = time.perf_counter() - start
-    print(f"{experiment.name}: {len(summary.computed)} cells computed, "
-          f"{len(summary.skipped)} already stored, in {took:.1f} s "
-          f"(runner {args.runner})", file=sys.stderr)
+    print(f"{experiment.name}: {summary.describe()}, in {took:.1f} s (runner {args.runner})",
+          file=sys.stderr)
+    if summary.failed:
+        print(f"\n{len(summary.failed)} cell(s) failed; tracebacks in {out}/failures/:",
+              file=sys.stderr)
+        for cell, failure in summary.failed:
+            print(f"  {cell.env.name} x {cell.agent.display}: {failure.headline()} "
+                  f"(after {failure.attempts} attempt(s))", file=sys.stderr)
+    return summary
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -146,9 +163,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     experiment = load_experiment(args.experiment)
     out = Path(args.out)
-    _sweep(experiment, out, args)
-    _report(experiment, out, plots=not args.no_plots)
-    return 0
+    summary = _sweep(experiment, out, args)
+    if summary.failed:
+        if summary.done == 0:
+            return 1
+        print("\nReport of the cells that ran (the failed ones are left out):", file=sys.stderr)
+    _report(experiment, out, plots=not args.no_plots, skip_missing=bool(summary.failed))
+    return 1 if summary.failed else 0
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
@@ -157,7 +178,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     reproduction = get_reproduction(args.name)
     experiment = reproduction.experiment(args.quick)
     out = Path(args.out or f"results/{reproduction.name}{'-quick' if args.quick else ''}")
-    _sweep(experiment, out, args)
+    summary = _sweep(experiment, out, args)
+    if summary.failed:
+        print("the reproduction needs every cell; fix the failures and run the same command "
+              "again (finished cells are kept)", file=sys.stderr)
+        return 1
     analysis = reproduction.analyse(experiment, out)
     # The reproduction draws its own plots (best settings, published layout).
     _report(experiment, out, analysis.checks, analysis.text, analysis.extra, plots=False)
@@ -169,10 +194,21 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _add_runner_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runner", choices=["inprocess", "process"], default="inprocess",
-                   help="where cells run: this process (default) or a local process pool")
+    p.add_argument("--runner", choices=["inprocess", "process", "ray"], default="inprocess",
+                   help="where cells run: this process (default), a local process pool, or Ray "
+                   "(needs the distributed extra)")
     p.add_argument("--workers", type=int, default=None,
-                   help="processes for --runner process (default 2)")
+                   help="processes for --runner process (default 2); CPUs of the local Ray "
+                   "for --runner ray (default all)")
+    p.add_argument("--address", default=None,
+                   help="with --runner ray: join this Ray cluster ('auto', HOST:PORT or "
+                   "ray://HOST:10001) instead of starting a local Ray")
+    p.add_argument("--max-retries", type=int, default=2,
+                   help="re-runs of a cell whose worker died (default 2)")
+    p.add_argument("--retry-exceptions", action="store_true",
+                   help="also re-run a cell that raised (by default it is recorded as failed)")
+    p.add_argument("--max-in-flight", type=int, default=None,
+                   help="cells submitted at once (default twice the workers or cluster CPUs)")
     p.add_argument("--force", action="store_true",
                    help="recompute cells even when their results are stored")
 
@@ -231,7 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, KeyError, FileNotFoundError) as exc:
+    except KeyboardInterrupt:
+        # run_experiment has stopped the workers and said what it kept.
+        print("decisiongym: interrupted; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    except (ValueError, KeyError, FileNotFoundError, ImportError) as exc:
         # gymnasium raises its own errors (subclasses of Exception) for unknown ids.
         print(f"decisiongym: error: {exc}", file=sys.stderr)
         return 2

@@ -39,6 +39,7 @@ from decisiongym.harness.experiment import (
 from decisiongym.harness.runners import (
     InProcessRunner,
     ProcessPoolRunner,
+    SweepInterrupted,
     make_runner,
     run_cell,
     run_experiment,
@@ -484,13 +485,15 @@ def _interrupt_after(n: int, exc: BaseException) -> Callable[[Cell], CellResult]
     return fn
 
 
-@pytest.mark.parametrize("exc", [KeyboardInterrupt(), _Boom("cell failed")],
-                         ids=["ctrl-c", "exception"])
 def test_interrupted_sweep_keeps_finished_cells_and_resumes(
-        clean_run: Path, tmp_path: Path, exc: BaseException) -> None:
+        clean_run: Path, tmp_path: Path) -> None:
     cells = TINY.cells()
-    with pytest.raises(type(exc)):
-        run_experiment(TINY, tmp_path, progress=False, cell_fn=_interrupt_after(3, exc))
+    with pytest.raises(SweepInterrupted) as info:
+        run_experiment(TINY, tmp_path, progress=False,
+                       cell_fn=_interrupt_after(3, KeyboardInterrupt()))
+    assert isinstance(info.value, KeyboardInterrupt)
+    assert info.value.summary.computed == cells[:3] and info.value.summary.remaining == 5
+    assert info.value.summary.interrupted
     assert sorted(cell_files(tmp_path)) == sorted(npz_name(c) for c in cells[:3])
     for name, data in cell_files(tmp_path).items():
         assert data == (clean_run / "cells" / name).read_bytes()
@@ -515,20 +518,34 @@ def _fail_on_thompson(cell: Cell) -> CellResult:
     return run_cell(cell)
 
 
-def test_interrupted_process_pool_sweep_resumes_to_the_same_bytes(
-        clean_run: Path, tmp_path: Path) -> None:
-    with pytest.raises(_Boom):
-        run_experiment(TINY, tmp_path, runner=make_runner("process", 2), progress=False,
-                       cell_fn=_fail_on_thompson)
+@pytest.mark.parametrize("runner", ["inprocess", "process"])
+def test_a_cell_that_raises_is_recorded_and_the_sweep_goes_on(
+        clean_run: Path, tmp_path: Path, runner: str) -> None:
+    cells = TINY.cells()
+    thompson = [c for c in cells if c.agent.name == "thompson-beta"]
+    summary = run_experiment(TINY, tmp_path, runner=make_runner(runner, 2), progress=False,
+                             cell_fn=_fail_on_thompson)
+    assert [c for c, _ in summary.failed] == thompson
+    assert sorted(summary.computed, key=cells.index) == [c for c in cells if c not in thompson]
+    assert summary.retried == [] and summary.total == len(cells)
+    store = ResultsStore(tmp_path)
+    for cell, failure in summary.failed:
+        assert failure.error == "_Boom" and failure.attempts == 1
+        assert failure.message == f"failing {cell.key}"
+        assert "raise _Boom" in failure.traceback and "_fail_on_thompson" in failure.traceback
+        assert store.read_failure(cell) == failure
+        assert not store.is_stored(cell)
     stored = cell_files(tmp_path)
     assert not any("thompson" in name for name in stored)
     for name, data in stored.items():
         assert data == (clean_run / "cells" / name).read_bytes()
-    summary = run_experiment(TINY, tmp_path, runner=make_runner("process", 2), progress=False)
-    assert len(summary.skipped) == len(stored)
-    assert {c.key for c in summary.computed} == {
-        c.key for c in TINY.cells() if npz_name(c) not in stored}
+    # The next sweep runs the failed cells again, and their failure records go.
+    again = run_experiment(TINY, tmp_path, runner=make_runner(runner, 2), progress=False)
+    assert sorted(again.computed, key=cells.index) == thompson
+    assert len(again.skipped) == len(cells) - len(thompson) and again.failed == []
     assert cell_files(tmp_path) == cell_files(clean_run)
+    assert not any((tmp_path / "failures").iterdir())
+    assert all(store.read_failure(c) is None for c in thompson)
 
 
 # --------------------------------------------------------------------------------------------
@@ -675,7 +692,7 @@ def test_cli_compare_files_match_the_python_api(tmp_path: Path,
     capsys.readouterr()
     run_experiment(load_experiment(path), tmp_path / "api", progress=False)
     assert cell_files(tmp_path / "cli") == cell_files(tmp_path / "api")
-    assert os.listdir(tmp_path / "api") == ["cells"]
+    assert sorted(os.listdir(tmp_path / "api")) == ["cells", "index.jsonl"]
 
 
 def test_labels_do_not_change_cell_keys_and_label_only_duplicates_are_rejected() -> None:

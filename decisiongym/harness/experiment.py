@@ -24,14 +24,20 @@ or in TOML (``decisiongym compare demo.toml --out DIR``)::
     name = "softmax"
     grid = { tau = [0.01, 0.1] }   # one setting per value (a product over several keys)
 
+    [resources]         # optional: what one cell asks of a Ray cluster (default 1 CPU, 0 GPU);
+    cpus = 1            # an agent table may override it, e.g. resources = { gpus = 1 }
+    gpus = 0
+
 Every cell (one environment setting x one agent setting) runs all its seeds at once in one
 native vector env; all agents on one environment see the same seeds, hence the same reward
 tables (common random numbers). :meth:`Experiment.validate` checks every field before any work
-starts and names the field that is wrong.
+starts and names the field that is wrong. Resources do not change a result, so they are not part
+of a cell's spec or key: the same cell asks a cluster for a GPU or not and stores the same file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -72,6 +78,31 @@ def _slug(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """What one cell asks of the machine that runs it: CPUs and GPUs (fractions allowed).
+
+    The Ray runner schedules each cell with these; the in-process and process-pool runners run
+    one cell per process and ignore them. Torch cells that should run on a GPU say ``gpus=1``.
+    """
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+
+    def validate(self, where: str) -> None:
+        for name in ("cpus", "gpus"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not value >= 0 or value == float("inf"):
+                raise ExperimentError(f"{where}.{name} must be a finite number >= 0, "
+                                      f"got {value!r}")
+        if self.cpus == 0 and self.gpus == 0:
+            raise ExperimentError(f"{where}: a cell must ask for some CPU or GPU")
+
+    def to_dict(self) -> dict[str, float]:
+        return {"cpus": self.cpus, "gpus": self.gpus}
+
+
+@dataclass(frozen=True)
 class EnvSetting:
     """An environment id and its kwargs."""
 
@@ -101,6 +132,7 @@ class AgentSetting:
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
     label: str | None = None
+    resources: Resources | None = None  # None: the experiment's
 
     @property
     def display(self) -> str:
@@ -122,7 +154,10 @@ class AgentSetting:
                 for combo in itertools.product(*lists)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "params": dict(self.params), "label": self.label}
+        out = {"name": self.name, "params": dict(self.params), "label": self.label}
+        if self.resources is not None:
+            out["resources"] = self.resources.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -134,6 +169,8 @@ class Cell:
     seeds: int
     seed: int
     horizon: int
+    # Not part of the spec: where a cell runs does not change what it computes.
+    resources: Resources = field(default=Resources(), compare=False)
 
     def spec(self) -> dict[str, Any]:
         """Everything that determines the cell's result."""
@@ -158,10 +195,12 @@ class Experiment:
     horizon: int
     seeds: int
     seed: int = 0
+    resources: Resources = Resources()
 
     def cells(self) -> list[Cell]:
         """Cells in a fixed order: environment-major, then agent setting."""
-        return [Cell(env, agent, self.seeds, self.seed, self.horizon)
+        return [Cell(env, agent, self.seeds, self.seed, self.horizon,
+                     agent.resources or self.resources)
                 for env in self.envs for agent in self.agents]
 
     def validate(self) -> None:
@@ -182,6 +221,13 @@ class Experiment:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ExperimentError(f"{where}: seed must be a non-negative integer, "
                                   f"got {self.seed!r}")
+        if not isinstance(self.resources, Resources):
+            raise ExperimentError(f"{where}: resources must be a Resources, "
+                                  f"got {self.resources!r}")
+        self.resources.validate(f"{where}: resources")
+        for j, agent in enumerate(self.agents):
+            if agent.resources is not None:
+                agent.resources.validate(f"{where}: agents[{j}].resources")
         if not self.envs:
             raise ExperimentError(f"{where}: envs is empty; give at least one environment")
         if not self.agents:
@@ -219,14 +265,26 @@ class Experiment:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "horizon": self.horizon, "seeds": self.seeds,
                 "seed": self.seed, "envs": [e.to_dict() for e in self.envs],
-                "agents": [a.to_dict() for a in self.agents]}
+                "agents": [a.to_dict() for a in self.agents],
+                "resources": self.resources.to_dict()}
 
 
 # --------------------------------------------------------------------------------------------
 # Reading experiments from TOML (or an already parsed mapping).
 # --------------------------------------------------------------------------------------------
 
-_TOP_FIELDS = {"name", "horizon", "seeds", "seed", "envs", "agents"}
+_TOP_FIELDS = {"name", "horizon", "seeds", "seed", "envs", "agents", "resources"}
+
+
+def _resources(value: Any, where: str) -> Resources:
+    table = _mapping(value, where)
+    extra = sorted(set(table) - {"cpus", "gpus"})
+    if extra:
+        raise ExperimentError(f"{where}: unknown field(s) {', '.join(extra)}; "
+                              "allowed: cpus, gpus")
+    resources = Resources(**table)
+    resources.validate(where)
+    return resources
 
 
 def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
@@ -270,11 +328,12 @@ def experiment_from_dict(data: Mapping[str, Any], source: str = "experiment") ->
     for j, table in enumerate(agent_tables):
         where = f"{source}: agents[{j}]"
         t = _mapping(table, where)
-        extra = sorted(set(t) - {"name", "params", "grid", "label"})
+        extra = sorted(set(t) - {"name", "params", "grid", "label", "resources"})
         if extra:
             raise ExperimentError(f"{where}: unknown field(s) {', '.join(extra)}")
         agent_name = str(_require(t, "name", where))
         params = _mapping(t.get("params", {}), f"{where}.params")
+        own = _resources(t["resources"], f"{where}.resources") if "resources" in t else None
         if "grid" in t:
             if "label" in t:
                 raise ExperimentError(f"{where}: label cannot be combined with grid (each "
@@ -283,11 +342,14 @@ def experiment_from_dict(data: Mapping[str, Any], source: str = "experiment") ->
             for k, v in grid.items():
                 if not isinstance(v, list) or not v:
                     raise ExperimentError(f"{where}.grid.{k} must be a non-empty array, got {v!r}")
-            agent_settings.extend(AgentSetting.grid(agent_name, params, **grid))
+            agent_settings.extend(dataclasses.replace(a, resources=own)
+                                  for a in AgentSetting.grid(agent_name, params, **grid))
         else:
-            agent_settings.append(AgentSetting(agent_name, params, t.get("label")))
+            agent_settings.append(AgentSetting(agent_name, params, t.get("label"), own))
+    resources = (_resources(data["resources"], f"{source}: resources") if "resources" in data
+                 else Resources())
     return Experiment(name=name, envs=envs, agents=agent_settings, horizon=horizon, seeds=seeds,
-                      seed=seed)
+                      seed=seed, resources=resources)
 
 
 def load_experiment(path: str | Path) -> Experiment:

@@ -51,13 +51,17 @@ class CellData:
         return float(self.arrays["final_regret"].mean())
 
 
-def load_results(experiment: Experiment, out: str | Path) -> list[CellData]:
-    """Every cell of the experiment from the store; raises if one is missing."""
+def load_results(experiment: Experiment, out: str | Path, *,
+                 skip_missing: bool = False) -> list[CellData]:
+    """Every cell of the experiment from the store; raises if one is missing (unless
+    ``skip_missing``, which leaves out cells without a result, e.g. failed ones)."""
     store = ResultsStore(out)
     loaded = []
     for cell in experiment.cells():
         result = store.read(cell)
         if result is None:
+            if skip_missing:
+                continue
             raise FileNotFoundError(f"no stored result for cell {cell.key} in {out}; "
                                     "run the experiment first")
         loaded.append(CellData(cell, result))

@@ -1,0 +1,147 @@
+"""The Ray runner: an experiment's cells as Ray tasks, on a local Ray or on a cluster.
+
+Install with ``pip install 'decisiongym[distributed]'``. This module is imported only when a
+user asks for ``--runner ray`` (or :class:`RayRunner`), so the rest of the suite never needs Ray.
+
+- Without an address it starts a local Ray (``num_cpus`` CPUs, default all) for the sweep and
+  shuts it down at the end; with one (``"auto"``, ``"HOST:6379"`` or ``"ray://HOST:10001"``) it
+  joins that cluster. When Ray is already initialised in this process, it uses that session and
+  leaves it running.
+- Each cell is one task that asks for the cell's :class:`~decisiongym.harness.experiment.
+  Resources` (``num_cpus``, ``num_gpus``: torch cells ask for a GPU when the experiment says
+  so). At most ``max_in_flight`` tasks are submitted at once (default twice the cluster's
+  CPUs); results come back in order of completion and the driver writes them to the results
+  store as they arrive, so a cluster's workers never touch the results directory.
+- Retries are the driver's, the same as on the other runners: a task whose worker or node dies
+  is re-submitted up to ``max_retries`` times (Ray's own retries are off, so every retry is
+  counted in the summary); a cell that raises comes back as a failure with the worker's
+  traceback.
+- Ctrl-C cancels the tasks in flight (forcefully: their workers are killed).
+
+Results are identical bit for bit to the other runners': a cell's result depends on its spec
+alone, and the same code runs in the Ray worker.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from decisiongym.harness.experiment import Cell
+from decisiongym.harness.runners import (
+    CellFunction,
+    CellOutcome,
+    Outcomes,
+    _check_retries,
+    _with_attempts,
+    guarded_call,
+    worker_lost,
+)
+
+INSTALL_HINT = ("the Ray runner needs Ray: pip install 'decisiongym[distributed]' "
+                "(or pip install ray)")
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or an ImportError that says how to install it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError(INSTALL_HINT) from exc
+    return ray
+
+
+class RayRunner:
+    """Cells as Ray tasks; see the module docstring."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, num_cpus: int | None = None,
+                 max_retries: int = 2, retry_exceptions: bool = False,
+                 max_in_flight: int | None = None,
+                 init_kwargs: dict[str, Any] | None = None) -> None:
+        self.ray = import_ray()
+        if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int)
+                                     or num_cpus < 1):
+            raise ValueError(f"ray runner: num_cpus (--workers) must be a positive integer, "
+                             f"got {num_cpus!r}")
+        if address is not None and num_cpus is not None:
+            raise ValueError("ray runner: --workers sets the CPUs of a local Ray; a cluster "
+                             "given by --address has its own")
+        if max_in_flight is not None and (isinstance(max_in_flight, bool)
+                                          or not isinstance(max_in_flight, int)
+                                          or max_in_flight < 1):
+            raise ValueError(f"ray runner: max_in_flight must be a positive integer, "
+                             f"got {max_in_flight!r}")
+        self.address = address
+        self.num_cpus = num_cpus
+        self.max_retries = _check_retries(max_retries)
+        self.retry_exceptions = retry_exceptions
+        self.max_in_flight = max_in_flight
+        self.init_kwargs = dict(init_kwargs or {})
+
+    def _connect(self) -> bool:
+        """Initialise Ray unless it already is; True when this call started it."""
+        ray = self.ray
+        if ray.is_initialized():
+            return False
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
+                                  "configure_logging": False, **self.init_kwargs}
+        if self.address is None:
+            kwargs["num_cpus"] = self.num_cpus
+        ray.init(address=self.address, **kwargs)
+        return True
+
+    def map_cells(self, fn: CellFunction, cells: Sequence[Cell]) -> Outcomes:
+        if not cells:
+            return
+        ray = self.ray
+        started = self._connect()
+        lost_errors = tuple(getattr(ray.exceptions, name) for name in (
+            "WorkerCrashedError", "NodeDiedError", "ObjectLostError", "OwnerDiedError",
+            "ActorDiedError") if hasattr(ray.exceptions, name))
+        pending: dict[Any, Cell] = {}
+        try:
+            cap = self.max_in_flight or max(
+                2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+            task = ray.remote(guarded_call)
+            fn_ref = ray.put(fn)
+            queue: deque[Cell] = deque(cells)
+            attempts: dict[str, int] = {}
+
+            def submit(cell: Cell) -> None:
+                attempts[cell.key] = attempts.get(cell.key, 0) + 1
+                ref = task.options(num_cpus=cell.resources.cpus, num_gpus=cell.resources.gpus,
+                                   max_retries=0, retry_exceptions=False,
+                                   name=f"decisiongym-cell:{cell.key}").remote(fn_ref, cell)
+                pending[ref] = cell
+
+            while queue or pending:
+                while queue and len(pending) < cap:
+                    submit(queue.popleft())
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    cell = pending.pop(ref)
+                    n = attempts[cell.key]
+                    try:
+                        result, failure = ray.get(ref)
+                    except lost_errors as exc:
+                        if n <= self.max_retries:
+                            queue.appendleft(cell)
+                        else:
+                            yield CellOutcome(cell, None, worker_lost(
+                                cell, n, f"Ray said: {type(exc).__name__}"), n)
+                        continue
+                    if failure is not None and self.retry_exceptions and n <= self.max_retries:
+                        queue.appendleft(cell)
+                        continue
+                    yield CellOutcome(cell, result, failure and _with_attempts(failure, n), n)
+        finally:
+            for ref in pending:
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:
+                    pass
+            if started:
+                ray.shutdown()
