@@ -272,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("decisiongym: interrupted; run the same command again to resume",
               file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, ImportError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, ImportError, ConnectionError) as exc:
         # gymnasium raises its own errors (subclasses of Exception) for unknown ids.
         print(f"decisiongym: error: {exc}", file=sys.stderr)
         return 2

@@ -90,8 +90,27 @@ class RayRunner:
                                   "configure_logging": False, **self.init_kwargs}
         if self.address is None:
             kwargs["num_cpus"] = self.num_cpus
-        ray.init(address=self.address, **kwargs)
+        try:
+            ray.init(address=self.address, **kwargs)
+        except (ConnectionError, RuntimeError) as exc:
+            raise ConnectionError(
+                f"ray runner: cannot join the Ray cluster at {self.address!r}: {exc}. Is one "
+                "running there (`ray start --head` on the head node)? Ray >= 2.52 enables "
+                "token authentication: set RAY_AUTH_MODE=token and give this machine the "
+                "cluster's token (~/.ray/auth_token or RAY_AUTH_TOKEN); see the README") from exc
         return True
+
+    @staticmethod
+    def _check_feasible(cells: Sequence[Cell], total: dict[str, float]) -> None:
+        """Refuse cells that ask more than the whole cluster has (Ray would wait forever)."""
+        for cell in cells:
+            for resource, asked in (("CPU", cell.resources.cpus), ("GPU", cell.resources.gpus)):
+                if asked > total.get(resource, 0.0):
+                    raise ValueError(
+                        f"ray runner: cell {cell.env.name} x {cell.agent.display} asks for "
+                        f"{asked:g} {resource}(s) but the Ray cluster has "
+                        f"{total.get(resource, 0.0):g} in all; lower the experiment's "
+                        "resources or add nodes")
 
     def map_cells(self, fn: CellFunction, cells: Sequence[Cell]) -> Outcomes:
         if not cells:
@@ -103,8 +122,9 @@ class RayRunner:
             "ActorDiedError") if hasattr(ray.exceptions, name))
         pending: dict[Any, Cell] = {}
         try:
-            cap = self.max_in_flight or max(
-                2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+            total = ray.cluster_resources()
+            self._check_feasible(cells, total)
+            cap = self.max_in_flight or max(2, 2 * int(total.get("CPU", 1)))
             task = ray.remote(guarded_call)
             fn_ref = ray.put(fn)
             queue: deque[Cell] = deque(cells)

@@ -206,21 +206,39 @@ class ProcessPoolRunner:
         attempts: dict[str, int] = {}
         pending: dict[Future[tuple[CellResult | None, CellFailure | None]], Cell] = {}
         pool = self._pool()
+
+        def submit(cell: Cell) -> bool:
+            """Submit; False (and nothing charged) if the pool has broken meanwhile."""
+            try:
+                future = pool.submit(guarded_call, fn, cell)
+            except BrokenProcessPool:
+                return False
+            attempts[cell.key] = attempts.get(cell.key, 0) + 1
+            pending[future] = cell
+            return True
+
         try:
             while queue or suspects or pending:
+                broken = False
                 if suspects:
                     if not pending:
-                        cell = suspects.popleft()
-                        attempts[cell.key] = attempts.get(cell.key, 0) + 1
-                        pending[pool.submit(guarded_call, fn, cell)] = cell
+                        if submit(suspects[0]):
+                            suspects.popleft()
+                        else:
+                            broken = True
                 else:
                     while queue and len(pending) < self.max_in_flight:
-                        cell = queue.popleft()
-                        attempts[cell.key] = attempts.get(cell.key, 0) + 1
-                        pending[pool.submit(guarded_call, fn, cell)] = cell
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                        if not submit(queue[0]):
+                            broken = True
+                            break
+                        queue.popleft()
+                if pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                else:
+                    done = set()
+                if broken or any(isinstance(f.exception(), BrokenProcessPool) for f in done):
                     # The pool is broken: every future still pending fails too, at once.
+                    broken = True
                     wait(pending)
                     done = set(pending)
                 lost = []
@@ -235,7 +253,7 @@ class ProcessPoolRunner:
                         queue.appendleft(cell)
                         continue
                     yield CellOutcome(cell, result, failure and _with_attempts(failure, n), n)
-                if lost:
+                if broken:
                     _stop_pool(pool)
                     pool = self._pool()
                     for cell in sorted(lost, key=cells.index):
