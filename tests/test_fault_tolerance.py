@@ -344,3 +344,17 @@ def test_bad_resources_name_the_field(table: dict[str, object], message: str) ->
     with pytest.raises(ExperimentError, match=message) as info:
         experiment_from_dict(data).validate()
     assert "agents[0]" in str(info.value)
+
+
+def test_the_ray_runner_without_ray_says_how_to_install_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an absent package looks like
+    with pytest.raises(ImportError, match=r"pip install 'decisiongym\[distributed\]'"):
+        make_runner("ray")
+    path = tmp_path / "e.toml"
+    path.write_text('name = "e"\nhorizon = 5\nseeds = 1\n[[envs]]\n'
+                    'id = "decisiongym/BernoulliBandit-v0"\n[[agents]]\nname = "ucb1"\n')
+    assert main(["compare", str(path), "--out", str(tmp_path / "o"), "--runner", "ray"]) == 2
+    assert "decisiongym[distributed]" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
