@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import os
 import signal
 import threading
@@ -107,7 +108,7 @@ def test_gpu_cells_get_a_gpu_and_the_in_flight_cap_holds(
         spans.append((float(start), float(end)))
     spans.sort()
     # One task in flight at a time: no two cells overlap.
-    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
 
 
 def test_a_cell_asking_more_than_the_cluster_has_is_refused(local_ray: Any,
