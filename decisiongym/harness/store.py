@@ -28,6 +28,7 @@ import io
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
 import zipfile
@@ -99,6 +100,29 @@ def _encode(arrays: dict[str, NDArray[Any]], record: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+# The header numpy writes for a plain array: {'descr': '<f8', 'fortran_order': False,
+# 'shape': (101, 4), }. Parsing it with a regular expression instead of numpy's literal_eval
+# makes reading a small result about twice as fast; anything else goes to numpy's reader.
+_NPY_HEADER = re.compile(rb"\{'descr': '([<>|][a-zA-Z]\d+)', 'fortran_order': False, "
+                         rb"'shape': \(((?:\d+, ?)*\d*)\), \}\s*\n")
+
+
+def _read_npy(data: bytes) -> NDArray[Any]:
+    """An array from .npy bytes (format 1.0, what np.lib.format.write_array writes here)."""
+    if data[:8] == b"\x93NUMPY\x01\x00":
+        header_len = int.from_bytes(data[8:10], "little")
+        match = _NPY_HEADER.fullmatch(data[10:10 + header_len])
+        if match is not None:
+            dtype = np.dtype(match.group(1).decode())
+            shape = tuple(int(x) for x in match.group(2).split(b",") if x.strip())
+            count = int(np.prod(shape)) if shape else 1
+            body = data[10 + header_len:]
+            if len(body) != count * dtype.itemsize:
+                raise ValueError("truncated array")
+            return np.frombuffer(bytearray(body), dtype=dtype).reshape(shape)
+    return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+
+
 def _decode(data: bytes) -> CellResult:
     arrays: dict[str, NDArray[Any]] = {}
     # Every member is read whole, and zipfile checks its CRC-32 as it reads, so a damaged file
@@ -107,8 +131,7 @@ def _decode(data: bytes) -> CellResult:
         record = json.loads(zf.read("record.json"))
         for name in zf.namelist():
             if name.endswith(".npy"):
-                arrays[name[:-4]] = np.lib.format.read_array(io.BytesIO(zf.read(name)),
-                                                             allow_pickle=False)
+                arrays[name[:-4]] = _read_npy(zf.read(name))
     return CellResult(arrays, record)
 
 
