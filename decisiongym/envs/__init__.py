@@ -24,6 +24,7 @@ class EnvEntry:
 
 
 _BANDITS = "decisiongym.envs.bandits"
+_ADVERSARIAL = "decisiongym.envs.adversarial"
 
 ENVIRONMENTS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/BernoulliBandit-v0", f"{_BANDITS}:BernoulliBandit",
@@ -41,6 +42,12 @@ ENVIRONMENTS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/ChapelleLi-v0", f"{_BANDITS}:ChapelleLiBandit",
              f"{_BANDITS}:ChapelleLiBanditVector",
              "Chapelle & Li (2011): Bernoulli arms, one at 1/2, others 1/2 - epsilon (k, epsilon)"),
+    EnvEntry(f"{NAMESPACE}/AdversarialBandit-v0", f"{_ADVERSARIAL}:AdversarialBandit",
+             f"{_ADVERSARIAL}:AdversarialBanditVector",
+             "oblivious adversary: reward table fixed at reset (adversary, k, rewards, horizon)"),
+    EnvEntry(f"{NAMESPACE}/ReactiveAdversaryBandit-v0", f"{_ADVERSARIAL}:ReactiveAdversaryBandit",
+             f"{_ADVERSARIAL}:ReactiveAdversaryBanditVector",
+             "adaptive adversary: rewards set from the learner's history (strategy, k, horizon)"),
 )
 
 

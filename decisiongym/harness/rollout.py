@@ -4,6 +4,15 @@ A run is a function of (environment, agent, replicates, horizon, seed) that retu
 (STYLE.md, item 14); printing, tables and plots consume them. The replicates run in one native
 vector env (``gym.make_vec(..., vectorization_mode="vector_entry_point")``): the Python loop is
 over time steps only.
+
+Which regret is recorded depends on what the environment's step ``info`` carries:
+
+- stochastic bandits (``expected_reward``, ``optimal_expected_reward``): the pseudo-regret
+  sum_{s<=t} (mu* - mu_{A_s}) (seed 5.2, item 7);
+- adversarial bandits (``rewards``, the whole reward vector R_s of the round): the regret against
+  the best fixed arm in hindsight, max_k sum_{s<=t} R_s(k) - sum_{s<=t} R_s(A_s) (seed 5.2.3,
+  item 1), the best arm taken afresh at every t. Against a reactive adversary R_s are the vectors
+  the run produced (see ``ReactiveAdversaryBandit-v0``).
 """
 
 from __future__ import annotations
@@ -30,6 +39,11 @@ class BanditRun:
     how many of the first t pulls went to a best arm. ``lai_robbins_constant`` (n,) is C(mu) of
     each replicate's first episode (NaN where undefined). With ``keep_steps`` the per-step arrays
     (horizon, n) are kept too.
+
+    On an adversarial bandit (``regret_kind == "best-fixed-arm"``) ``regret`` is
+    max_k sum_{s<=t} R_s(k) - sum_{s<=t} R_s(A_s); ``best_arm_pulls`` counts the pulls of the arm
+    that led (highest cumulative reward, that round included) in the round it was pulled; the
+    per-step arrays are ``actions``, ``rewards`` and ``regret_per_step``.
     """
 
     env_id: str
@@ -47,6 +61,8 @@ class BanditRun:
     rewards: NDArray[np.float64] | None = None
     expected_rewards: NDArray[np.float64] | None = None
     optimal_expected_rewards: NDArray[np.float64] | None = None
+    regret_kind: str = "pseudo"
+    regret_per_step: NDArray[np.float64] | None = None
 
     @property
     def horizon(self) -> int:
@@ -67,6 +83,10 @@ class BanditRun:
 
         Needs a run made with ``keep_steps=True``.
         """
+        if self.regret_kind != "pseudo":
+            raise ValueError("this run is on an adversarial bandit: its regret is against the "
+                             "best fixed arm in hindsight (.regret, .regret_per_step), not a "
+                             "pseudo-regret")
         if self.expected_rewards is None or self.optimal_expected_rewards is None:
             raise ValueError("pseudo_regret per step needs run_bandit(..., keep_steps=True); "
                              "use .regret on .grid otherwise")
@@ -90,7 +110,8 @@ def run_bandit(env_id: str, agent: str, *, replicates: int, horizon: int, seed: 
     agent with ``seed`` too (its generator has a spawn key of its own). ``grid``: the steps at
     which to record the curves (default every step). ``keep_steps=False`` keeps memory at
     O(grid x replicates) for long horizons. ``progress`` shows a bar on stderr; None shows it
-    only on a terminal.
+    only on a terminal. On an adversarial bandit (step ``info["rewards"]``) the regret is
+    against the best fixed arm in hindsight (see the module docstring).
     """
     env_kwargs = dict(env_kwargs or {})
     agent_params = dict(agent_params or {})
@@ -115,7 +136,7 @@ def run_bandit(env_id: str, agent: str, *, replicates: int, horizon: int, seed: 
     if keep_steps:
         per_step = {"actions": np.empty((horizon, n), dtype=np.int64),
                     "rewards": np.empty((horizon, n)), "expected": np.empty((horizon, n)),
-                    "optimal": np.empty((horizon, n))}
+                    "optimal": np.empty((horizon, n)), "regret": np.empty((horizon, n))}
     try:
         learner = agents.make(agent, observation_space=env.single_observation_space,
                               action_space=env.single_action_space, **agent_params)
@@ -124,17 +145,27 @@ def run_bandit(env_id: str, agent: str, *, replicates: int, horizon: int, seed: 
         cum_regret = np.zeros(n)
         cum_best = np.zeros(n, dtype=np.int64)
         cum_reward = np.zeros(n)
+        cum_table = np.zeros(0)  # adversarial bandits: sum_{s<=t} R_s, shape (n, K)
+        adversarial = False
         show = sys.stderr.isatty() if progress is None else progress
         for t in tqdm(range(horizon), disable=not show, desc=f"{agent} on {env_id}",
                       unit="step", leave=False):
             a = learner.act(obs)
             next_obs, r, terminated, truncated, info = env.step(a)
             learner.update(obs, a, r, next_obs, terminated, truncated)
-            expected = info["expected_reward"]
-            optimal = info["optimal_expected_reward"]
-            cum_regret += optimal - expected
-            cum_best += expected == optimal
-            cum_reward += r
+            if "rewards" in info:  # adversarial: regret against the best fixed arm
+                if not adversarial:
+                    adversarial, cum_table = True, np.zeros(info["rewards"].shape)
+                cum_table += info["rewards"]
+                cum_reward += r
+                cum_regret = cum_table.max(axis=1) - cum_reward
+                cum_best += a == cum_table.argmax(axis=1)
+            else:
+                expected = info["expected_reward"]
+                optimal = info["optimal_expected_reward"]
+                cum_regret += optimal - expected
+                cum_best += expected == optimal
+                cum_reward += r
             g = record_at[t + 1]
             if g >= 0:
                 regret[g] = cum_regret
@@ -143,8 +174,11 @@ def run_bandit(env_id: str, agent: str, *, replicates: int, horizon: int, seed: 
             if keep_steps:
                 per_step["actions"][t] = a
                 per_step["rewards"][t] = r
-                per_step["expected"][t] = expected
-                per_step["optimal"][t] = optimal
+                if adversarial:
+                    per_step["regret"][t] = cum_regret
+                else:
+                    per_step["expected"][t] = expected
+                    per_step["optimal"][t] = optimal
             obs = next_obs
     finally:
         env.close()
@@ -156,7 +190,10 @@ def run_bandit(env_id: str, agent: str, *, replicates: int, horizon: int, seed: 
         env_kwargs=env_kwargs,
         arm_means=np.asarray(reset_info["arm_means"]) if "arm_means" in reset_info else None,
         actions=per_step.get("actions"), rewards=per_step.get("rewards"),
-        expected_rewards=per_step.get("expected"), optimal_expected_rewards=per_step.get("optimal"))
+        expected_rewards=None if adversarial else per_step.get("expected"),
+        optimal_expected_rewards=None if adversarial else per_step.get("optimal"),
+        regret_kind="best-fixed-arm" if adversarial else "pseudo",
+        regret_per_step=per_step.get("regret") if adversarial else None)
 
 
 def lai_robbins_curve(run: BanditRun) -> NDArray[np.float64] | None:

@@ -1,5 +1,13 @@
 """Closed forms and bounds. Imports nothing of the project (see ARCHITECTURE.md)."""
 
+from decisiongym.theory.adversarial import (
+    exp3_anytime_learning_rate,
+    exp3_anytime_regret_bound,
+    exp3_learning_rate,
+    exp3_regret_bound,
+    tsallis_inf_regret_bound,
+    uniform_play_regret,
+)
 from decisiongym.theory.bandits import (
     etc_optimal_m,
     etc_regret_bound,
@@ -15,11 +23,17 @@ from decisiongym.theory.bandits import (
 __all__ = [
     "etc_optimal_m",
     "etc_regret_bound",
+    "exp3_anytime_learning_rate",
+    "exp3_anytime_regret_bound",
+    "exp3_learning_rate",
+    "exp3_regret_bound",
     "kl_bernoulli",
     "kl_gaussian",
     "lai_robbins_bound",
     "lai_robbins_constant",
     "minimax_reference",
+    "tsallis_inf_regret_bound",
     "ucb1_regret_bound",
     "ucb_worst_case_bound",
+    "uniform_play_regret",
 ]

@@ -1,0 +1,72 @@
+"""Regret bounds and learning rates for adversarial bandits (seed section 5.2.3, lines 2974-3085).
+
+Regret against an oblivious adversary (seed 5.2.3, item 1):
+r_T = max_k sum_t R_t(k) - E sum_t R_t(A_t), rewards R_t in [0, 1]^K fixed before the game.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+
+def _check(name: str, n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
+    if isinstance(n_arms, bool) or not isinstance(n_arms, (int, np.integer)) or n_arms < 2:
+        raise ValueError(f"{name}: n_arms must be an integer >= 2, got {n_arms!r}")
+    t = np.asarray(horizon, dtype=np.float64)
+    if np.any(~np.isfinite(t)) or np.any(t < 1):
+        raise ValueError(f"{name}: horizon must be >= 1, got {horizon!r}")
+    return t
+
+
+def exp3_regret_bound(n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
+    """sqrt(2 T K log K): the seed's bound on the regret of Exp3 with loss-based estimates
+    (seed 5.2.3, item 7; Lattimore & Szepesvari 2020, Theorem 11.2; Bubeck & Cesa-Bianchi 2012,
+    Theorem 3.1), for the learning rate :func:`exp3_learning_rate` tuned to the horizon T."""
+    t = _check("exp3_regret_bound", n_arms, horizon)
+    return np.asarray(np.sqrt(2.0 * t * n_arms * math.log(n_arms)))
+
+
+def exp3_learning_rate(n_arms: int, horizon: int) -> float:
+    """eta = sqrt(2 log K / (T K)), the rate of the theorem behind :func:`exp3_regret_bound`.
+
+    With P_t(k) proportional to exp(eta * S_hat_{t-1}(k)) (S_hat the sum of the reward estimates)
+    the regret is at most log K / eta + eta T K / 2, which this eta minimises to
+    sqrt(2 T K log K) (Lattimore & Szepesvari 2020, Theorem 11.2). The seed writes the rule with a
+    temperature, P ~ exp(mu_hat / tau); its temperature is 1 / eta.
+    """
+    t = float(_check("exp3_learning_rate", n_arms, horizon))
+    return math.sqrt(2.0 * math.log(n_arms) / (t * n_arms))
+
+
+def exp3_anytime_learning_rate(n_arms: int, t: ArrayLike) -> NDArray[np.float64]:
+    """eta_t = sqrt(log K / (t K)) at round t (1-based), for when the horizon is unknown; the
+    regret is then at most 2 sqrt(T K log K) (Bubeck & Cesa-Bianchi 2012, Theorem 3.1)."""
+    steps = _check("exp3_anytime_learning_rate", n_arms, t)
+    return np.asarray(np.sqrt(math.log(n_arms) / (steps * n_arms)))
+
+
+def exp3_anytime_regret_bound(n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
+    """2 sqrt(T K log K): the bound for :func:`exp3_anytime_learning_rate`."""
+    t = _check("exp3_anytime_regret_bound", n_arms, horizon)
+    return np.asarray(2.0 * np.sqrt(t * n_arms * math.log(n_arms)))
+
+
+def tsallis_inf_regret_bound(n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
+    """4 sqrt(K T) + 1: the adversarial regret bound of Tsallis-INF (alpha = 1/2, learning rate
+    eta_t = 2 / sqrt(t), importance-weighted losses; Zimmert & Seldin 2019, Theorem 1)."""
+    t = _check("tsallis_inf_regret_bound", n_arms, horizon)
+    return np.asarray(4.0 * np.sqrt(n_arms * t) + 1.0)
+
+
+def uniform_play_regret(rewards: ArrayLike) -> float:
+    """Regret of the uniformly random policy on a reward table (T, K): max_k sum_t R_t(k) minus
+    the mean over arms of sum_t R_t(k) (seed 5.2.3, item 4: at most T/2 for two arms in [0, 1])."""
+    table = np.asarray(rewards, dtype=np.float64)
+    if table.ndim != 2 or table.shape[1] < 2:
+        raise ValueError(f"uniform_play_regret: rewards must have shape (T, K >= 2), "
+                         f"got {table.shape}")
+    sums = table.sum(axis=0)
+    return float(sums.max() - sums.mean())
