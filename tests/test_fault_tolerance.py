@@ -358,3 +358,14 @@ def test_the_ray_runner_without_ray_says_how_to_install_it(
     assert main(["compare", str(path), "--out", str(tmp_path / "o"), "--runner", "ray"]) == 2
     assert "decisiongym[distributed]" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_cell_function_the_pool_cannot_send_is_a_recorded_failure(tmp_path: Path) -> None:
+    def local(cell: object) -> object:  # a closure: cannot be pickled for the pool
+        raise AssertionError("never runs")
+
+    summary = run_experiment(EXP, tmp_path, runner=make_runner("process", 2), progress=False,
+                             cell_fn=local)  # type: ignore[arg-type]
+    assert len(summary.failed) == len(EXP.cells()) and summary.computed == []
+    assert all("pickle" in f.message.lower() or "pickle" in f.error.lower()
+               for _, f in summary.failed)

@@ -38,6 +38,7 @@ from decisiongym.harness.runners import (
     guarded_call,
     worker_lost,
 )
+from decisiongym.harness.store import CellFailure
 
 INSTALL_HINT = ("the Ray runner needs Ray: pip install 'decisiongym[distributed]' "
                 "(or pip install ray)")
@@ -117,9 +118,6 @@ class RayRunner:
             return
         ray = self.ray
         started = self._connect()
-        lost_errors = tuple(getattr(ray.exceptions, name) for name in (
-            "WorkerCrashedError", "NodeDiedError", "ObjectLostError", "OwnerDiedError",
-            "ActorDiedError") if hasattr(ray.exceptions, name))
         pending: dict[Any, Cell] = {}
         try:
             total = ray.cluster_resources()
@@ -146,7 +144,15 @@ class RayRunner:
                     n = attempts[cell.key]
                     try:
                         result, failure = ray.get(ref)
-                    except lost_errors as exc:
+                    except ray.exceptions.RayTaskError as exc:
+                        # Raised outside the cell function (guarded_call catches the rest),
+                        # e.g. the function could not be unpickled on the worker.
+                        cause = getattr(exc, "cause", None) or exc
+                        result, failure = None, CellFailure(
+                            cell.key, type(cause).__name__, str(cause), str(exc), n)
+                    except ray.exceptions.RayError as exc:
+                        # The worker or its node died, Ray killed it for memory, an object
+                        # was lost: the cell itself did nothing wrong, so run it again.
                         if n <= self.max_retries:
                             queue.appendleft(cell)
                         else:

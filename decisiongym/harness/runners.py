@@ -244,11 +244,17 @@ class ProcessPoolRunner:
                 lost = []
                 for future in done:
                     cell = pending.pop(future)
-                    if isinstance(future.exception(), BrokenProcessPool):
+                    error = future.exception()
+                    if isinstance(error, BrokenProcessPool):
                         lost.append(cell)
                         continue
-                    result, failure = future.result()
                     n = attempts[cell.key]
+                    if error is not None:  # e.g. the cell function could not be pickled
+                        yield CellOutcome(cell, None, CellFailure(
+                            cell.key, type(error).__name__, str(error),
+                            "".join(traceback.format_exception(error)), n), n)
+                        continue
+                    result, failure = future.result()
                     if failure is not None and self.retry_exceptions and n <= self.max_retries:
                         queue.appendleft(cell)
                         continue
