@@ -11,6 +11,7 @@
 
 from decisiongym.agents import adversarial as _adversarial  # noqa: F401  (registers the agents)
 from decisiongym.agents import bandits as _bandits  # noqa: F401  (registers the agents)
+from decisiongym.agents import contextual as _contextual  # noqa: F401  (registers the agents)
 from decisiongym.agents.base import (
     Agent,
     BaseAgent,

@@ -25,6 +25,7 @@ class EnvEntry:
 
 _BANDITS = "decisiongym.envs.bandits"
 _ADVERSARIAL = "decisiongym.envs.adversarial"
+_CONTEXTUAL = "decisiongym.envs.contextual"
 
 ENVIRONMENTS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/BernoulliBandit-v0", f"{_BANDITS}:BernoulliBandit",
@@ -42,6 +43,21 @@ ENVIRONMENTS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/ChapelleLi-v0", f"{_BANDITS}:ChapelleLiBandit",
              f"{_BANDITS}:ChapelleLiBanditVector",
              "Chapelle & Li (2011): Bernoulli arms, one at 1/2, others 1/2 - epsilon (k, epsilon)"),
+    EnvEntry(f"{NAMESPACE}/LinearContextualBandit-v0", f"{_CONTEXTUAL}:LinearContextualBandit",
+             f"{_CONTEXTUAL}:LinearContextualBanditVector",
+             "contextual bandit R = beta_a' x + noise (k, d, noise_sigma, beta, horizon)"),
+    EnvEntry(f"{NAMESPACE}/NonparametricContextualBandit-v0",
+             f"{_CONTEXTUAL}:NonparametricContextualBandit",
+             f"{_CONTEXTUAL}:NonparametricContextualBanditVector",
+             "contextual bandit R = f_a(x) + noise, f_a sums of Gaussian bumps (k, d, n_bumps)"),
+    EnvEntry(f"{NAMESPACE}/AdversarialContextBandit-v0",
+             f"{_CONTEXTUAL}:AdversarialContextBandit",
+             f"{_CONTEXTUAL}:AdversarialContextBanditVector",
+             "fixed non-i.i.d. contexts (drifting, clustered, given), Bernoulli linear rewards"),
+    EnvEntry(f"{NAMESPACE}/ClassificationBandit-v0", f"{_CONTEXTUAL}:ClassificationBandit",
+             f"{_CONTEXTUAL}:ClassificationBanditVector",
+             "labelled data as a bandit: digits, wine, iris, breast_cancer or X, y (reward 1 if "
+             "right)"),
     EnvEntry(f"{NAMESPACE}/AdversarialBandit-v0", f"{_ADVERSARIAL}:AdversarialBandit",
              f"{_ADVERSARIAL}:AdversarialBanditVector",
              "oblivious adversary: reward table fixed at reset (adversary, k, rewards, horizon)"),
