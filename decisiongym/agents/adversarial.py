@@ -142,7 +142,7 @@ class SimplexAgent(BaseAgent):
         r = rewards[rows]
         if r.size and (r.min() < 0.0 or r.max() > 1.0 or np.isnan(r).any()):
             bad = r[(r < 0) | (r > 1) | np.isnan(r)][0]
-            raise ValueError(f"{self.name}: rewards must lie in [0, 1] (got {bad!r}); the "
+            raise ValueError(f"{self.name}: rewards must lie in [0, 1] (got {float(bad)!r}); the "
                              "estimators and the bound assume it")
         estimate = estimate_rewards(a, r, self.probs[rows], self.estimator)
         self.estimated_sums[rows] += estimate

@@ -187,11 +187,13 @@ def format_checks(checks: Sequence[Check]) -> str:
 
 def plot_regret(grid: NDArray[Any], curves: dict[str, NDArray[Any]], path: str | Path, *,
                 title: str = "", lai_robbins: float | None = None,
-                random_state: int = 0) -> Path:
+                random_state: int = 0, references: dict[str, NDArray[Any]] | None = None,
+                ylabel: str = "cumulative pseudo-regret") -> Path:
     """Regret curves with bootstrap 95% bands, on linear and log time axes side by side.
 
     ``grid`` (G,) steps; ``curves`` maps a label to a (G, n) matrix of per-run regret;
-    ``lai_robbins``: C, to draw the line C log t.
+    ``lai_robbins``: C, to draw the line C log t; ``references``: more lines (G,) by label,
+    drawn dotted (e.g. the Exp3 bound sqrt(2 t K log K)).
     """
     import matplotlib
 
@@ -210,11 +212,14 @@ def plot_regret(grid: NDArray[Any], curves: dict[str, NDArray[Any]], path: str |
     if lai_robbins is not None:
         for ax in axes:
             ax.plot(t[t > 1], lai_robbins * np.log(t[t > 1]), "k--", label="Lai-Robbins C log t")
+    for label, line_values in (references or {}).items():
+        for ax in axes:
+            ax.plot(t, np.asarray(line_values, dtype=np.float64), ":", color="k", label=label)
     axes[0].set_xlabel("t")
     axes[1].set_xlabel("t (log scale)")
     axes[1].set_xscale("log")
     for ax in axes:
-        ax.set_ylabel("cumulative pseudo-regret")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, loc="upper left")
     fig.suptitle(title)
@@ -227,14 +232,15 @@ def plot_regret(grid: NDArray[Any], curves: dict[str, NDArray[Any]], path: str |
 
 
 def plot_regret_curves(results: Sequence[CellData], path: str | Path, *, title: str = "",
-                       random_state: int = 0) -> Path:
+                       random_state: int = 0, references: dict[str, NDArray[Any]] | None = None,
+                       ylabel: str = "cumulative pseudo-regret") -> Path:
     """:func:`plot_regret` for stored cells of one environment (same grid), with the
-    Lai-Robbins line of the first cell that defines one."""
+    Lai-Robbins line of the first cell that defines one and any ``references`` lines."""
     constants = [c for c in (lai_robbins_constant_of(d) for d in results) if c is not None]
     return plot_regret(results[0].arrays["grid"],
                        {d.cell.agent.display: d.arrays["regret"] for d in results}, path,
                        title=title, lai_robbins=constants[0] if constants else None,
-                       random_state=random_state)
+                       random_state=random_state, references=references, ylabel=ylabel)
 
 
 def plot_all(results: Sequence[CellData], out: str | Path) -> list[Path]:
