@@ -201,6 +201,15 @@ def test_reactive_anti_ucb_leaves_ucb1_nothing_and_anti_frequent_pays_by_share()
     np.testing.assert_allclose(info["rewards"], [1 / 3, 2 / 3])
 
 
+def test_docstring_example_runs() -> None:
+    import doctest
+
+    import decisiongym.envs.adversarial as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_render_ansi() -> None:
     env = gym.make(OBLIVIOUS, adversary="switch", k=3, horizon=5, render_mode="ansi")
     env.reset(seed=0)
@@ -518,3 +527,12 @@ def test_adversarial_reproduction_quick(tmp_path: Path) -> None:
     assert "sqrt(2 T K log K)" in names and "linear" in names
     pngs = list((out / "plots").glob("*.png"))
     assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+
+
+@pytest.mark.slow
+def test_adversarial_reproduction_full_size(tmp_path: Path) -> None:
+    """T = 10^4, 100 runs on 7 adversaries x 5 agents (a few minutes)."""
+    from decisiongym.cli import main
+
+    out = tmp_path / "adv-full"
+    assert main(["reproduce", "adversarial", "--out", str(out)]) == 0

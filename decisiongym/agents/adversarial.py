@@ -173,13 +173,16 @@ class Exp3(SimplexAgent):
     Round t: P_t(k) proportional to exp(eta S_hat_{t-1}(k)) (softmax), A_t ~ P_t, then
     S_hat_t = S_hat_{t-1} + R_hat_t with the chosen estimator.
 
-    The seed writes the rule as P(A_t = k) ~ exp(mu_hat_k(t) / tau) with a temperature tau; with
-    mu_hat the sum of the estimates this is the rule above with eta = 1/tau. Its theorem, "with
-    the loss-based weights, r_T <= sqrt(2 T K log K)", is Lattimore & Szepesvari (2020), Theorem
-    11.2, whose rate is eta = sqrt(2 log K / (T K)) (``decisiongym.theory.exp3_learning_rate``):
-    the default when ``horizon`` is given. Without a horizon the anytime rate eta_t =
-    sqrt(log K / (t K)) is used (bound 2 sqrt(T K log K); Bubeck & Cesa-Bianchi 2012, Theorem
-    3.1).
+    The seed writes the rule as P(A_t = k) ~ exp(mu_hat_k(t) / tau), a temperature tau over
+    an estimate mu_hat built from the R_hat_t. Its theorem, "with the loss-based weights,
+    r_T <= sqrt(2 T K log K)", is Lattimore & Szepesvari (2020), Theorem 11.2, whose algorithm is
+    the one above, tau = 1 / eta applied to the *sum* of the estimates, with
+    eta = sqrt(2 log K / (T K)) (``decisiongym.theory.exp3_learning_rate``). The seed's
+    tau = sqrt(K / (T log K)) applied to a running average (1 / (t tau) on the sum) equals a rate
+    that starts at sqrt(T log K / K) and is not the theorem's; we implement the theorem's
+    algorithm and rate: the default when ``horizon`` is given. Without a horizon the anytime rate
+    eta_t = sqrt(log K / (t K)) is used (bound 2 sqrt(T K log K); Bubeck & Cesa-Bianchi 2012,
+    Theorem 3.1).
 
     Parameters
     ----------

@@ -35,7 +35,8 @@ def exp3_learning_rate(n_arms: int, horizon: int) -> float:
     With P_t(k) proportional to exp(eta * S_hat_{t-1}(k)) (S_hat the sum of the reward estimates)
     the regret is at most log K / eta + eta T K / 2, which this eta minimises to
     sqrt(2 T K log K) (Lattimore & Szepesvari 2020, Theorem 11.2). The seed writes the rule with a
-    temperature, P ~ exp(mu_hat / tau); its temperature is 1 / eta.
+    temperature, P ~ exp(mu_hat / tau): on the sum of the estimates, tau = 1 / eta. (The seed's
+    tau = sqrt(K / (T log K)) on a running average is not this rate; see ``exp3``.)
     """
     t = float(_check("exp3_learning_rate", n_arms, horizon))
     return math.sqrt(2.0 * math.log(n_arms) / (t * n_arms))
