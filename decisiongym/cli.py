@@ -70,12 +70,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"agent    {args.agent} ({shown})")
     print(f"budget   horizon T = {args.horizon}, {args.seeds} replicates, seed {args.seed}")
     interval = "n/a (one replicate)" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]"
-    print(f"pseudo-regret at T: {mean:.2f}  95% CI {interval}")
+    adversarial = run.regret_kind == "best-fixed-arm"
+    what = "regret against the best fixed arm" if adversarial else "pseudo-regret"
+    print(f"{what} at T: {mean:.2f}  95% CI {interval}")
     bound = lai_robbins_curve(run)
     if bound is not None:
         print(f"Lai-Robbins lower bound C log T (asymptotic): {bound[-1]:.2f}")
+    best = "the arm leading so far" if adversarial else "a best arm"
     print(f"mean reward per step: {float(run.reward_sum[-1].mean()) / args.horizon:.4f};  "
-          f"pulls of a best arm: {100 * best_share:.1f}%")
+          f"pulls of {best}: {100 * best_share:.1f}%")
     if args.plot:
         from decisiongym.harness.metrics import shared_value
         from decisiongym.harness.report import plot_regret
@@ -87,8 +90,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         record = {"env": args.env, "env_kwargs": env_kwargs, "agent": args.agent,
                   "params": run.params, "horizon": args.horizon, "replicates": args.seeds,
-                  "seed": args.seed, "final_pseudo_regret_mean": mean,
-                  "final_pseudo_regret_ci95": [lo, hi], "best_arm_fraction": best_share}
+                  "seed": args.seed, "regret_kind": run.regret_kind,
+                  "final_pseudo_regret_mean": mean, "final_pseudo_regret_ci95": [lo, hi],
+                  "best_arm_fraction": best_share}
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(record, fh, indent=2, default=str)
     return 0

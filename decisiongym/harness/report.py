@@ -251,6 +251,9 @@ def plot_all(results: Sequence[CellData], out: str | Path) -> list[Path]:
     paths = []
     for env_name, cells in by_env.items():
         safe = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in env_name)
+        adversarial = cells[0].result.record.get("regret_kind") == "best-fixed-arm"
+        ylabel = ("cumulative regret against the best fixed arm" if adversarial
+                  else "cumulative pseudo-regret")
         paths.append(plot_regret_curves(cells, Path(out) / "plots" / f"regret_{safe}.png",
-                                        title=env_name))
+                                        title=env_name, ylabel=ylabel))
     return paths

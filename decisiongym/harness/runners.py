@@ -54,7 +54,9 @@ def run_cell(cell: Cell) -> CellResult:
     """Run one cell: all its seeds at once in one native vector env; return metric arrays.
 
     Arrays (G grid points, n = cell.seeds replicates):
-    ``grid`` (G,) steps; ``regret`` (G, n) float32 cumulative pseudo-regret per replicate;
+    ``grid`` (G,) steps; ``regret`` (G, n) float32 cumulative regret per replicate: the
+    pseudo-regret on stochastic bandits, the regret against the best fixed arm in hindsight on
+    adversarial ones (the record's ``regret_kind`` says which);
     ``final_regret`` (n,) float64; ``best_arm_fraction`` (n,) share of pulls that went to a best
     arm; ``best_arm_fraction_curve`` (G,) its mean over replicates up to each t;
     ``mean_reward`` (n,) average reward per step; ``lai_robbins_constant`` (n,) C(mu) per
@@ -75,7 +77,8 @@ def run_cell(cell: Cell) -> CellResult:
         "mean_reward": run.reward_sum[-1] / float(cell.horizon),
         "lai_robbins_constant": run.lai_robbins_constant,
     }
-    record = make_record(cell, {"arrays": sorted(arrays), "resolved_params": run.params})
+    record = make_record(cell, {"arrays": sorted(arrays), "resolved_params": run.params,
+                                "regret_kind": run.regret_kind})
     return CellResult(arrays, record)
 
 
