@@ -23,7 +23,7 @@ ADVERSARIAL = "decisiongym/AdversarialContextBandit-v0"
 CLASSIFICATION = "decisiongym/ClassificationBandit-v0"
 CONTEXTUAL_IDS = [LINEAR, NONPARAMETRIC, ADVERSARIAL, CLASSIFICATION]
 CONTEXTUAL_AGENTS = ["greedy", "linucb", "linear-thompson", "goldenshluger-zeevi",
-                     "epsilon-greedy-knn", "exp4"]
+                     "epsilon-greedy-knn", "exp4", "neural-epsilon-greedy", "neural-linear"]
 # Agents whose rewards must lie in [0, 1] run on the adversarial (Bernoulli) env.
 ENV_FOR_AGENT = {"exp4": ADVERSARIAL}
 
@@ -331,6 +331,9 @@ def test_context_dimension_mismatch_is_an_error(name: str) -> None:
         ("epsilon-greedy-knn", {"decay": 1.5}, r"decay .* got 1\.5"),
         ("exp4", {"gamma": 2.0}, r"exp4: gamma .* got 2\.0"),
         ("exp4", {"experts": np.zeros((2, 3, 3))}, r"exp4: experts must be"),
+        ("neural-linear", {"a0": 0.0}, r"neural-linear: a0 .* got 0\.0"),
+        ("neural-linear", {"device": 3}, r"neural-linear: device must be"),
+        ("neural-epsilon-greedy", {"hidden": 0}, r"neural-epsilon-greedy: hidden .* got 0"),
     ],
 )
 def test_bad_parameters_raise_value_error(name: str, params: dict[str, Any], match: str) -> None:
@@ -509,6 +512,46 @@ def test_knn_beats_the_linear_agents_on_the_nonparametric_env() -> None:
     knn = _final_regret(NONPARAMETRIC, "epsilon-greedy-knn", t, n)
     for name in ("linucb", "linear-thompson"):
         assert knn < 0.75 * _final_regret(NONPARAMETRIC, name, t, n)
+
+
+def test_neural_agents_beat_the_linear_agents_on_the_nonparametric_env() -> None:
+    t, n = 600, 10
+    linear = min(_final_regret(NONPARAMETRIC, name, t, n)
+                 for name in ("linucb", "linear-thompson"))
+    for name in ("neural-epsilon-greedy", "neural-linear"):
+        assert _final_regret(NONPARAMETRIC, name, t, n) < 0.75 * linear, name
+
+
+def test_neural_linear_posterior_matches_a_fresh_solve_on_its_features() -> None:
+    """Between retrainings the Sherman-Morrison updates keep Lambda_a^-1 and mu_a equal to a
+    fresh Bayesian linear regression on the current features z(x) of the arm's history."""
+    env = make_vec(NONPARAMETRIC, 3, horizon=100)
+    agent = make_contextual_agent("neural-linear", env, train_every=25)
+    agent.reset(3, seed=0)
+    x, _ = env.reset(seed=0)
+    for _ in range(37):  # last retraining at step 25, then 12 incremental updates
+        a = agent.act(x)
+        nx, r, te, tr, _ = env.step(a)
+        agent.update(x, a, r, nx, te, tr)
+        x = nx
+    ag: Any = agent
+    length = 37
+    import torch
+
+    with torch.no_grad():
+        _, h = ag._forward(torch.as_tensor(ag.hist_x[:, :length], dtype=torch.float32))
+    z_all = h.double().numpy()
+    for i in range(3):
+        for arm in range(4):
+            sel = ag.hist_a[i, :length] == arm
+            z, r = z_all[i, sel], ag.hist_r[i, :length][sel]
+            precision = 0.25 * np.eye(ag.hidden) + z.T @ z
+            # z(x) is a float32 network output: one context at a time (as the agent computes it)
+            # and a batch of contexts differ in the last float32 digits.
+            assert np.allclose(ag.precision_inv[i, arm], np.linalg.inv(precision), rtol=1e-4,
+                               atol=1e-5)
+            assert np.allclose(ag.mu[i, arm], np.linalg.solve(precision, z.T @ r), rtol=1e-4,
+                               atol=1e-5)
 
 
 def _digits_accuracy(agent: str, horizon: int, replicates: int, **params: Any) -> float:

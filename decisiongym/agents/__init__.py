@@ -12,6 +12,7 @@
 from decisiongym.agents import adversarial as _adversarial  # noqa: F401  (registers the agents)
 from decisiongym.agents import bandits as _bandits  # noqa: F401  (registers the agents)
 from decisiongym.agents import contextual as _contextual  # noqa: F401  (registers the agents)
+from decisiongym.agents import neural as _neural  # noqa: F401  (registers the agents)
 from decisiongym.agents.base import (
     Agent,
     BaseAgent,
