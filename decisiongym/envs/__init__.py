@@ -24,8 +24,11 @@ class EnvEntry:
 
 
 _BANDITS = "decisiongym.envs.bandits"
+_MDP = "decisiongym.envs.mdp"
 _ADVERSARIAL = "decisiongym.envs.adversarial"
 _CONTEXTUAL = "decisiongym.envs.contextual"
+# Entry points as strings: decisiongym.envs never imports decisiongym.supervised.
+_SUPERVISED = "decisiongym.supervised.envs"
 
 ENVIRONMENTS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/BernoulliBandit-v0", f"{_BANDITS}:BernoulliBandit",
@@ -64,6 +67,18 @@ ENVIRONMENTS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/ReactiveAdversaryBandit-v0", f"{_ADVERSARIAL}:ReactiveAdversaryBandit",
              f"{_ADVERSARIAL}:ReactiveAdversaryBanditVector",
              "adaptive adversary: rewards set from the learner's history (strategy, k, horizon)"),
+    EnvEntry(f"{NAMESPACE}/ImageClassification-v0", f"{_SUPERVISED}:ImageClassification",
+             f"{_SUPERVISED}:ImageClassificationVector",
+             "image per step, action a class; feedback 'full' (label) or 'bandit' (0/1 reward)"),
+    EnvEntry(f"{NAMESPACE}/SequenceTask-v0", f"{_SUPERVISED}:SequenceTask",
+             f"{_SUPERVISED}:SequenceTaskVector",
+             "sequence read step by step, answered at the end (long_dependency with gap, copy)"),
+    EnvEntry(f"{NAMESPACE}/TabularMDP-v0", f"{_MDP}:TabularMDP", f"{_MDP}:TabularMDPVector",
+             "finite MDP from arrays (transitions, rewards, terminal_states) or a random Garnet"),
+    EnvEntry(f"{NAMESPACE}/Maze-v0", f"{_MDP}:Maze", f"{_MDP}:MazeVector",
+             "gridworld maze, N/E/S/W, -1 per step (layout: seed, dyna, windy, cliff, random)"),
+    EnvEntry(f"{NAMESPACE}/RandomWalk-v0", f"{_MDP}:RandomWalk", f"{_MDP}:RandomWalkVector",
+             "Sutton & Barto random walk for prediction (n_states 5 or 19)"),
 )
 
 
