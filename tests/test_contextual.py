@@ -587,3 +587,37 @@ def test_exp4_follows_the_best_expert_on_adversarial_contexts() -> None:
     uniform = run_bandit(ADVERSARIAL, "exp4", agent_params={"experts": experts, "gamma": 1.0},
                          **kw)
     assert exp4.final_regret.mean() < 0.45 * uniform.final_regret.mean()
+
+
+# --------------------------------------------------------------------------------------------
+# The reproduction
+# --------------------------------------------------------------------------------------------
+
+
+def test_contextual_reproduction_is_registered_and_valid() -> None:
+    from decisiongym.harness.reproductions import get_reproduction, list_reproductions
+
+    assert "contextual" in dict(list_reproductions())
+    repro = get_reproduction("contextual")
+    for quick in (True, False):
+        exp = repro.experiment(quick)
+        exp.validate()
+        assert {e.label for e in exp.envs} == {"linear", "nonparametric", "digits"}
+    assert repro.experiment(True).horizon < repro.experiment(False).horizon
+
+
+@pytest.mark.slow
+def test_reproduce_contextual_quick(tmp_path: Any) -> None:
+    """About a minute on 2 cores: every check of the quick reproduction passes."""
+    import json
+
+    from decisiongym.cli import main
+
+    out = tmp_path / "contextual"
+    code = main(["reproduce", "contextual", "--quick", "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    failed = [c["name"] for c in summary["checks"] if not c["passed"]]
+    assert code == 0 and not failed, failed
+    assert summary["supervised_accuracy"] > 0.8
+    for name in ("linear", "nonparametric", "digits"):
+        assert (out / "plots" / f"contextual_{name}.png").read_bytes()[:4] == b"\x89PNG"

@@ -35,10 +35,17 @@ class Reproduction:
 
 
 def _registry() -> dict[str, Reproduction]:
-    from decisiongym.harness.reproductions import adversarial, chapelle_li, kuleshov_precup, ope
+    from decisiongym.harness.reproductions import (
+        adversarial,
+        chapelle_li,
+        contextual,
+        kuleshov_precup,
+        ope,
+    )
 
     return {r.name: r for r in (kuleshov_precup.REPRODUCTION, chapelle_li.REPRODUCTION,
-                                adversarial.REPRODUCTION, ope.REPRODUCTION)}
+                                adversarial.REPRODUCTION, ope.REPRODUCTION,
+                                contextual.REPRODUCTION)}
 
 
 def list_reproductions() -> list[tuple[str, str]]:
