@@ -52,8 +52,11 @@ def test_contextual_envs_are_registered() -> None:
 
 @pytest.mark.parametrize("env_id", CONTEXTUAL_IDS)
 def test_gymnasium_check_env_passes(env_id: str) -> None:
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
     env = gym.make(env_id, horizon=20, render_mode="ansi")
     gym_check_env(env.unwrapped, skip_render_check=False)
+    sb3_check_env(gym.make(env_id, horizon=20))
     env.reset(seed=0)
     env.step(0)
     text = env.render()
@@ -439,13 +442,13 @@ def test_goldenshluger_zeevi_schedule_and_both_estimators() -> None:
     # The forced rounds are O(log T) per arm.
     assert (forced_sampling_arm(np.arange(1, 100_001), 4, 2, 1) >= 0).sum() <= 4 * (2 + 18)
     env = make_vec(LINEAR, 3, horizon=301)  # no episode end: it would clear the estimates
-    agent = make_contextual_agent("goldenshluger-zeevi", env, regularization=1.0)
+    agent = make_contextual_agent("goldenshluger-zeevi", env)
     agent.reset(3, seed=0)
     x, _ = env.reset(seed=0)
     rows = []
     for t in range(300):
         a = agent.act(x)
-        forced = forced_sampling_arm(np.full(3, t + 1), 4, 2, 1)
+        forced = forced_sampling_arm(np.full(3, t + 1), 4, 3, 3)  # the defaults n0 = q = 3
         assert np.all((forced < 0) | (a == forced))
         nx, r, te, tr, _ = env.step(a)
         agent.update(x, a, r, nx, te, tr)

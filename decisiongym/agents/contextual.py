@@ -288,13 +288,16 @@ class GoldenshlugerZeevi(ContextualAgent):
     K = 2 this is the seed's box: if |(beta~_1 - beta~_0)' x| > h/2 take argmax_a beta~_a' x,
     else argmax_a beta^_a' x.
 
-    Parameters: ``h`` > 0 the localisation parameter, default 0.5; ``q`` >= 1 forced rounds per
-    arm per block of the schedule, default 1; ``n0`` >= 0 initial rounds per arm, default 2;
-    ``regularization`` lambda > 0 of both (ridge) estimators, default 1e-3 (least squares).
+    Parameters: ``h`` > 0 the localisation parameter, default 1; ``q`` >= 1 forced rounds per
+    arm per block of the schedule, default 3; ``n0`` >= 0 initial rounds per arm, default 3;
+    ``regularization`` lambda > 0 of both estimators, default 1 (ridge; a small value gives
+    the least squares of the paper but unstable estimates from the few forced rounds). Defaults
+    chosen on LinearContextualBandit-v0 (K = 4, d = 5): regret 108 at T = 1000 and 141 at 4000,
+    against 148 and 321 with h = 0.5, q = 1, n0 = 2, lambda = 1e-3.
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
-                 h: float = 0.5, q: int = 1, n0: int = 2, regularization: float = 1e-3) -> None:
+                 h: float = 1.0, q: int = 3, n0: int = 3, regularization: float = 1.0) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space)
         self.h = self._check_float("h", h, low=0.0, low_open=True)
         self.q = self._check_int("q", q, low=1)
