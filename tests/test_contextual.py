@@ -270,6 +270,7 @@ def test_pickle_round_trip_mid_episode() -> None:
         (CLASSIFICATION, {"X": np.zeros((3, 2)), "y": [0, 1, 2],
                           "reward_matrix": np.eye(2)}, r"y\[2\] = 2 is out of range"),
         (CLASSIFICATION, {"X": np.zeros((3, 2))}, r"give both X and y"),
+        (CLASSIFICATION, {"standardize": "yes"}, r"standardize must be True or False"),
     ],
 )
 def test_bad_construction_args_raise_value_error(env_id: str, kwargs: dict[str, Any],
@@ -624,3 +625,12 @@ def test_reproduce_contextual_quick(tmp_path: Any) -> None:
     assert summary["supervised_accuracy"] > 0.8
     for name in ("linear", "nonparametric", "digits"):
         assert (out / "plots" / f"contextual_{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import decisiongym.envs.contextual as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -372,6 +372,9 @@ class ClassificationProblem(ContextualProblem):
                              f"reward matrix); y[{i}] = {int(lab[i])} is out of range")
         self.reward_matrix = rm
         self.n_arms = rm.shape[1]
+        if not isinstance(standardize, (bool, np.bool_)):
+            raise ValueError(f"{env_name}: standardize must be True or False, "
+                             f"got {standardize!r}")
         if standardize:
             mu = features.mean(axis=0)
             sd = features.std(axis=0)
