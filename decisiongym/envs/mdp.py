@@ -321,6 +321,13 @@ def _check_steps(name: str, value: Any) -> int | None:
     return int(value)
 
 
+def _episode_limit(name: str, max_episode_steps: Any, horizon: Any) -> int | None:
+    """``horizon`` is the harness's name for the same limit; with both, the smaller wins."""
+    limits = [x for x in (_check_steps(name, max_episode_steps), _check_steps(name, horizon))
+              if x is not None]
+    return min(limits) if limits else None
+
+
 def _check_render_mode(name: str, modes: list[str], render_mode: str | None) -> str | None:
     if render_mode is not None and render_mode not in modes:
         raise ValueError(f"{name}: render_mode must be one of {modes} or None, "
@@ -372,10 +379,10 @@ class TabularEnv(_ModelAccess, gym.Env[Any, np.int64]):
     env_name = "TabularMDP-v0"
 
     def _setup(self, model: TabularModel, view: _View, max_episode_steps: int | None,
-               render_mode: str | None) -> None:
+               render_mode: str | None, horizon: int | None = None) -> None:
         self.render_mode = _check_render_mode(self.env_name, self.metadata["render_modes"],
                                               render_mode)
-        self.max_episode_steps = _check_steps(self.env_name, max_episode_steps)
+        self.max_episode_steps = _episode_limit(self.env_name, max_episode_steps, horizon)
         self._view = view
         self._core = TabularCore(model, 1)
         self.action_space = spaces.Discrete(model.n_actions)
@@ -432,14 +439,15 @@ class TabularVectorEnv(_ModelAccess, VectorEnv[Any, IntArray, NDArray[Any]]):
     env_name = "TabularMDP-v0"
 
     def _setup(self, model: TabularModel, view: _View, num_envs: int,
-               max_episode_steps: int | None, render_mode: str | None) -> None:
+               max_episode_steps: int | None, render_mode: str | None,
+               horizon: int | None = None) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
                 or num_envs < 1:
             raise ValueError(f"{self.env_name}: num_envs must be a positive integer, "
                              f"got {num_envs!r}")
         self.render_mode = _check_render_mode(self.env_name, self.metadata["render_modes"],
                                               render_mode)
-        self.max_episode_steps = _check_steps(self.env_name, max_episode_steps)
+        self.max_episode_steps = _episode_limit(self.env_name, max_episode_steps, horizon)
         self.num_envs = int(num_envs)
         self._view = view
         self._core = TabularCore(model, self.num_envs)
@@ -605,7 +613,8 @@ _TABULAR_DOC = """A finite MDP given by arrays, or a random Garnet MDP.
 
     ## Episode End
     - Termination: on entering a state of ``terminal_states``.
-    - Truncation: after ``max_episode_steps`` steps (default 100; None for none).
+    - Truncation: after ``max_episode_steps`` steps (default 100; None for none; ``horizon``,
+      the harness's name, is an alias).
 
     ## Arguments
     ``transitions``, ``rewards``, ``initial_state_distribution``, ``terminal_states``,
@@ -633,10 +642,11 @@ class TabularMDP(TabularEnv):
                  initial_state_distribution: ArrayLike | None = None,
                  terminal_states: Sequence[int] | ArrayLike = (), n_states: int = 10,
                  n_actions: int = 2, branching: int = 3, mdp_seed: int = 0, gamma: float = 0.9,
-                 max_episode_steps: int | None = 100, render_mode: str | None = None) -> None:
+                 max_episode_steps: int | None = 100, render_mode: str | None = None,
+                 horizon: int | None = None) -> None:
         model = _tabular_model(transitions, rewards, initial_state_distribution, terminal_states,
                                n_states, n_actions, branching, mdp_seed, gamma)
-        self._setup(model, _View(model), max_episode_steps, render_mode)
+        self._setup(model, _View(model), max_episode_steps, render_mode, horizon)
 
 
 class TabularMDPVector(TabularVectorEnv):
@@ -648,10 +658,11 @@ class TabularMDPVector(TabularVectorEnv):
                  initial_state_distribution: ArrayLike | None = None,
                  terminal_states: Sequence[int] | ArrayLike = (), n_states: int = 10,
                  n_actions: int = 2, branching: int = 3, mdp_seed: int = 0, gamma: float = 0.9,
-                 max_episode_steps: int | None = 100, render_mode: str | None = None) -> None:
+                 max_episode_steps: int | None = 100, render_mode: str | None = None,
+                 horizon: int | None = None) -> None:
         model = _tabular_model(transitions, rewards, initial_state_distribution, terminal_states,
                                n_states, n_actions, branching, mdp_seed, gamma)
-        self._setup(model, _View(model), num_envs, max_episode_steps, render_mode)
+        self._setup(model, _View(model), num_envs, max_episode_steps, render_mode, horizon)
 
 
 # --------------------------------------------------------------------------------------------
@@ -730,9 +741,10 @@ class RandomWalk(TabularEnv):
     env_name = "RandomWalk-v0"
 
     def __init__(self, n_states: int = 5, left_reward: float | None = None,
-                 max_episode_steps: int | None = None, render_mode: str | None = None) -> None:
+                 max_episode_steps: int | None = None, render_mode: str | None = None,
+                 horizon: int | None = None) -> None:
         model = _random_walk_model(n_states, left_reward)
-        self._setup(model, _WalkView(model), max_episode_steps, render_mode)
+        self._setup(model, _WalkView(model), max_episode_steps, render_mode, horizon)
 
 
 class RandomWalkVector(TabularVectorEnv):
@@ -740,9 +752,10 @@ class RandomWalkVector(TabularVectorEnv):
     env_name = "RandomWalk-v0"
 
     def __init__(self, num_envs: int = 1, n_states: int = 5, left_reward: float | None = None,
-                 max_episode_steps: int | None = None, render_mode: str | None = None) -> None:
+                 max_episode_steps: int | None = None, render_mode: str | None = None,
+                 horizon: int | None = None) -> None:
         model = _random_walk_model(n_states, left_reward)
-        self._setup(model, _WalkView(model), num_envs, max_episode_steps, render_mode)
+        self._setup(model, _WalkView(model), num_envs, max_episode_steps, render_mode, horizon)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1099,11 +1112,12 @@ class Maze(TabularEnv):
                  step_reward: float | None = None, goal_reward: float | None = None,
                  pit_reward: float = -100.0, cliff_reward: float = -100.0,
                  wind: Sequence[int] | None = None, gamma: float | None = None,
-                 max_episode_steps: int | None = None, render_mode: str | None = None) -> None:
+                 max_episode_steps: int | None = None, render_mode: str | None = None,
+                 horizon: int | None = None) -> None:
         self.maze = _maze(layout, size, maze_seed, slip, step_reward, goal_reward, pit_reward,
                           cliff_reward, wind, gamma)
         self._setup(self.maze.model, _MazeView(self.maze, observation), max_episode_steps,
-                    render_mode)
+                    render_mode, horizon)
 
 
 class MazeVector(TabularVectorEnv):
@@ -1116,8 +1130,8 @@ class MazeVector(TabularVectorEnv):
                  goal_reward: float | None = None, pit_reward: float = -100.0,
                  cliff_reward: float = -100.0, wind: Sequence[int] | None = None,
                  gamma: float | None = None, max_episode_steps: int | None = None,
-                 render_mode: str | None = None) -> None:
+                 render_mode: str | None = None, horizon: int | None = None) -> None:
         self.maze = _maze(layout, size, maze_seed, slip, step_reward, goal_reward, pit_reward,
                           cliff_reward, wind, gamma)
         self._setup(self.maze.model, _MazeView(self.maze, observation), num_envs,
-                    max_episode_steps, render_mode)
+                    max_episode_steps, render_mode, horizon)

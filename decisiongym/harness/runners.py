@@ -50,8 +50,17 @@ from decisiongym.harness.store import CellFailure, CellResult, ResultsStore, mak
 CellFunction = Callable[[Cell], CellResult]
 
 
+#: Env ids whose cells another module runs: id -> "module:function", imported when first used.
+CELL_FUNCTIONS: dict[str, str] = {
+    f"decisiongym/{name}-v0": "decisiongym.harness.episodic:run_episodic_cell"
+    for name in ("TabularMDP", "Maze", "RandomWalk")}
+
+
 def run_cell(cell: Cell) -> CellResult:
     """Run one cell: all its seeds at once in one native vector env; return metric arrays.
+
+    Cells of the env ids in :data:`CELL_FUNCTIONS` go to the function named there (the MDP and
+    maze envs: :func:`decisiongym.harness.episodic.run_episodic_cell`). For bandits:
 
     Arrays (G grid points, n = cell.seeds replicates):
     ``grid`` (G,) steps; ``regret`` (G, n) float32 cumulative regret per replicate: the
@@ -62,6 +71,12 @@ def run_cell(cell: Cell) -> CellResult:
     ``mean_reward`` (n,) average reward per step; ``lai_robbins_constant`` (n,) C(mu) per
     replicate (NaN where undefined).
     """
+    target = CELL_FUNCTIONS.get(cell.env.id)
+    if target is not None:
+        import importlib
+
+        module, _, function = target.partition(":")
+        return getattr(importlib.import_module(module), function)(cell)
     grid = time_grid(cell.horizon)
     run = run_bandit(cell.env.id, cell.agent.name, replicates=cell.seeds, horizon=cell.horizon,
                      seed=cell.seed, env_kwargs=dict(cell.env.kwargs),

@@ -41,11 +41,12 @@ def _registry() -> dict[str, Reproduction]:
         contextual,
         kuleshov_precup,
         ope,
+        sutton_barto,
     )
 
     return {r.name: r for r in (kuleshov_precup.REPRODUCTION, chapelle_li.REPRODUCTION,
                                 adversarial.REPRODUCTION, ope.REPRODUCTION,
-                                contextual.REPRODUCTION)}
+                                contextual.REPRODUCTION, sutton_barto.REPRODUCTION)}
 
 
 def list_reproductions() -> list[tuple[str, str]]:
