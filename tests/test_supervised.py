@@ -164,3 +164,208 @@ def test_gradient_clipping_rescales_to_the_threshold() -> None:
     assert grad_norm(net.parameters()) == pytest.approx(0.5, rel=1e-5)  # below: unchanged
     with pytest.raises(ValueError, match="threshold"):
         clip_grad_norm(net.parameters(), 0.0)
+
+
+# ----- environments ----------------------------------------------------------------------------
+
+import gymnasium as gym  # noqa: E402
+from gymnasium.utils.env_checker import check_env  # noqa: E402
+
+import decisiongym  # noqa: E402, F401
+from decisiongym import agents  # noqa: E402
+from decisiongym.supervised.agents import train_on_env  # noqa: E402
+
+IMG = "decisiongym/ImageClassification-v0"
+SEQ = "decisiongym/SequenceTask-v0"
+
+
+@pytest.mark.parametrize("env_id, kwargs", [
+    (IMG, {"feedback": "full"}), (IMG, {"feedback": "bandit"}),
+    (IMG, {"dataset": "mnist1d", "feedback": "full"}), (IMG, {"dataset": "mnist", "split": "test"}),
+    (SEQ, {"feedback": "full"}), (SEQ, {"task": "copy", "feedback": "bandit", "gap": 2}),
+])
+def test_supervised_envs_pass_the_checkers(env_id: str, kwargs: dict) -> None:
+    import warnings
+
+    env = gym.make(env_id, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        check_env(env.unwrapped, skip_render_check=True)
+    from stable_baselines3.common.env_checker import check_env as sb3_check
+
+    if kwargs.get("feedback") == "bandit" and env_id == SEQ:
+        sb3_check(env.unwrapped, warn=False)
+
+
+def test_full_feedback_puts_the_label_in_the_observation_and_info() -> None:
+    env = gym.make(IMG, feedback="full", horizon=50)
+    obs, _ = env.reset(seed=1)
+    assert int(obs["label"]) == 10
+    for _ in range(20):
+        shown = obs["x"]
+        obs, r, _, _, info = env.step(0)
+        assert int(obs["label"]) == info["label"]
+        assert r == float(info["label"] == 0) == info["expected_reward"]
+        assert shown.shape == (1, 8, 8)
+    bandit = gym.make(IMG, feedback="bandit", horizon=50)
+    bandit.reset(seed=1)
+    _, _, _, _, info = bandit.step(0)
+    assert "label" not in info and info["optimal_expected_reward"] == 1.0
+
+
+def test_sequence_task_rewards_only_the_answer() -> None:
+    env = gym.make(SEQ, gap=4, feedback="full")
+    obs, _ = env.reset(seed=3)
+    cue = int(np.argmax(obs["x"][:4]))
+    rewards, labels = [], []
+    term = False
+    while not term:
+        obs, r, term, _, _ = env.step(cue)
+        rewards.append(r)
+        labels.append(int(obs["label"]))
+    assert rewards == [0.0] * 5 + [1.0] and labels == [4] * 5 + [cue]
+    copy = gym.make(SEQ, task="copy", length=3, gap=2, n_classes=5)
+    copy.reset(seed=0)
+    answers = [copy.step(0)[4]["answer_step"] for _ in range(2 * 3 + 2 + 1)]
+    assert answers == [False] * 6 + [True] * 3
+
+
+@pytest.mark.parametrize("env_id, kwargs", [(IMG, {"feedback": "full", "horizon": 3}),
+                                            (SEQ, {"gap": 1, "feedback": "bandit"})])
+def test_vector_replicate_i_matches_single_env_seed_plus_i(env_id: str, kwargs: dict) -> None:
+    vec = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", **kwargs)
+    singles = [gym.make(env_id, **kwargs) for _ in range(3)]
+    vobs, _ = vec.reset(seed=10)
+    sobs = [s.reset(seed=10 + i)[0] for i, s in enumerate(singles)]
+    rng = np.random.default_rng(0)
+    for _ in range(8):  # crosses episode ends: NEXT_STEP autoreset
+        a = rng.integers(0, vec.single_action_space.n, 3)
+        vobs, vr, vterm, vtrunc, _ = vec.step(a)
+        for i, s in enumerate(singles):
+            if sobs[i] is None:  # the single env's episode ended: the vector env reset it
+                sobs[i] = s.reset()[0]
+                continue
+            o, r, te, tr, _ = s.step(int(a[i]))
+            assert r == vr[i] and te == vterm[i] and tr == vtrunc[i]
+            x = o["x"] if isinstance(o, dict) else o
+            vx = vobs["x"][i] if isinstance(vobs, dict) else vobs[i]
+            np.testing.assert_array_equal(x, vx)
+            sobs[i] = None if (te or tr) else o
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"feedback": "partial"}, "feedback"), ({"dataset": "cifar"}, "dataset"),
+    ({"split": "all"}, "split"), ({"horizon": 0}, "horizon"),
+])
+def test_image_env_bad_config(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=f"ImageClassification-v0.*{match}"):
+        gym.make(IMG, **kwargs)
+
+
+def test_bad_actions_name_the_env() -> None:
+    env = gym.make(IMG)
+    env.reset(seed=0)
+    for bad in (10, -1, 1.5, float("nan"), np.array([1, 2])):
+        with pytest.raises(ValueError, match="ImageClassification-v0"):
+            env.step(bad)
+    vec = gym.make_vec(SEQ, num_envs=2, vectorization_mode="vector_entry_point")
+    vec.reset(seed=0)
+    with pytest.raises(ValueError, match="SequenceTask-v0.*out of range"):
+        vec.step(np.array([0, 4]))
+    with pytest.raises(ValueError, match="SequenceTask-v0.*shape"):
+        vec.step(np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="SequenceTask-v0.*gap"):
+        gym.make(SEQ, gap=-1)
+
+
+# ----- learners --------------------------------------------------------------------------------
+
+
+def _learner(name: str, feedback: str, n: int, **params: object) -> tuple:
+    env = gym.make_vec(IMG, num_envs=n, vectorization_mode="vector_entry_point",
+                       feedback=feedback, horizon=100_000)
+    agent = agents.make(name, observation_space=env.single_observation_space,
+                        action_space=env.single_action_space, device="cpu", **params)
+    return env, agent
+
+
+def test_learners_are_registered_and_validate_parameters() -> None:
+    names = [n for n, _ in agents.list_agents()]
+    assert {"net-full", "net-reinforce", "net-epsilon-greedy"} <= set(names)
+    env = gym.make_vec(IMG, num_envs=2, vectorization_mode="vector_entry_point",
+                       feedback="bandit")
+    space, act = env.single_observation_space, env.single_action_space
+    with pytest.raises(ValueError, match="net-full.*feedback='full'"):
+        agents.make("net-full", observation_space=space, action_space=act)
+    with pytest.raises(ValueError, match="net-reinforce: lr"):
+        agents.make("net-reinforce", observation_space=space, action_space=act, lr=-1.0)
+    with pytest.raises(ValueError, match="net-epsilon-greedy: epsilon"):
+        agents.make("net-epsilon-greedy", observation_space=space, action_space=act,
+                    epsilon=1.5)
+    with pytest.raises(ValueError, match="model"):
+        agents.make("net-reinforce", observation_space=space, action_space=act, model="vit")
+    agent = agents.make("net-reinforce", observation_space=space, action_space=act,
+                        device="cpu")
+    agent.reset(2, seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        agent.act(np.zeros((3, 1, 8, 8), dtype=np.float32))
+
+
+def test_same_seed_same_run_on_cpu() -> None:
+    runs = []
+    for _ in range(2):
+        env, agent = _learner("net-reinforce", "bandit", 2, batch_size=8)
+        out = train_on_env(agent, env, 64, seed=7)
+        runs.append((out["reward"], agent.weights["net.0.weight"].detach().clone()))
+    assert np.array_equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+
+
+def test_replicates_are_independent_learners() -> None:
+    """Replicate i of a 2-replicate run equals a 1-replicate run given the same network and
+    data: the stacked networks share no gradient."""
+    env, agent = _learner("net-full", "full", 2, batch_size=4)
+    agent.reset(2, seed=0)
+    w0 = {k: v.detach().clone() for k, v in agent.weights.items()}
+    obs, _ = env.reset(seed=0)
+    for _ in range(8):
+        a = agent.act(obs)
+        nxt, r, te, tr, _ = env.step(a)
+        agent.update(obs, a, r, nxt, te, tr)
+        obs = nxt
+    changed = {k: (v.detach() - w0[k]).abs().flatten(1).sum(1) for k, v in agent.weights.items()}
+    assert all(float(c.min()) > 0 for c in changed.values())
+    # zeroing replicate 1's examples leaves replicate 0's update unchanged
+    env2, agent2 = _learner("net-full", "full", 2, batch_size=4)
+    agent2.reset(2, seed=0)
+    obs, _ = env2.reset(seed=0)
+    for _ in range(8):
+        a = agent2.act(obs)
+        nxt, r, te, tr, _ = env2.step(a)
+        garbled = {"x": nxt["x"].copy(), "label": nxt["label"].copy()}
+        o = {"x": obs["x"].copy(), "label": obs["label"].copy()}
+        o["x"][1] = 0.0
+        garbled["label"][1] = 0
+        agent2.update(o, a, r, garbled, te, tr)
+        obs = nxt
+    assert torch.equal(agent.weights["net.0.weight"][0], agent2.weights["net.0.weight"][0])
+    assert not torch.equal(agent.weights["net.0.weight"][1], agent2.weights["net.0.weight"][1])
+
+
+def test_full_feedback_beats_95_percent_and_bandit_learns_less_at_equal_samples() -> None:
+    from decisiongym.supervised.data import load_dataset
+
+    ds = load_dataset("digits")
+    steps = 4000
+    env, full = _learner("net-full", "full", 1, model="cnn")
+    out_full = train_on_env(full, env, steps, seed=0)
+    acc_full = float(full.accuracy(ds.X_test, ds.y_test)[0])
+    assert acc_full >= 0.95
+    assert out_full["reward"].shape == (steps, 1)
+    env, bandit = _learner("net-epsilon-greedy", "bandit", 1, model="cnn")
+    train_on_env(bandit, env, steps, seed=0)
+    acc_bandit = float(bandit.accuracy(ds.X_test, ds.y_test)[0])
+    assert 0.3 < acc_bandit < acc_full  # chance is 0.1
+    env, reinforce = _learner("net-reinforce", "bandit", 2, lr=3e-3)
+    train_on_env(reinforce, env, 3000, seed=0)
+    acc_pg = reinforce.accuracy(ds.X_test, ds.y_test)
+    assert np.all(acc_pg > 0.3) and np.all(acc_pg < acc_full)

@@ -41,12 +41,14 @@ def _registry() -> dict[str, Reproduction]:
         contextual,
         kuleshov_precup,
         ope,
+        supervised,
         sutton_barto,
     )
 
     return {r.name: r for r in (kuleshov_precup.REPRODUCTION, chapelle_li.REPRODUCTION,
                                 adversarial.REPRODUCTION, ope.REPRODUCTION,
-                                contextual.REPRODUCTION, sutton_barto.REPRODUCTION)}
+                                contextual.REPRODUCTION, sutton_barto.REPRODUCTION,
+                                supervised.REPRODUCTION)}
 
 
 def list_reproductions() -> list[tuple[str, str]]:

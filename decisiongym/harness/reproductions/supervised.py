@@ -1,0 +1,326 @@
+"""Supervised deep learning as agents (seed 1-3, 7.10): ``decisiongym reproduce supervised``.
+
+Four studies, each with a table, a plot and checks:
+
+1. Full against bandit feedback on digits: the same network learned from the label
+   (cross-entropy) and from the 0/1 reward only (REINFORCE with a baseline, Williams 1992;
+   epsilon-greedy on a per-class reward model), test accuracy against samples seen. Checked:
+   the full-feedback learner reaches 95%; each bandit learner beats chance (10%) by 20 points
+   and stays below the full-feedback learner at equal samples. The harness sweep run first is
+   the bandit side through the ordinary runner: mistakes (pseudo-regret) of the two bandit
+   learners on ``ImageClassification-v0``.
+2. Gradients through time (seed 3.3.2, Pascanu et al. 2013): ||dL_T / dh_{T-lag}|| against the
+   lag for the simple RNN, GRU and LSTM (Cho et al. 2014; Hochreiter & Schmidhuber 1997) at the
+   default recurrent scale and at 4x; and the gradient norms of training an RNN at 4x with
+   plain SGD, without and with clipping by norm. Checked: the simple RNN's gradient vanishes
+   geometrically at 1x and grows with the lag at 4x; clipping bounds every update.
+3. Long dependency: LSTM against simple RNN on the long-dependency task, equal budget.
+   Checked as a finding of the seed: the LSTM learns the cue, the simple RNN does not.
+4. Optimisers (seed 1.2.3, 6.5) on one task (MLP on digits) and the Advani & Saxe (2020)
+   generalisation curve of gradient descent on linear regression (seed 7.10): the formula of
+   :mod:`decisiongym.theory.advani_saxe` against simulation, with the optimal early-stopping
+   time. Checked: the formula is within 3 standard errors of the simulated mean at every
+   recorded time, and the stopping times agree.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
+from decisiongym.harness.report import Check, format_table, load_results
+from decisiongym.harness.reproductions import Analysis, Reproduction
+
+ENV_ID = "decisiongym/ImageClassification-v0"
+LAGS = (1, 10, 30, 59)
+#: (feedback steps, replicates, sequence-training steps, optimiser epochs, Advani-Saxe reps)
+SIZES = {False: (6000, 4, 600, 20, 200), True: (3000, 2, 300, 8, 60)}
+LONG_GAP = 60
+
+
+def experiment(quick: bool = False) -> Experiment:
+    env = EnvSetting(ENV_ID, {"dataset": "digits", "feedback": "bandit"}, label="digits-bandit")
+    agents = [AgentSetting("net-reinforce", {"device": "cpu"}),
+              AgentSetting("net-epsilon-greedy", {"device": "cpu"})]
+    return Experiment(name="supervised" + ("-quick" if quick else ""), envs=[env],
+                      agents=agents, horizon=1000 if quick else 3000, seeds=2 if quick else 4,
+                      seed=1998)
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _plt().close(fig)
+
+
+# ----- the studies -----------------------------------------------------------------------------
+
+
+def _feedback_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]:
+    from decisiongym.supervised.dynamics import feedback_comparison
+
+    steps, reps = SIZES[quick][0], SIZES[quick][1]
+    res = feedback_comparison(model="cnn", steps=steps, replicates=reps,
+                              eval_every=steps // 6, seed=0)
+    samples = res["net-full"]["samples"]
+    rows = [{"samples": int(s), **{name: float(r["accuracy"][g].mean())
+                                   for name, r in res.items()}}
+            for g, s in enumerate(samples)]
+    final = {name: float(r["accuracy"][-1].mean()) for name, r in res.items()}
+    checks = [Check("full feedback reaches 95% test accuracy on digits", ">= 0.95",
+                    round(final["net-full"], 4), final["net-full"] >= 0.95)]
+    for name in ("net-reinforce", "net-epsilon-greedy"):
+        checks.append(Check(f"{name} (bandit feedback) clearly beats chance", "> 0.30",
+                            round(final[name], 4), final[name] > 0.30))
+        below = all(row[name] < row["net-full"] for row in rows)
+        checks.append(Check(f"{name} stays below full feedback at equal samples",
+                            "below at every checkpoint", below, below))
+    table = format_table(rows, [("samples", "samples")] + [(n, n) for n in res])
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, r in res.items():
+        acc = r["accuracy"]
+        ax.plot(r["samples"], acc.mean(1), "o-", label=name)
+        ax.fill_between(r["samples"], acc.min(1), acc.max(1), alpha=0.2)
+    ax.axhline(0.1, color="gray", ls=":", label="chance")
+    ax.set_xlabel("samples seen")
+    ax.set_ylabel("test accuracy (digits)")
+    ax.set_title("Full against bandit feedback, same CNN")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    data = {k: {"samples": v["samples"], "accuracy": v["accuracy"]} for k, v in res.items()}
+    return data, checks, table, fig
+
+
+def _gradient_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]:
+    from decisiongym.supervised.dynamics import gradient_norm_vs_lag, train_sequence_model
+
+    configs = [("rnn", 1.0, 1.0), ("gru", 1.0, 1.0), ("lstm", 1.0, 1.0), ("lstm", 1.0, 3.0),
+               ("rnn", 4.0, 1.0), ("gru", 4.0, 1.0), ("lstm", 4.0, 1.0)]
+    curves = {}
+    rows = []
+    for kind, scale, fb in configs:
+        label = f"{kind} U x{scale:g}" + (f" forget bias {fb:g}" if kind == "lstm" else "")
+        g = gradient_norm_vs_lag(kind, recurrent_scale=scale, forget_bias=fb, seed=0)
+        curves[label] = g
+        rows.append({"network": label, **{f"lag {lag}": float(g[lag]) for lag in LAGS}})
+    rnn1, rnn4 = curves["rnn U x1"], curves["rnn U x4"]
+    checks = [Check("simple RNN gradient vanishes with the lag (U x1)",
+                    "||dL/dh|| at lag 30 < 1e-3 x lag 1",
+                    f"{rnn1[30]:.2e} vs {rnn1[1]:.2e}", rnn1[30] < 1e-3 * rnn1[1]),
+              Check("simple RNN gradient explodes with the lag (U x4)",
+                    "||dL/dh|| at lag 30 > 10 x lag 1",
+                    f"{rnn4[30]:.2e} vs {rnn4[1]:.2e}", rnn4[30] > 10 * rnn4[1])]
+    steps = SIZES[quick][2]
+    clip_rows = []
+    clip_runs = {}
+    for clip in (None, 1.0):
+        r = train_sequence_model("rnn", gap=30, steps=steps, recurrent_scale=4.0, clip=clip,
+                                 optimizer="sgd", lr=0.05, seed=0)
+        name = "no clipping" if clip is None else f"clip at {clip:g}"
+        clip_runs[name] = r
+        norms = r["grad_norm"][np.isfinite(r["grad_norm"])]
+        clip_rows.append({"run": name, "max_norm": float(norms.max()),
+                          "median_norm": float(np.median(norms)),
+                          "update_bound": float(min(norms.max(), clip or np.inf)),
+                          "diverged": r["diverged"], "accuracy": r["test_accuracy"]})
+    checks.append(Check("clipping bounds every update (Pascanu et al. 2013)",
+                        "clipped gradient norm <= 1", clip_rows[1]["update_bound"],
+                        clip_rows[1]["update_bound"] <= 1.0 + 1e-9))
+    table = format_table(rows, [("network", "network")] + [(f"lag {lag}", f"lag {lag}")
+                                                            for lag in LAGS])
+    table += "\n\nRNN, U x4, plain SGD (lr 0.05) on the long-dependency task (gap 30):\n"
+    table += format_table(clip_rows, [("run", "run"), ("max_norm", "max ||g||"),
+                                      ("median_norm", "median ||g||"),
+                                      ("diverged", "diverged"), ("accuracy", "test acc")])
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for label, g in curves.items():
+        axes[0].semilogy(np.arange(len(g)), np.maximum(g, 1e-30), label=label)
+    axes[0].set_xlabel("time lag T - k")
+    axes[0].set_ylabel("||dL_T / dh_k||")
+    axes[0].set_ylim(1e-20, None)
+    axes[0].legend(fontsize=7)
+    axes[0].grid(alpha=0.3)
+    for name, r in clip_runs.items():
+        axes[1].semilogy(r["grad_norm"], label=name)
+    axes[1].axhline(1.0, color="gray", ls=":", label="threshold")
+    axes[1].set_xlabel("update")
+    axes[1].set_ylabel("gradient norm before clipping")
+    axes[1].legend(fontsize=8)
+    axes[1].grid(alpha=0.3)
+    data = {"curves": curves, "clipping": clip_rows}
+    return data, checks, table, fig
+
+
+def _long_dependency_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]:
+    from decisiongym.supervised.dynamics import train_sequence_model
+
+    steps = SIZES[quick][2]
+    runs = {"rnn": train_sequence_model("rnn", gap=LONG_GAP, steps=steps, seed=0),
+            "gru": train_sequence_model("gru", gap=LONG_GAP, steps=steps, seed=0),
+            "lstm": train_sequence_model("lstm", gap=LONG_GAP, steps=steps, forget_bias=3.0,
+                                         seed=0)}
+    rows = [{"network": k, "accuracy": r["test_accuracy"],
+             "final_loss": float(np.nanmean(r["loss"][-20:]))} for k, r in runs.items()]
+    lstm, rnn = runs["lstm"]["test_accuracy"], runs["rnn"]["test_accuracy"]
+    checks = [Check(f"LSTM learns a lag-{LONG_GAP + 1} dependency the simple RNN cannot "
+                    f"({steps} updates each)", "LSTM >= 0.9, RNN <= 0.5",
+                    f"LSTM {lstm:.3f}, RNN {rnn:.3f}", lstm >= 0.9 and rnn <= 0.5)]
+    table = format_table(rows, [("network", "network"), ("accuracy", "test accuracy"),
+                                ("final_loss", "final loss")])
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for k, r in runs.items():
+        ax.plot(r["loss"], label=k, lw=0.8)
+    ax.axhline(math.log(4), color="gray", ls=":", label="chance loss log 4")
+    ax.set_xlabel("update")
+    ax.set_ylabel("training loss")
+    ax.set_title(f"Long dependency, lag {LONG_GAP + 1}, equal budget")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return {"rows": rows}, checks, table, fig
+
+
+def _optimizer_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]:
+    from decisiongym.supervised.dynamics import compare_optimizers
+
+    res = compare_optimizers(epochs=SIZES[quick][3], seed=0)
+    rows = [{"optimizer": k, "lr": v["lr"], "final_train_loss": float(v["train_loss"][-1]),
+             "test_accuracy": v["test_accuracy"]} for k, v in res.items()]
+    best = min(rows, key=lambda r: r["final_train_loss"])
+    checks = [Check("every optimiser trains the MLP on digits", "test accuracy > 0.85",
+                    {r["optimizer"]: round(r["test_accuracy"], 3) for r in rows},
+                    all(r["test_accuracy"] > 0.85 for r in rows))]
+    table = format_table(rows, [("optimizer", "optimizer"), ("lr", "lr"),
+                                ("final_train_loss", "train loss"),
+                                ("test_accuracy", "test acc")])
+    table += f"\nlowest training loss: {best['optimizer']}"
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for k, v in res.items():
+        ax.semilogy(np.arange(1, len(v["train_loss"]) + 1), v["train_loss"], "o-",
+                    label=f"{k} (lr {v['lr']:g})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    ax.set_title("Optimisers, MLP on digits")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return {"rows": rows}, checks, table, fig
+
+
+def _advani_saxe_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]:
+    from decisiongym.supervised.dynamics import simulate_advani_saxe
+    from decisiongym.theory.advani_saxe import (
+        generalization_error_asymptotic,
+        optimal_stopping_time,
+    )
+
+    reps = SIZES[quick][4]
+    kw: dict[str, Any] = {"sigma_w": 1.0, "sigma_0": 0.0, "sigma_noise": 0.5}
+    alpha, eta, steps = 1.0, 0.02, 2500
+    sim = simulate_advani_saxe(n_features=100, alpha=alpha, learning_rate=eta, steps=steps,
+                               reps=reps, record_every=25, seed=0, **kw)
+    mean_sim = sim["simulated"].mean(axis=1)
+    diff = sim["simulated"] - sim["formula_discrete"]
+    se = diff.std(axis=1, ddof=1) / math.sqrt(reps)
+    z = np.abs(diff.mean(axis=1)) / np.maximum(se, 1e-12)
+    t = sim["time"]
+    asym = generalization_error_asymptotic(t, alpha, **kw)
+    t_star, e_star = optimal_stopping_time(
+        lambda s: generalization_error_asymptotic(s, alpha, **kw), float(t[-1]))
+    g_sim = int(mean_sim.argmin())
+    se_sim = sim["simulated"].std(axis=1, ddof=1) / math.sqrt(reps)
+    checks = [Check("Advani & Saxe formula matches simulated GD (same X)",
+                    "|mean difference| < 3 SE at every recorded time",
+                    f"max z = {z[1:].max():.2f}", bool(z[1:].max() < 3.0)),
+              Check("asymptotic (Marchenko-Pastur) curve within sampling error + finite-N "
+                    "slack", "|sim - asym| < 3 SE + 0.03",
+                    f"max |diff| {np.abs(mean_sim - asym).max():.4f}",
+                    bool(np.all(np.abs(mean_sim - asym) < 3 * se_sim + 0.03))),
+              Check("optimal early-stopping time: simulation against the formula",
+                    f"t* = {t_star:.2f} (E_g {e_star:.3f})",
+                    f"simulated argmin t = {t[g_sim]:.2f} (E_g {mean_sim[g_sim]:.3f})",
+                    abs(mean_sim[g_sim] - e_star) < 3 * se_sim[g_sim] + 0.02)]
+    pick = [int(np.argmin(np.abs(t - v))) for v in (0.0, 1.0, t_star, 10.0, 25.0, 50.0)]
+    rows = [{"t": float(t[g]), "simulated": float(mean_sim[g]), "se": float(se_sim[g]),
+             "formula_gd": float(sim["formula_discrete"][g].mean()),
+             "formula_flow": float(sim["formula_flow"][g].mean()),
+             "asymptotic": float(asym[g])} for g in pick]
+    table = format_table(rows, [("t", "t = k eta"), ("simulated", "E_g simulated"),
+                                ("se", "SE"), ("formula_gd", "formula (GD)"),
+                                ("formula_flow", "formula (flow)"),
+                                ("asymptotic", "asymptotic MP")])
+    table += (f"\nN = 100, P = {sim['n_samples']}, sigma_w = 1, sigma_0 = 0, sigma_eps = 0.5, "
+              f"eta = {eta}, {reps} draws; optimal stopping t* = {t_star:.2f} "
+              f"(asymptotic E_g {e_star:.3f}); simulated argmin at t = {t[g_sim]:.2f}")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(t, mean_sim, label="simulated GD (mean)")
+    ax.fill_between(t, mean_sim - 2 * se_sim, mean_sim + 2 * se_sim, alpha=0.3)
+    ax.plot(t, sim["formula_discrete"].mean(1), "--", label="formula, same X (GD)")
+    ax.plot(t, asym, ":", label="formula, Marchenko-Pastur limit")
+    ax.axvline(t_star, color="gray", ls="-.", label=f"optimal stopping t* = {t_star:.2f}")
+    ax.set_xscale("symlog", linthresh=0.5)
+    ax.set_xlabel("time t (steps x eta)")
+    ax.set_ylabel("generalisation error E_g(t)")
+    ax.set_title("Advani & Saxe, alpha = P / N = 1")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return {"rows": rows, "t_star": t_star}, checks, table, fig
+
+
+def analyse(exp: Experiment, out: Path) -> Analysis:
+    import torch
+
+    quick = exp.name.endswith("-quick")
+    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    checks: list[Check] = []
+    texts: list[str] = []
+    extra: dict[str, Any] = {}
+    studies = (("feedback", "Full against bandit feedback on digits (test accuracy)",
+                _feedback_study, "supervised_feedback.png"),
+               ("gradients", "Gradient norm against time lag, and clipping", _gradient_study,
+                "supervised_gradients.png"),
+               ("long_dependency", f"Long dependency (gap {LONG_GAP})", _long_dependency_study,
+                "supervised_long_dependency.png"),
+               ("optimizers", "Optimisers on one task", _optimizer_study,
+                "supervised_optimizers.png"),
+               ("advani_saxe", "Advani & Saxe generalisation curve", _advani_saxe_study,
+                "supervised_advani_saxe.png"))
+    for key, title, study, plot_name in studies:
+        data, study_checks, table, fig = study(quick)
+        _save(fig, out / "plots" / plot_name)
+        checks += study_checks
+        texts.append(f"{title}:\n{table}")
+        extra[key] = data
+    online = load_results(exp, out)
+    online_rows = [{"agent": d.cell.agent.display, "mistakes": d.final_regret_mean}
+                   for d in online]
+    texts.append(f"Bandit feedback through the harness (mistakes = pseudo-regret after "
+                 f"T = {exp.horizon}, {exp.seeds} runs):\n"
+                 + format_table(online_rows, [("agent", "agent"), ("mistakes", "mistakes")]))
+    return Analysis(checks, "\n\n".join(texts), extra)
+
+
+REPRODUCTION = Reproduction(
+    name="supervised",
+    summary="Supervised learning as agents: full vs bandit feedback, RNN/GRU/LSTM gradients, "
+            "optimisers, Advani & Saxe (2020)",
+    experiment=experiment,
+    analyse=analyse,
+)
