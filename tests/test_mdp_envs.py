@@ -282,3 +282,12 @@ def test_random_walk_true_values() -> None:
         env = gym.make(WALK, n_states=n).unwrapped
         v = policy_evaluation(env.transitions, env.rewards, np.ones((n + 2, 1)), 1.0)
         np.testing.assert_allclose(v[1:-1], expected, atol=1e-12)
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import decisiongym.envs.mdp as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

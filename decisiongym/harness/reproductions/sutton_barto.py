@@ -159,8 +159,10 @@ def analyse(exp: Experiment, out: Path) -> Analysis:
         f"TD worst {max(td.values()):.3f}, MC best {min(mc.values()):.3f}",
         max(td.values()) < min(mc.values())))
     checks.append(Check(
-        f"Example 6.2: best TD(0) RMS error after {episodes} episodes in the book's range",
-        "about 0.05-0.1", round(min(td.values()), 3), 0.02 <= min(td.values()) <= 0.11))
+        f"Example 6.2: TD(0) RMS errors after {episodes} episodes in the book's range",
+        "about 0.05-0.1 (read off Figure 6.2; our best alpha may go lower)",
+        f"{min(td.values()):.3f} to {max(td.values()):.3f}",
+        0.02 <= min(td.values()) and max(td.values()) <= 0.11))
     rows.append({"experiment": "6.2 random walk", "measure": f"RMS error, episode {episodes}",
                  "book": "TD 0.05-0.1 < MC 0.1-0.15",
                  "ours": ", ".join(f"{k.replace(' alpha=', ' ')} {v:.3f}"
