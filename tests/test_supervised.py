@@ -369,3 +369,90 @@ def test_full_feedback_beats_95_percent_and_bandit_learns_less_at_equal_samples(
     train_on_env(reinforce, env, 3000, seed=0)
     acc_pg = reinforce.accuracy(ds.X_test, ds.y_test)
     assert np.all(acc_pg > 0.3) and np.all(acc_pg < acc_full)
+
+
+@pytest.mark.parametrize("module", ["decisiongym.supervised.data", "decisiongym.supervised.models",
+                                    "decisiongym.supervised.envs",
+                                    "decisiongym.theory.advani_saxe"])
+def test_supervised_doctests(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+# ----- training dynamics -----------------------------------------------------------------------
+
+from decisiongym.supervised import dynamics  # noqa: E402
+from decisiongym.theory import advani_saxe as asx  # noqa: E402
+
+
+def test_simple_rnn_gradient_vanishes_or_explodes_with_the_recurrent_scale() -> None:
+    small = dynamics.gradient_norm_vs_lag("rnn", recurrent_scale=1.0)
+    large = dynamics.gradient_norm_vs_lag("rnn", recurrent_scale=4.0)
+    assert small[30] < 1e-3 * small[1]
+    assert large[30] > 10 * large[1]
+    lstm = dynamics.gradient_norm_vs_lag("lstm", recurrent_scale=1.0, forget_bias=3.0)
+    assert lstm[30] / lstm[1] > small[30] / small[1]  # the cell path carries the error further
+
+
+def test_sequence_training_is_seeded_and_clipping_is_recorded() -> None:
+    a = dynamics.train_sequence_model("rnn", gap=5, steps=20, clip=0.5, seed=1)
+    b = dynamics.train_sequence_model("rnn", gap=5, steps=20, clip=0.5, seed=1)
+    np.testing.assert_array_equal(a["loss"], b["loss"])
+    assert np.all(np.isfinite(a["grad_norm"])) and not a["diverged"]
+    with pytest.raises(ValueError, match="optimizer"):
+        dynamics.train_sequence_model("rnn", gap=5, steps=2, optimizer="lbfgs")
+
+
+@pytest.mark.slow
+def test_lstm_learns_a_dependency_the_simple_rnn_cannot() -> None:
+    lstm = dynamics.train_sequence_model("lstm", gap=40, steps=800, forget_bias=3.0, seed=0)
+    rnn = dynamics.train_sequence_model("rnn", gap=40, steps=800, seed=0)
+    assert lstm["test_accuracy"] >= 0.9 and rnn["test_accuracy"] <= 0.5
+
+
+def test_optimizers_on_one_task() -> None:
+    res = dynamics.compare_optimizers(epochs=2, hidden=32)
+    assert set(res) == {"sgd", "momentum", "adagrad", "rmsprop", "adam"}
+    for r in res.values():
+        assert r["train_loss"][-1] < r["train_loss"][0] < np.log(10)
+        assert r["test_accuracy"] > 0.7
+
+
+def test_marchenko_pastur_and_closed_form_limits() -> None:
+    from scipy.integrate import quad
+
+    for alpha in (0.5, 2.0):
+        lo, hi = asx.marchenko_pastur_edges(alpha)
+        mass = quad(lambda x, a=alpha: float(asx.marchenko_pastur_density(np.array([x]), a)[0]),
+                    lo, hi)[0]
+        assert mass == pytest.approx(min(alpha, 1.0), abs=1e-6)
+    kw = {"sigma_w": 1.0, "sigma_0": 0.3, "sigma_noise": 0.5}
+    assert float(asx.generalization_error_asymptotic(0.0, 2.0, **kw)) == pytest.approx(
+        1.0 + 0.09 + 0.25)
+    # alpha > 1, t -> inf: least squares, E_g = sigma^2 alpha / (alpha - 1)
+    assert float(asx.generalization_error_asymptotic(1e4, 2.0, **kw)) == pytest.approx(
+        0.25 * 2.0, rel=1e-3)
+    t_star, e_star = asx.optimal_stopping_time(
+        lambda t: asx.generalization_error_asymptotic(t, 1.0, **kw), 200.0)
+    assert 0 < t_star < 200 and e_star < float(asx.generalization_error_asymptotic(200.0, 1.0,
+                                                                                  **kw))
+    with pytest.raises(ValueError, match="sigma_noise"):
+        asx.generalization_error(1.0, [1.0], sigma_w=1.0, sigma_0=0.0, sigma_noise=-1.0)
+    with pytest.raises(ValueError, match="diverge"):
+        asx.generalization_error(1.0, [1.0, 4.0], sigma_w=1.0, sigma_0=0.0, sigma_noise=0.1,
+                                 learning_rate=0.6)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0])
+def test_advani_saxe_formula_within_sampling_error_of_simulation(alpha: float) -> None:
+    sim = dynamics.simulate_advani_saxe(n_features=50, alpha=alpha, reps=80, steps=1000,
+                                        learning_rate=0.02, record_every=50, seed=1)
+    diff = sim["simulated"] - sim["formula_discrete"]
+    se = diff.std(axis=1, ddof=1) / np.sqrt(diff.shape[1])
+    z = np.abs(diff.mean(axis=1))[1:] / se[1:]
+    assert z.max() < 3.5
+    # gradient flow at t = k eta differs from discrete GD by O(eta): close, not equal
+    assert np.abs(sim["formula_flow"] - sim["formula_discrete"]).max() < 0.02

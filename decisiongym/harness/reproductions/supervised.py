@@ -38,8 +38,8 @@ from decisiongym.harness.reproductions import Analysis, Reproduction
 ENV_ID = "decisiongym/ImageClassification-v0"
 LAGS = (1, 10, 30, 59)
 #: (feedback steps, replicates, sequence-training steps, optimiser epochs, Advani-Saxe reps)
-SIZES = {False: (6000, 4, 600, 20, 200), True: (3000, 2, 300, 8, 60)}
-LONG_GAP = 60
+SIZES = {False: (6000, 4, 800, 20, 200), True: (3000, 2, 400, 8, 60)}
+LONG_GAP = 40
 
 
 def experiment(quick: bool = False) -> Experiment:
