@@ -456,3 +456,22 @@ def test_advani_saxe_formula_within_sampling_error_of_simulation(alpha: float) -
     assert z.max() < 3.5
     # gradient flow at t = k eta differs from discrete GD by O(eta): close, not equal
     assert np.abs(sim["formula_flow"] - sim["formula_discrete"]).max() < 0.02
+
+
+def test_recurrent_learner_reads_the_sequence_task_step_by_step() -> None:
+    env = gym.make_vec(SEQ, num_envs=2, vectorization_mode="vector_entry_point",
+                       feedback="full", gap=2)
+    agent = agents.make("rnn-full", observation_space=env.single_observation_space,
+                        action_space=env.single_action_space, batch_size=4, device="cpu")
+    out = train_on_env(agent, env, 2000, seed=0)  # 5 steps per episode (4 + the reset step)
+    answers = out["reward"].reshape(-1, 5, 2)[:, 3]  # the answer step of each episode
+    assert agent.updates > 90
+    assert answers[-40:].mean() > 0.8 > answers[:20].mean()
+    with pytest.raises(ValueError, match="rnn-full: cell"):
+        agents.make("rnn-full", observation_space=env.single_observation_space,
+                    action_space=env.single_action_space, cell="transformer")
+    bandit = gym.make_vec(SEQ, num_envs=2, vectorization_mode="vector_entry_point", gap=2)
+    pg = agents.make("rnn-reinforce", observation_space=bandit.single_observation_space,
+                     action_space=bandit.single_action_space, batch_size=4, device="cpu")
+    out = train_on_env(pg, bandit, 100, seed=0)
+    assert out["reward"].shape == (100, 2) and pg.updates >= 4

@@ -28,6 +28,7 @@ bit for bit.
 from __future__ import annotations
 
 import copy
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -115,7 +116,6 @@ class _NetworkLearner(BaseAgent):
         """Logits (R, B, K) of every replicate's network on x (R, B, ...) or, with ``shared``,
         on the same x (B, ...) for all."""
         import torch
-
 
         def one(p: dict[str, Tensor], b: dict[str, Tensor], xb: Tensor) -> Tensor:
             return torch.func.functional_call(self._base, (p, b), (xb,))
@@ -317,6 +317,218 @@ class EpsilonGreedyNetLearner(_NetworkLearner):
         return torch.nn.functional.binary_cross_entropy_with_logits(z, rewards, reduction="none")
 
 
+class _RecurrentLearner(BaseAgent):
+    """A recurrent network that reads a sequence step by step (``SequenceTask-v0``).
+
+    Each replicate owns a network (stacked as in :class:`_NetworkLearner`) and carries its hidden
+    state (h, c) across the steps of an episode; at every step it answers from o_t = c + V h_t
+    (seed 3.3.1). The episode's inputs are kept; every ``batch_size`` episodes the networks are
+    unrolled again over the stored episodes and trained by backpropagation through time, with
+    the gradient clipped by norm at ``clip`` (Pascanu et al. 2013; 0 = no clipping).
+
+    Replicates must run their episodes in step (equal lengths, reset together), as the
+    replicates of ``SequenceTask-v0`` do. At a NEXT_STEP reset step the state is not advanced.
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 cell: str = "lstm", hidden: int = 32, lr: float = 1e-2, batch_size: int = 8,
+                 clip: float = 1.0, forget_bias: float = 1.0, device: str = "auto") -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        x_space = _x_space(observation_space)
+        if x_space is None or len(x_space.shape) != 1:
+            raise ValueError(f"{self.name}: observation_space must be a 1-D Box or a Dict with "
+                             f"a 1-D 'x' Box (decisiongym/SequenceTask-v0), got "
+                             f"{observation_space!r}")
+        if not isinstance(action_space, spaces.Discrete):
+            raise ValueError(f"{self.name}: action_space must be Discrete, got {action_space!r}")
+        if cell not in ("rnn", "gru", "lstm"):
+            raise self._param_error("cell", cell, "one of ('rnn', 'gru', 'lstm')")
+        self.input_size = int(x_space.shape[0])
+        self.n_classes = int(action_space.n)
+        self.cell_kind = cell
+        self.hidden = self._check_int("hidden", hidden)
+        self.lr = self._check_float("lr", lr, low=0.0, low_open=True)
+        self.batch_size = self._check_int("batch_size", batch_size)
+        self.clip = self._check_float("clip", clip, low=0.0)
+        self.forget_bias = self._check_float("forget_bias", forget_bias)
+        from decisiongym.supervised.models import resolve_device
+
+        self.device = resolve_device(device)
+        self.updates = 0
+
+    def _reset_state(self, num_envs: int) -> None:
+        import torch
+
+        from decisiongym.supervised.models import RecurrentNet
+
+        seed = int(self.rng.integers(2**62))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            nets = [RecurrentNet(self.cell_kind, self.input_size, self.hidden, self.n_classes,
+                                 forget_bias=self.forget_bias) for _ in range(num_envs)]
+        params, buffers = torch.func.stack_module_state(nets)
+        self.weights = {k: v.detach().to(self.device).requires_grad_(True)
+                        for k, v in params.items()}
+        self.buffers = {k: v.to(self.device) for k, v in buffers.items()}
+        self._base = copy.deepcopy(nets[0]).to("meta")
+        self.optimizer = torch.optim.Adam(list(self.weights.values()), lr=self.lr)
+        self._h = torch.zeros(num_envs, 1, self.hidden, device=self.device)
+        self._c = torch.zeros_like(self._h)
+        self._steps: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
+        self._episodes: list[list[tuple[Tensor, Tensor, Tensor, Tensor]]] = []
+        self.updates = 0
+        self._extra_reset(num_envs)
+
+    def _extra_reset(self, num_envs: int) -> None:
+        """Per-learner state."""
+
+    def _step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One step of every replicate's network: x (R, B, D), h and c (R, B, H)."""
+        import torch
+
+        def one(p: dict[str, Tensor], b: dict[str, Tensor], xb: Tensor, hb: Tensor,
+                cb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            cell = self._base.cell
+            readout = self._base.readout
+            cp = {k[len("cell."):]: v for k, v in p.items() if k.startswith("cell.")}
+            rp = {k[len("readout."):]: v for k, v in p.items() if k.startswith("readout.")}
+            state = (hb, cb) if self.cell_kind == "lstm" else hb
+            new = torch.func.functional_call(cell, cp, (xb, state))
+            h2, c2 = (new[0], new[1]) if self.cell_kind == "lstm" else (new, cb)
+            return torch.func.functional_call(readout, rp, (h2,)), h2, c2
+
+        return torch.func.vmap(one)(self.weights, self.buffers, x, h, c)
+
+    def act(self, obs: Any) -> NDArray[Any]:
+        import torch
+
+        if self.num_envs == 0:
+            raise RuntimeError(f"{self.name}: call reset(num_envs, seed) before act()")
+        x = np.asarray(obs["x"] if isinstance(obs, dict) else obs, dtype=np.float32)
+        if x.shape != (self.num_envs, self.input_size):
+            raise ValueError(f"{self.name}: observations must have shape "
+                             f"({self.num_envs}, {self.input_size}), got {x.shape}")
+        with torch.no_grad():
+            logits, h, c = self._step(torch.as_tensor(x, device=self.device)[:, None],
+                                      self._h, self._c)
+        if self._any_episode_ended:  # a reset step: its input is not part of any episode
+            keep = torch.as_tensor(~self._episode_ended, device=self.device)[:, None, None]
+            h, c = torch.where(keep, h, self._h), torch.where(keep, c, self._c)
+        self._h, self._c = h, c
+        return self._choose(logits[:, 0])
+
+    def _act(self, obs: Any) -> NDArray[Any]:  # act() is overridden
+        raise NotImplementedError
+
+    def _choose(self, logits: Tensor) -> NDArray[np.int64]:
+        raise NotImplementedError
+
+    def _learn(self, rows: IntArray, obs: Any, actions: NDArray[Any], rewards: FloatArray,
+               next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
+        import torch
+
+        if rows.size != self.num_envs:
+            raise RuntimeError(f"{self.name}: replicates must run their episodes in step")
+        x = np.asarray(obs["x"] if isinstance(obs, dict) else obs, dtype=np.float32)
+        labels = (np.asarray(next_obs["label"], dtype=np.int64) if isinstance(next_obs, dict)
+                  else np.full(self.num_envs, self.n_classes, dtype=np.int64))
+        self._steps.append((torch.as_tensor(x, device=self.device),
+                            torch.as_tensor(np.asarray(actions, dtype=np.int64),
+                                            device=self.device),
+                            torch.as_tensor(rewards, dtype=torch.float32, device=self.device),
+                            torch.as_tensor(labels, device=self.device)))
+
+    def _end_episode(self, rows: IntArray) -> None:
+        import torch
+
+        if rows.size != self.num_envs:
+            raise RuntimeError(f"{self.name}: replicates must run their episodes in step")
+        self._episodes.append(self._steps)
+        self._steps = []
+        self._h = torch.zeros_like(self._h)
+        self._c = torch.zeros_like(self._c)
+        if len(self._episodes) >= self.batch_size:
+            self._train_on_episodes()
+
+    def _train_on_episodes(self) -> None:
+        import torch
+
+        from decisiongym.supervised.models import clip_grad_norm
+
+        lengths = {len(e) for e in self._episodes}
+        if len(lengths) != 1:
+            raise RuntimeError(f"{self.name}: episodes of one batch must have equal lengths")
+        # (T, R, E, ...) with E the episodes of the batch
+        T = lengths.pop()
+        x, a, r, y = (torch.stack([torch.stack([ep[t][f] for ep in self._episodes], dim=1)
+                                   for t in range(T)], dim=0) for f in range(4))
+        self._episodes = []
+        R, E = self.num_envs, x.shape[2]
+        h = torch.zeros(R, E, self.hidden, device=self.device)
+        c = torch.zeros_like(h)
+        logits = []
+        for t in range(x.shape[0]):
+            out, h, c = self._step(x[t], h, c)
+            logits.append(out)
+        loss = self._episode_loss(torch.stack(logits), a, r, y)  # summed over replicates
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.clip > 0:
+            clip_grad_norm(list(self.weights.values()), self.clip * math.sqrt(R))
+        self.optimizer.step()
+        self.updates += 1
+
+    def _episode_loss(self, logits: Tensor, actions: Tensor, rewards: Tensor,
+                      labels: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+@register("rnn-full", "recurrent network (rnn, gru, lstm) reading a sequence step by step, "
+          "full feedback, cross-entropy by BPTT (cell, hidden, lr, batch_size, clip, device)")
+class RecurrentFullFeedbackLearner(_RecurrentLearner):
+    """Answers greedily; learns the answers (``next_obs["label"]``, ``feedback="full"``) by
+    cross-entropy at the steps that asked a question."""
+
+    def _choose(self, logits: Tensor) -> NDArray[np.int64]:
+        return logits.argmax(-1).cpu().numpy().astype(np.int64)
+
+    def _episode_loss(self, logits: Tensor, actions: Tensor, rewards: Tensor,
+                      labels: Tensor) -> Tensor:
+        import torch
+
+        asked = (labels < self.n_classes).float()
+        ce = torch.nn.functional.cross_entropy(
+            logits.flatten(0, -2), labels.clamp(max=self.n_classes - 1).flatten(),
+            reduction="none").view(labels.shape)
+        per_replicate = (ce * asked).sum(dim=(0, 2)) / asked.sum(dim=(0, 2)).clamp(min=1.0)
+        return per_replicate.sum()
+
+
+@register("rnn-reinforce", "recurrent policy reading a sequence step by step, bandit "
+          "feedback, REINFORCE with reward-to-go and a per-step baseline (cell, hidden, lr, "
+          "batch_size, clip, device)")
+class RecurrentReinforceLearner(_RecurrentLearner):
+    """Samples its answers from softmax(o_t); loss -sum_t (G_t - b_t) log pi(a_t | h_t) with
+    G_t the reward to go and b_t the mean of G_t over the batch's episodes (Williams 1992)."""
+
+    def _choose(self, logits: Tensor) -> NDArray[np.int64]:
+        import torch
+
+        probs = torch.softmax(logits.double(), dim=-1).cpu().numpy()
+        u = self.rng.random(self.num_envs)[:, None]
+        return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1),
+                          self.n_classes - 1).astype(np.int64)
+
+    def _episode_loss(self, logits: Tensor, actions: Tensor, rewards: Tensor,
+                      labels: Tensor) -> Tensor:
+        import torch
+
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, actions[..., None])[..., 0]
+        to_go = rewards.flip(0).cumsum(0).flip(0)  # (T, R, E)
+        baseline = to_go.mean(dim=2, keepdim=True)
+        return -((to_go - baseline) * logp).sum(0).mean(-1).sum()
+
+
 def train_on_env(agent: BaseAgent, env: Any, steps: int, seed: int,
                  eval_every: int | None = None,
                  eval_data: tuple[NDArray[Any], NDArray[Any]] | None = None
@@ -342,5 +554,5 @@ def train_on_env(agent: BaseAgent, env: Any, steps: int, seed: int,
     return {"samples": np.asarray(samples), "accuracy": np.asarray(acc), "reward": rewards}
 
 
-__all__ = ["EpsilonGreedyNetLearner", "FullFeedbackLearner", "ReinforceLearner",
-           "train_on_env"]
+__all__ = ["EpsilonGreedyNetLearner", "FullFeedbackLearner", "RecurrentFullFeedbackLearner",
+           "RecurrentReinforceLearner", "ReinforceLearner", "train_on_env"]
