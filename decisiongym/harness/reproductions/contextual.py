@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import decisiongym  # noqa: F401  (registers the environments)
-from decisiongym.agents.contextual import RidgeArms
+from decisiongym.agents.contextual import sherman_morrison_update
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
 from decisiongym.harness.report import (
     CellData,
@@ -90,17 +90,20 @@ def full_feedback_accuracy(dataset: str, horizon: int, replicates: int, seed: in
     assert isinstance(env.single_action_space, gym.spaces.Discrete)
     k = int(env.single_action_space.n)
     d = int(np.prod(env.single_observation_space.shape or (1,)))
-    model = RidgeArms(replicates, k, d, regularization)
-    rows = np.arange(replicates)
+    # Every action's reward is seen at every step, so all K regressions share one design:
+    # one (A)^{-1} (Sherman-Morrison) and B = sum x y' (d, K) per replicate.
+    a_inv = np.broadcast_to(np.eye(d) / regularization, (replicates, d, d)).copy()
+    b = np.zeros((replicates, d, k))
     x, _ = env.reset(seed=seed)
     correct = np.zeros(replicates)
     for _ in range(horizon):
-        a = model.predict(x).argmax(axis=1)
+        scores = np.einsum("nd,nde->ne", x, np.matmul(a_inv, b))
+        a = scores.argmax(axis=1)
         next_x, r, _, _, info = env.step(a.astype(np.int64))
         correct += r
-        labels_onehot = info["expected_rewards"]
-        for arm in range(k):  # full feedback: every action's reward is known
-            model.update(rows, np.full(replicates, arm), x, labels_onehot[:, arm])
+        labels_onehot = info["expected_rewards"]  # full feedback: every action's reward
+        a_inv = sherman_morrison_update(a_inv, x)
+        b += x[:, :, None] * labels_onehot[:, None, :]
         x = next_x
     env.close()
     return correct / horizon
