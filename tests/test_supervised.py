@@ -475,3 +475,13 @@ def test_recurrent_learner_reads_the_sequence_task_step_by_step() -> None:
                      action_space=bandit.single_action_space, batch_size=4, device="cpu")
     out = train_on_env(pg, bandit, 100, seed=0)
     assert out["reward"].shape == (100, 2) and pg.updates >= 4
+
+
+@pytest.mark.slow
+def test_supervised_reproduction_quick(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from decisiongym.cli import main
+
+    out = tmp_path / "supervised"
+    assert main(["reproduce", "supervised", "--quick", "--out", str(out)]) == 0
+    for name in ("feedback", "gradients", "long_dependency", "optimizers", "advani_saxe"):
+        assert (out / "plots" / f"supervised_{name}.png").exists()

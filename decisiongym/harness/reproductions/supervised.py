@@ -38,7 +38,7 @@ from decisiongym.harness.reproductions import Analysis, Reproduction
 ENV_ID = "decisiongym/ImageClassification-v0"
 LAGS = (1, 10, 30, 59)
 #: (feedback steps, replicates, sequence-training steps, optimiser epochs, Advani-Saxe reps)
-SIZES = {False: (6000, 4, 800, 20, 200), True: (3000, 2, 400, 8, 60)}
+SIZES = {False: (6000, 4, 800, 20, 200), True: (4000, 2, 400, 8, 60)}
 LONG_GAP = 40
 
 
@@ -117,7 +117,7 @@ def _gradient_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]
         label = f"{kind} U x{scale:g}" + (f" forget bias {fb:g}" if kind == "lstm" else "")
         g = gradient_norm_vs_lag(kind, recurrent_scale=scale, forget_bias=fb, seed=0)
         curves[label] = g
-        rows.append({"network": label, **{f"lag {lag}": float(g[lag]) for lag in LAGS}})
+        rows.append({"network": label, **{f"lag {lag}": f"{g[lag]:.2e}" for lag in LAGS}})
     rnn1, rnn4 = curves["rnn U x1"], curves["rnn U x4"]
     checks = [Check("simple RNN gradient vanishes with the lag (U x1)",
                     "||dL/dh|| at lag 30 < 1e-3 x lag 1",
@@ -200,7 +200,7 @@ def _optimizer_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any
     from decisiongym.supervised.dynamics import compare_optimizers
 
     res = compare_optimizers(epochs=SIZES[quick][3], seed=0)
-    rows = [{"optimizer": k, "lr": v["lr"], "final_train_loss": float(v["train_loss"][-1]),
+    rows = [{"optimizer": k, "lr": f"{v['lr']:g}", "final_train_loss": float(v["train_loss"][-1]),
              "test_accuracy": v["test_accuracy"]} for k, v in res.items()]
     best = min(rows, key=lambda r: r["final_train_loss"])
     checks = [Check("every optimiser trains the MLP on digits", "test accuracy > 0.85",
@@ -288,7 +288,9 @@ def analyse(exp: Experiment, out: Path) -> Analysis:
     import torch
 
     quick = exp.name.endswith("-quick")
-    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    # The networks are small: one thread avoids OpenMP spin-waiting on a shared machine
+    # (two threads ran these studies many times slower on a loaded 2-core machine).
+    torch.set_num_threads(1)
     checks: list[Check] = []
     texts: list[str] = []
     extra: dict[str, Any] = {}
