@@ -202,7 +202,12 @@ def analyse(exp: Experiment, out: Path) -> Analysis:
                  "book": "Q-learning yes, SARSA no (safe path)",
                  "ours": f"Q-learning {final_greedy['q-learning']:.0%}, "
                          f"SARSA {final_greedy['sarsa']:.0%} of runs"})
+    reached = np.nanmedian(cliff["q-learning"].arrays["episodes_to_optimal"])
+    rows.append({"experiment": "6.6 cliff walking",
+                 "measure": "episodes until Q-learning's greedy policy is optimal (median)",
+                 "book": "-", "ours": f"{reached:.0f}"})
     extra["example_6_6_online_return"] = online
+    extra["example_6_6_q_learning_episodes_to_optimal"] = float(reached)
     extra["example_6_6_greedy_optimal_share"] = final_greedy
 
     # --- Example 8.1: Dyna-Q with 0, 5, 50 planning steps on the Dyna maze -------------------
