@@ -148,7 +148,7 @@ def test_mlp_initialisation_variance(init: str, factor: float) -> None:
     net = MLP(400, 10, hidden=(300,), activation="relu", init=init)
     w = net.net[0].weight
     assert abs(float(w.detach().var()) * 400 / factor - 1.0) < 0.05
-    assert float(net.net[0].bias.abs().max()) == 0.0
+    assert float(net.net[0].bias.detach().abs().max()) == 0.0
     with pytest.raises(ValueError, match="init"):
         MLP(4, 2, init="orthogonal")
 
