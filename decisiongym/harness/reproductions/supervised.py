@@ -276,6 +276,7 @@ def _advani_saxe_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, A
     ax.plot(t, asym, ":", label="formula, Marchenko-Pastur limit")
     ax.axvline(t_star, color="gray", ls="-.", label=f"optimal stopping t* = {t_star:.2f}")
     ax.set_xscale("symlog", linthresh=0.5)
+    ax.set_xlim(0.0, float(t[-1]))
     ax.set_xlabel("time t (steps x eta)")
     ax.set_ylabel("generalisation error E_g(t)")
     ax.set_title("Advani & Saxe, alpha = P / N = 1")
