@@ -3,6 +3,8 @@
     decisiongym list
     decisiongym run --env decisiongym/ChapelleLi-v0 --agent thompson-beta --seeds 100 \
         --horizon 10000 [--param a=1 --param b=1] [--env-kwarg k=10] [--plot regret.png]
+    decisiongym train --env CartPole-v1 --agent dqn --steps 50000 --log-dir runs/dqn \
+        --checkpoint runs/dqn/agent.pt
 """
 
 from __future__ import annotations
@@ -95,6 +97,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   "best_arm_fraction": best_share}
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(record, fh, indent=2, default=str)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from decisiongym.harness.deep import train
+
+    result = train(args.env, args.agent, seeds=args.seeds, steps=args.steps, seed=args.seed,
+                   env_kwargs=dict(args.env_kwarg), agent_params=dict(args.param),
+                   log_dir=args.log_dir, log_every=args.log_every,
+                   tensorboard=args.tensorboard, checkpoint=args.checkpoint,
+                   resume=args.resume, eval_episodes=args.eval_episodes)
+    run = result.run
+    final = run.final_return()
+    print(f"env      {args.env}")
+    print(f"agent    {args.agent} ({', '.join(f'{k}={v!r}' for k, v in run.params.items())})")
+    print(f"budget   {run.steps} env steps per learner, {args.seeds} learner(s), seed {args.seed}"
+          f"; {run.seconds:.1f} s, {args.seeds * run.steps / max(run.seconds, 1e-9):.0f} env "
+          "steps/s")
+    print("training return (mean of the last 20 episodes) per learner: "
+          + ", ".join(f"{x:.1f}" for x in final))
+    if np.isfinite(result.evaluation).any():
+        print(f"greedy evaluation ({args.eval_episodes} episodes per env copy): "
+              + ", ".join(f"{x:.1f}" for x in result.evaluation))
+    if result.log_path:
+        print(f"log      {result.log_path}")
+    if result.checkpoint:
+        print(f"checkpoint {result.checkpoint} (load with --resume)")
     return 0
 
 
@@ -244,6 +275,31 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--json", metavar="PATH", help="write the summary as JSON")
     p_run.add_argument("--quiet", action="store_true", help="no progress bar")
     p_run.set_defaults(func=_cmd_run)
+
+    p_train = sub.add_parser(
+        "train", help="train a deep RL agent (ours or sb3-*) on one env; CSV logs, checkpoints")
+    p_train.add_argument("--env", required=True, help="environment id, e.g. CartPole-v1")
+    p_train.add_argument("--agent", required=True, help="agent name, e.g. dqn, actor-critic, "
+                         "sb3-ppo")
+    p_train.add_argument("--param", action="append", type=parse_assignment, default=[],
+                         metavar="KEY=VALUE", help="agent parameter (repeatable)")
+    p_train.add_argument("--env-kwarg", action="append", type=parse_assignment, default=[],
+                         metavar="KEY=VALUE", help="environment kwarg (repeatable)")
+    p_train.add_argument("--seeds", type=int, default=1, help="independent learners (default 1)")
+    p_train.add_argument("--steps", type=int, default=50_000,
+                         help="env steps per learner (default 50000)")
+    p_train.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p_train.add_argument("--log-dir", help="write DIR/progress.csv (and DIR/tensorboard)")
+    p_train.add_argument("--log-every", type=int, default=1000,
+                         help="env steps between log rows and checkpoints (default 1000)")
+    p_train.add_argument("--tensorboard", action="store_true",
+                         help="also log to TensorBoard (needs the tensorboard package)")
+    p_train.add_argument("--checkpoint", help="save the agent here (torch.save) at every log")
+    p_train.add_argument("--resume", help="load this checkpoint before training "
+                         "(torch.load(weights_only=True); another architecture is refused)")
+    p_train.add_argument("--eval-episodes", type=int, default=10,
+                         help="greedy evaluation episodes per env copy at the end (default 10)")
+    p_train.set_defaults(func=_cmd_train)
 
     p_cmp = sub.add_parser("compare", help="run an experiment file (TOML) and report")
     p_cmp.add_argument("experiment", help="experiment TOML file (see decisiongym.harness."

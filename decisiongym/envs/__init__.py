@@ -79,6 +79,9 @@ ENVIRONMENTS: tuple[EnvEntry, ...] = (
              "gridworld maze, N/E/S/W, -1 per step (layout: seed, dyna, windy, cliff, random)"),
     EnvEntry(f"{NAMESPACE}/RandomWalk-v0", f"{_MDP}:RandomWalk", f"{_MDP}:RandomWalkVector",
              "Sutton & Barto random walk for prediction (n_states 5 or 19)"),
+    EnvEntry(f"{NAMESPACE}/SparseMaze-v0", "decisiongym.envs.sparse_maze:SparseMaze",
+             "decisiongym.envs.sparse_maze:SparseMazeVector",
+             "long corridor, reward +1 only at the far end: exploration (length, observation)"),
 )
 
 

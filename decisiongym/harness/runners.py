@@ -53,7 +53,14 @@ CellFunction = Callable[[Cell], CellResult]
 #: Env ids whose cells another module runs: id -> "module:function", imported when first used.
 CELL_FUNCTIONS: dict[str, str] = {
     f"decisiongym/{name}-v0": "decisiongym.harness.episodic:run_episodic_cell"
-    for name in ("TabularMDP", "Maze", "RandomWalk")}
+    for name in ("TabularMDP", "Maze", "RandomWalk", "SparseMaze")}
+
+#: Agents whose cells another module runs on any env (deep RL and SB3), checked before the env
+#: ids: agent name -> "module:function".
+AGENT_CELL_FUNCTIONS: dict[str, str] = {
+    name: "decisiongym.harness.deep:run_deep_cell"
+    for name in ("dqn", "reinforce", "actor-critic", "evolution-strategies", "rnd",
+                 "count-bonus", "sb3-ppo", "sb3-a2c", "sb3-dqn")}
 
 
 def run_cell(cell: Cell) -> CellResult:
@@ -71,7 +78,7 @@ def run_cell(cell: Cell) -> CellResult:
     ``mean_reward`` (n,) average reward per step; ``lai_robbins_constant`` (n,) C(mu) per
     replicate (NaN where undefined).
     """
-    target = CELL_FUNCTIONS.get(cell.env.id)
+    target = AGENT_CELL_FUNCTIONS.get(cell.agent.name) or CELL_FUNCTIONS.get(cell.env.id)
     if target is not None:
         import importlib
 
