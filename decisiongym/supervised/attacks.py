@@ -1,0 +1,269 @@
+"""Adversarial examples (seed section 6.1, lines 4256-4432): white-box attacks in torch, batched
+over examples, and a black-box attacker that only sees losses.
+
+The inner problem of the seed is, for a model f with loss L and an example (x, y),
+
+    max_{delta in Delta} L(f(x + delta), y),   Delta = {||delta||_p <= eps},
+
+with x + delta also kept in the valid input range [low, high] (pixels in [0, 1]).
+
+- :func:`fgsm`: the Fast Gradient Sign Method (Goodfellow, Shlens & Szegedy 2015,
+  "Explaining and harnessing adversarial examples"): x + eps sign(grad_x L), one step.
+- :func:`pgd`: projected gradient ascent (Kurakin et al. 2017; Madry et al. 2018, "Towards deep
+  learning models resistant to adversarial attacks"), with the seed's steepest-ascent step
+  delta <- Proj_Delta[delta + argmax_{||v|| <= alpha} v' grad]: alpha sign(grad) under
+  L-infinity, alpha grad / ||grad||_2 under L2; random start in the ball and restarts (the
+  worst case over restarts is kept per example). ``targeted`` uses the seed's logit-difference
+  objective max_delta h(x + delta)_target - h(x + delta)_y (the log-sum-exp cancels).
+  ``eot_samples`` > 1 attacks a randomized model by expectation over transformations
+  (Athalye, Carlini & Wagner 2018, "Obfuscated gradients give a false sense of security";
+  Athalye et al. 2018, "Synthesizing robust adversarial examples"): the loss is that of the
+  averaged prediction, max_delta L(E_t f(t(x + delta))), estimated by Monte Carlo, whose
+  gradient is E_t grad f(t(x + delta)).
+- :func:`nes_attack`: black-box PGD whose gradient is estimated from loss queries alone by
+  natural evolution strategies with antithetic Gaussian samples (Ilyas, Engstrom, Athalye & Lin
+  2018, "Black-box adversarial attacks with limited queries and information"):
+  g = 1 / (2 n sigma) sum_i [L(x + sigma u_i) - L(x - sigma u_i)] u_i.
+- :func:`linear_worst_case_margin`: the seed's closed form for a linear model,
+  max_{||delta|| <= eps} L(y theta'(x + delta)) = L(y theta'x - eps ||theta||_*), with ||.||_*
+  the dual norm (L1 for L-infinity, L2 for L2).
+
+Every attack returns the adversarial inputs; the perturbation always lies in the eps-ball and
+x + delta in [low, high] (``low``/``high`` None: unbounded).
+
+>>> import torch
+>>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+>>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+>>> x_adv = pgd(net, x, y, eps=0.1, steps=5, step_size=0.05,
+...             generator=torch.Generator().manual_seed(0))
+>>> bool(((x_adv - x).abs() <= 0.1 + 1e-7).all() and (x_adv >= 0).all() and (x_adv <= 1).all())
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.typing import ArrayLike, NDArray
+from torch import Tensor, nn
+
+NORMS = ("linf", "l2")
+
+
+def _check_norm(norm: str) -> str:
+    if norm not in NORMS:
+        raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
+    return norm
+
+
+def _check_eps(eps: float) -> float:
+    if isinstance(eps, bool) or not float(eps) >= 0.0:
+        raise ValueError(f"eps must be a number >= 0, got {eps!r}")
+    return float(eps)
+
+
+def _flat_norm(t: Tensor, norm: str) -> Tensor:
+    """Per-example norm, shape (B, 1, ..., 1) broadcastable against t."""
+    flat = t.flatten(1)
+    n = flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
+    return n.view(-1, *([1] * (t.dim() - 1)))
+
+
+def project(delta: Tensor, eps: float, norm: str = "linf") -> Tensor:
+    """Proj_Delta: the Euclidean projection onto the eps-ball of ``norm`` (per example).
+
+    L-infinity: clip each coordinate to [-eps, eps]; L2: rescale rows with ||delta||_2 > eps."""
+    if _check_norm(norm) == "linf":
+        return delta.clamp(-eps, eps)
+    n = _flat_norm(delta, "l2")
+    return delta * torch.clamp(eps / n.clamp_min(1e-12), max=1.0)
+
+
+def clip_to_range(x: Tensor, delta: Tensor, low: float | None, high: float | None) -> Tensor:
+    """The perturbation that keeps x + delta in [low, high] (None: no bound on that side).
+
+    Clipping after the ball's projection stays inside the ball for both norms: it only moves
+    coordinates of delta towards 0."""
+    if low is None and high is None:
+        return delta
+    return (x + delta).clamp(low, high) - x
+
+
+def _loss_per_example(model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,
+                      eot_samples: int) -> Tensor:
+    """The objective to maximise, one value per example.
+
+    Untargeted: cross-entropy of the prediction (of the averaged softmax when eot_samples > 1).
+    Targeted: the seed's logit difference h_target - h_y (of the averaged log-probabilities
+    when eot_samples > 1)."""
+    if eot_samples == 1:
+        logits = model(x)
+        if target is None:
+            return F.cross_entropy(logits, y, reduction="none")
+        return logits.gather(1, target[:, None])[:, 0] - logits.gather(1, y[:, None])[:, 0]
+    probs = torch.stack([F.softmax(model(x), dim=1) for _ in range(eot_samples)]).mean(0)
+    logp = probs.clamp_min(1e-12).log()
+    if target is None:
+        return -logp.gather(1, y[:, None])[:, 0]
+    return logp.gather(1, target[:, None])[:, 0] - logp.gather(1, y[:, None])[:, 0]
+
+
+def _success(model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    return pred == target if target is not None else pred != y
+
+
+def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, low: float | None = 0.0,
+         high: float | None = 1.0, target: Tensor | None = None) -> Tensor:
+    """Goodfellow et al. (2015): x + eps sign(grad_x L(W, x, y)), clipped to [low, high].
+
+    The seed's remark: it is one PGD step of infinite size under L-infinity, which always lands
+    on a corner of the box. ``target``: one target class per example (logit-difference loss)."""
+    eps = _check_eps(eps)
+    x = x.detach()
+    xr = x.clone().requires_grad_(True)
+    loss = _loss_per_example(model, xr, y, target, 1).sum()
+    (grad,) = torch.autograd.grad(loss, xr)
+    delta = clip_to_range(x, eps * grad.sign(), low, high)
+    return (x + delta).detach()
+
+
+def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, norm: str = "linf",
+        steps: int = 40, step_size: float = 0.01, random_start: bool = True,
+        restarts: int = 1, target: Tensor | None = None, eot_samples: int = 1,
+        low: float | None = 0.0, high: float | None = 1.0,
+        generator: torch.Generator | None = None) -> Tensor:
+    """Projected gradient ascent on the loss (seed 6.1; Madry et al. 2018).
+
+    - ``norm``: "linf" (step alpha sign(g)) or "l2" (step alpha g / ||g||_2).
+    - ``steps``, ``step_size`` (alpha): Madry et al.'s MNIST threat model is eps = 0.3,
+      40 steps of 0.01 in training and 100 steps (with restarts) in evaluation.
+    - ``random_start``: delta_0 uniform in the L-infinity ball, or uniform direction and
+      radius eps U^(1/d) in the L2 ball; ``restarts`` >= 1 runs, keeping per example the
+      first successful perturbation, else the one with the highest loss.
+    - ``target``: per-example target classes (maximise h_target - h_y; success = target hit).
+    - ``eot_samples``: Monte Carlo samples of a randomized model per step (EOT).
+    - ``generator``: the torch generator of the random starts (None: torch's global one).
+    """
+    eps = _check_eps(eps)
+    norm = _check_norm(norm)
+    if steps < 0 or restarts < 1 or eot_samples < 1:
+        raise ValueError(f"pgd: need steps >= 0, restarts >= 1, eot_samples >= 1; got "
+                         f"{steps}, {restarts}, {eot_samples}")
+    x = x.detach()
+    best = x.clone()
+    best_score = torch.full((x.shape[0],), -float("inf"))
+    for _ in range(restarts):
+        if random_start and eps > 0:
+            if norm == "linf":
+                delta = (torch.rand(x.shape, generator=generator) * 2 - 1) * eps
+            else:
+                d = x[0].numel()
+                u = torch.randn(x.shape, generator=generator)
+                u = u / _flat_norm(u, "l2").clamp_min(1e-12)
+                r = torch.rand((x.shape[0],), generator=generator) ** (1.0 / d) * eps
+                delta = u * r.view(-1, *([1] * (x.dim() - 1)))
+            delta = clip_to_range(x, delta.to(x.dtype), low, high)
+        else:
+            delta = torch.zeros_like(x)
+        for _ in range(steps):
+            delta.requires_grad_(True)
+            loss = _loss_per_example(model, x + delta, y, target, eot_samples).sum()
+            (g,) = torch.autograd.grad(loss, delta)
+            with torch.no_grad():
+                if norm == "linf":
+                    step = step_size * g.sign()
+                else:
+                    step = step_size * g / _flat_norm(g, "l2").clamp_min(1e-12)
+                delta = clip_to_range(x, project(delta + step, eps, norm), low, high)
+        with torch.no_grad():
+            x_adv = x + delta
+            score = _loss_per_example(model, x_adv, y, target, eot_samples)
+            # a success outranks any loss: prefer perturbations that fool the model
+            score = score + 1e6 * _success(model, x_adv, y, target).float()
+            better = score > best_score
+            best[better] = x_adv[better]
+            best_score = torch.where(better, score, best_score)
+    return best.detach()
+
+
+class NESResult(NamedTuple):
+    """What :func:`nes_attack` found: the inputs, success and queries per example."""
+
+    x_adv: Tensor
+    success: NDArray[np.bool_]
+    queries: NDArray[np.int64]
+
+
+def nes_attack(loss_fn: Callable[[Tensor], Tensor], predict_fn: Callable[[Tensor], Tensor],
+               x: Tensor, y: Tensor, eps: float, *, sigma: float = 0.01,
+               n_samples: int = 20, step_size: float = 0.01, max_queries: int = 2000,
+               low: float | None = 0.0, high: float | None = 1.0,
+               generator: torch.Generator | None = None) -> NESResult:
+    """Black-box L-infinity attack of Ilyas et al. (2018): PGD with NES gradient estimates.
+
+    The attacker sees only ``loss_fn(x) -> (B,)`` (the victim's loss at each query, one query
+    per example per call) and ``predict_fn(x) -> (B,)`` (the predicted label, to stop on
+    success). Each iteration costs 2 ``n_samples`` loss queries (antithetic pairs
+    x +- sigma u, u ~ N(0, I)) and one prediction query; examples stop once fooled.
+    """
+    eps = _check_eps(eps)
+    x = x.detach()
+    b = x.shape[0]
+    delta = torch.zeros_like(x)
+    queries = np.zeros(b, dtype=np.int64)
+    done = np.zeros(b, dtype=bool)
+    with torch.no_grad():
+        pred = predict_fn(x)
+        queries += 1
+        done |= (pred != y).numpy()
+        while True:
+            active = np.flatnonzero(~done & (queries + 2 * n_samples + 1 <= max_queries))
+            if active.size == 0:
+                break
+            idx = torch.as_tensor(active)
+            xa, da = x[idx], delta[idx]
+            grad = torch.zeros_like(da)
+            for _ in range(n_samples):
+                u = torch.randn(da.shape, generator=generator)
+                plus = loss_fn(xa + clip_to_range(xa, da + sigma * u, low, high))
+                minus = loss_fn(xa + clip_to_range(xa, da - sigma * u, low, high))
+                grad += (plus - minus).view(-1, *([1] * (x.dim() - 1))) * u
+            grad /= 2 * n_samples * sigma
+            da = clip_to_range(xa, project(da + step_size * grad.sign(), eps, "linf"),
+                               low, high)
+            delta[idx] = da
+            queries[active] += 2 * n_samples + 1
+            done[active] |= (predict_fn(xa + da) != y[idx]).numpy()
+    return NESResult((x + delta).detach(), done, queries)
+
+
+def linear_worst_case_margin(theta: ArrayLike, x: ArrayLike, y: ArrayLike, eps: float,
+                             norm: str = "linf") -> NDArray[np.float64]:
+    """The seed's closed form: min_{||delta|| <= eps} y theta'(x + delta) = y theta'x -
+    eps ||theta||_*, for x (B, d), y in {-1, +1}; any decreasing loss L of the margin attains
+    its maximum over the ball at L(this). No input-range constraint."""
+    theta = np.asarray(theta, dtype=np.float64).ravel()
+    dual = np.abs(theta).sum() if _check_norm(norm) == "linf" else np.linalg.norm(theta)
+    xm = np.asarray(x, dtype=np.float64).reshape(len(np.atleast_1d(y)), -1)
+    return np.asarray(np.asarray(y, dtype=np.float64) * (xm @ theta) - eps * dual)
+
+
+def robust_accuracy(model: nn.Module, x: Tensor, y: Tensor, x_adv: Tensor | None = None,
+                    batch: int = 512) -> float:
+    """Accuracy on ``x_adv`` (or on x when None) against the true labels y."""
+    inputs = x if x_adv is None else x_adv
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(y), batch):
+            correct += int((model(inputs[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+    return correct / max(len(y), 1)
+
+
+__all__ = ["NORMS", "NESResult", "clip_to_range", "fgsm", "linear_worst_case_margin",
+           "nes_attack", "pgd", "project", "robust_accuracy"]
