@@ -29,6 +29,7 @@ _ADVERSARIAL = "decisiongym.envs.adversarial"
 _CONTEXTUAL = "decisiongym.envs.contextual"
 # Entry points as strings: decisiongym.envs never imports decisiongym.supervised.
 _SUPERVISED = "decisiongym.supervised.envs"
+_ATTACK = "decisiongym.supervised.attack_env"
 
 ENVIRONMENTS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/BernoulliBandit-v0", f"{_BANDITS}:BernoulliBandit",
@@ -73,6 +74,10 @@ ENVIRONMENTS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/SequenceTask-v0", f"{_SUPERVISED}:SequenceTask",
              f"{_SUPERVISED}:SequenceTaskVector",
              "sequence read step by step, answered at the end (long_dependency with gap, copy)"),
+    EnvEntry(f"{NAMESPACE}/AdversarialAttack-v0", f"{_ATTACK}:AdversarialAttack",
+             f"{_ATTACK}:make_attack_vector_env",
+             "perturb a clean input within the eps-ball; reward the victim's loss (eps, norm, "
+             "victim_method, horizon)"),
     EnvEntry(f"{NAMESPACE}/TabularMDP-v0", f"{_MDP}:TabularMDP", f"{_MDP}:TabularMDPVector",
              "finite MDP from arrays (transitions, rewards, terminal_states) or a random Garnet"),
     EnvEntry(f"{NAMESPACE}/Maze-v0", f"{_MDP}:Maze", f"{_MDP}:MazeVector",

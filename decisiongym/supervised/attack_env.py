@@ -1,0 +1,231 @@
+"""Attacking a classifier as an environment (seed 6.1), and a black-box attacker agent.
+
+Capability probed: finding an adversarial example, white-box (the victim given through
+``env.unwrapped.victim`` and :meth:`AdversarialAttack.loss_gradient`) or black-box (the reward
+alone, as an RL agent sees it). The NES attacker (:class:`NESAttacker`, registered as
+``"nes-attacker"``; Ilyas et al. 2018) is the second kind: it estimates the gradient of the
+reward from the rewards of antithetic query pairs and takes signed steps, one query per
+environment step; it lives in :mod:`decisiongym.supervised.attack_agents` (no torch import).
+"""
+
+from __future__ import annotations
+
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+from gymnasium.vector import SyncVectorEnv
+from numpy.typing import NDArray
+from torch import nn
+
+from decisiongym.supervised.attacks import NORMS, project
+from decisiongym.supervised.data import IMAGE_DATASETS, load_dataset
+
+REWARDS = ("loss", "success")
+
+_DOC = """The inner maximisation of the seed's robust problem as an episode.
+
+    ## Description
+    ``reset`` draws one clean test input x (with its label y) that the victim classifies
+    correctly. Each step the attacker proposes a perturbation delta; the environment projects
+    it onto the eps-ball of ``norm`` and clips x + delta to [0, 1], queries the victim at the
+    resulting x_adv and pays the victim's loss there. The victim is a trained, cached
+    classifier (:func:`decisiongym.supervised.robust.load_victim`) or any ``nn.Module`` passed
+    as ``victim``. White-box attackers use ``env.unwrapped.victim`` and
+    ``env.unwrapped.loss_gradient(x_adv)``; black-box attackers only the reward.
+
+    ## Action Space
+    ``Box(-eps, eps, (C, H, W), float32)``: the perturbation delta itself (not an increment).
+    Under ``norm="l2"`` it is further projected onto the L2 ball of radius eps.
+
+    ## Observation Space
+    | key | space | meaning |
+    |-----|-------|---------|
+    | ``x`` | ``Box(0, 1, (C, H, W))`` | the clean input |
+    | ``x_adv`` | ``Box(0, 1, (C, H, W))`` | the last queried input (x after reset) |
+    | ``label`` | ``Discrete(n_classes)`` | the true label y |
+
+    ## Rewards
+    ``reward="loss"`` (default): the cross-entropy L(f(x_adv), y), plus ``success_bonus`` if the
+    victim misclassifies x_adv. ``reward="success"``: 1 if misclassified, else 0.
+    ``info``: ``loss``, ``success``, ``predicted``, ``queries``, and for the harness
+    ``expected_reward`` = success and ``optimal_expected_reward`` = 1, so its regret is the
+    number of queries that did not fool the victim.
+
+    ## Starting State
+    A random correctly classified input of ``split``, drawn from the env's generator.
+
+    ## Episode End
+    Terminates on the first misclassification when ``terminate_on_success``; truncated after
+    ``horizon`` attack steps (queries).
+
+    ## Arguments
+    - ``dataset``: "digits" (default) or "mnist"; ``model``: "mlp" (default) or "cnn";
+      ``victim_method``: "standard" (default), "fgsm" or "pgd" (how the cached victim was
+      trained); ``victim``: an ``nn.Module`` instead (then the three above only pick the data).
+    - ``eps`` (default 0.2), ``norm``: "linf" (default) or "l2".
+    - ``horizon``: attack steps per episode (default 20).
+    - ``reward``: "loss" or "success"; ``success_bonus`` (default 0.0).
+    - ``terminate_on_success`` (default False); ``split``: "test" (default), "val", "train".
+    - ``render_mode``: None or "ansi".
+
+    ## Version History
+    - v0: initial version.
+
+    >>> import gymnasium as gym, numpy as np, decisiongym
+    >>> env = gym.make("decisiongym/AdversarialAttack-v0", eps=0.2, horizon=3)
+    >>> obs, _ = env.reset(seed=0)
+    >>> obs["x"].shape, env.action_space.high.max()
+    ((1, 8, 8), np.float32(0.2))
+    >>> obs, r, term, trunc, info = env.step(np.zeros((1, 8, 8), dtype=np.float32))
+    >>> info["success"], info["queries"]
+    (False, 1)
+    """
+
+
+class AdversarialAttack(gym.Env[dict[str, Any], NDArray[np.float32]]):
+    __doc__ = _DOC
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
+    env_name = "AdversarialAttack-v0"
+
+    def __init__(self, dataset: str = "digits", model: str = "mlp",
+                 victim_method: str = "standard", victim: nn.Module | None = None,
+                 eps: float = 0.2, norm: str = "linf", horizon: int = 20,
+                 reward: str = "loss", success_bonus: float = 0.0,
+                 terminate_on_success: bool = False, split: str = "test",
+                 render_mode: str | None = None) -> None:
+        name = self.env_name
+        if dataset not in IMAGE_DATASETS or dataset == "mnist1d":
+            raise ValueError(f"{name}: dataset must be 'digits' or 'mnist', got {dataset!r}")
+        if norm not in NORMS:
+            raise ValueError(f"{name}: norm must be 'linf' or 'l2', got {norm!r}")
+        if reward not in REWARDS:
+            raise ValueError(f"{name}: reward must be one of {REWARDS}, got {reward!r}")
+        if isinstance(eps, bool) or not 0 < float(eps) <= 1:
+            raise ValueError(f"{name}: eps must be in (0, 1], got {eps!r}")
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) \
+                or horizon < 1:
+            raise ValueError(f"{name}: horizon must be an integer >= 1, got {horizon!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"{name}: render_mode must be None or one of "
+                             f"{self.metadata['render_modes']}, got {render_mode!r}")
+        self.render_mode = render_mode
+        if victim is None:
+            from decisiongym.supervised.robust import load_victim
+
+            victim = load_victim(dataset=dataset, model=model, method=victim_method)
+        self.victim = victim.eval()
+        ds = load_dataset(dataset, seed=0)
+        X, y = ds.split(split)
+        with torch.no_grad():
+            pred = self.victim(torch.as_tensor(X)).argmax(1).numpy()
+        keep = pred == y  # attack only inputs the victim gets right
+        self._X, self._y = X[keep], y[keep]
+        if len(self._y) == 0:
+            raise ValueError(f"{name}: the victim classifies no input of {split!r} correctly")
+        self.eps, self.norm, self.horizon = float(eps), norm, int(horizon)
+        self.reward_kind, self.success_bonus = reward, float(success_bonus)
+        self.terminate_on_success = bool(terminate_on_success)
+        shape = tuple(X.shape[1:])
+        image = spaces.Box(0.0, 1.0, shape, dtype=np.float32)
+        self.observation_space = spaces.Dict({
+            "x": image, "x_adv": spaces.Box(0.0, 1.0, shape, dtype=np.float32),
+            "label": spaces.Discrete(ds.n_classes)})
+        self.action_space = spaces.Box(-self.eps, self.eps, shape, dtype=np.float32)
+        self._x: NDArray[np.float32] | None = None
+        self._x_adv = np.zeros(shape, dtype=np.float32)
+        self._label = 0
+        self._t = 0
+        self._last = ""
+
+    # ----- the white-box interface -------------------------------------------------------------
+
+    def loss_gradient(self, x_adv: NDArray[np.float32]) -> tuple[float, NDArray[np.float32]]:
+        """The victim's loss L(f(x_adv), y) at the current episode's label and its gradient with
+        respect to the input (for white-box attackers; not counted as a query)."""
+        xt = torch.as_tensor(np.asarray(x_adv, dtype=np.float32)[None]).requires_grad_(True)
+        loss = F.cross_entropy(self.victim(xt), torch.tensor([self._label]))
+        (g,) = torch.autograd.grad(loss, xt)
+        return float(loss), g[0].numpy()
+
+    def perturbed(self, delta: NDArray[np.float32]) -> NDArray[np.float32]:
+        """x + Proj(delta), clipped to [0, 1]: the input the environment queries."""
+        assert self._x is not None
+        d = project(torch.as_tensor(np.asarray(delta, dtype=np.float32))[None], self.eps,
+                    self.norm)[0].numpy()
+        return np.clip(self._x + d, 0.0, 1.0).astype(np.float32)
+
+    # ----- the Gymnasium API -------------------------------------------------------------------
+
+    def _obs(self) -> dict[str, Any]:
+        assert self._x is not None
+        return {"x": self._x.copy(), "x_adv": self._x_adv.copy(),
+                "label": np.int64(self._label)}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+        super().reset(seed=seed)
+        i = int(self.np_random.integers(len(self._y)))
+        self._x, self._label = self._X[i].copy(), int(self._y[i])
+        self._x_adv = self._x.copy()
+        self._t = 0
+        return self._obs(), {"index": i}
+
+    def step(self, action: Any) -> tuple[dict[str, Any], SupportsFloat, bool, bool,
+                                         dict[str, Any]]:
+        if self._x is None:
+            raise gym.error.ResetNeeded(f"{self.env_name}: call reset() before step()")
+        if self._t >= self.horizon:
+            raise gym.error.ResetNeeded(f"{self.env_name}: the episode has ended; call reset()")
+        a = np.asarray(action, dtype=np.float32)
+        if a.shape != self.action_space.shape or not np.all(np.isfinite(a)):
+            raise ValueError(f"{self.env_name}: action must be a finite array of shape "
+                             f"{self.action_space.shape}, got shape {a.shape}")
+        if np.any(np.abs(a) > self.eps + 1e-6):
+            raise ValueError(f"{self.env_name}: action must lie in [-eps, eps] = "
+                             f"[{-self.eps}, {self.eps}], got max |a| = {np.abs(a).max():.4g}")
+        self._x_adv = self.perturbed(a)
+        with torch.no_grad():
+            logits = self.victim(torch.as_tensor(self._x_adv[None]))
+            loss = float(F.cross_entropy(logits, torch.tensor([self._label])))
+            pred = int(logits.argmax(1))
+        success = pred != self._label
+        if self.reward_kind == "loss":
+            reward = loss + self.success_bonus * success
+        else:
+            reward = float(success)
+        self._t += 1
+        terminated = success and self.terminate_on_success
+        truncated = not terminated and self._t >= self.horizon
+        info = {"loss": loss, "success": success, "predicted": pred, "queries": self._t,
+                "expected_reward": float(success), "optimal_expected_reward": 1.0}
+        self._last = f"query {self._t}: loss {loss:.3f}, predicted {pred} (label {self._label})"
+        return self._obs(), reward, terminated, truncated, info
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            gym.logger.warn(f"{self.env_name}: render() called without a render_mode")
+            return None
+        return f"{self.env_name} {self._last}"
+
+
+def make_attack_vector_env(num_envs: int = 1, max_episode_steps: int | None = None,
+                           **kwargs: Any) -> SyncVectorEnv:
+    """Vector entry point: ``num_envs`` copies in a ``SyncVectorEnv`` sharing one victim (each
+    step runs the victim once per copy; the attack loops of :mod:`attacks` are the batched
+    path). NEXT_STEP autoreset."""
+    if kwargs.get("victim") is None:
+        from decisiongym.supervised.robust import load_victim
+
+        kwargs["victim"] = load_victim(dataset=kwargs.get("dataset", "digits"),
+                                       model=kwargs.get("model", "mlp"),
+                                       method=kwargs.get("victim_method", "standard"))
+    if max_episode_steps is not None:
+        kwargs["horizon"] = min(int(kwargs.get("horizon", 20)), int(max_episode_steps))
+    return SyncVectorEnv([lambda: AdversarialAttack(**kwargs) for _ in range(num_envs)])
+
+
+__all__ = ["REWARDS", "AdversarialAttack", "make_attack_vector_env"]
