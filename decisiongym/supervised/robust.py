@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-from decisiongym.supervised.attacks import fgsm, pgd
+from decisiongym.supervised.attacks import clip_to_range, fgsm, pgd, project
 from decisiongym.supervised.data import load_dataset
 from decisiongym.supervised.models import build_model
 
@@ -58,6 +58,13 @@ def set_flat_parameters(model: nn.Module, flat: NDArray[np.float32] | Tensor) ->
         for p in model.parameters():
             p.copy_(v[i:i + p.numel()].view_as(p))
             i += p.numel()
+
+
+def apply_perturbation(x: Tensor, delta: Tensor, eps: float) -> Tensor:
+    """x + delta with delta projected onto the L-infinity eps-ball and x + delta into [0, 1].
+    The training loop and the game (whose attacker acts with delta) both form the perturbed
+    batch with this function."""
+    return x + clip_to_range(x, project(delta, eps, "linf"), 0.0, 1.0)
 
 
 def sgd_update(model: nn.Module, x: Tensor, y: Tensor, lr: float) -> NDArray[np.float32]:
@@ -152,6 +159,7 @@ def adversarial_training(model: nn.Module, X: NDArray[np.float32], y: NDArray[np
         idx = torch.as_tensor(batch_indices(rng, n, batch_size))
         xb, yb = Xt[idx], yt[idx]
         x_adv = attack.perturb(model, xb, yb, gen)  # (a) inner maximisation, W fixed
+        x_adv = apply_perturbation(xb, x_adv - xb, attack.eps)
         apply_update(model, sgd_update(model, x_adv, yb, lr))  # (b) outer step on x + delta*
         if callback is not None:
             callback(t, model)
@@ -225,6 +233,7 @@ class VictimConfig:
     hidden: tuple[int, ...] = (128,)
     seed: int = 0
     augment: bool = False  # random shifts and noise in training (for the randomized defense)
+    version: int = 1  # bump when the training code changes, so stale caches are not read
 
     def key(self) -> str:
         text = json.dumps(asdict(self), sort_keys=True)
@@ -291,6 +300,6 @@ def load_victim(cfg: VictimConfig | None = None, *, cache: bool = True,
 
 
 __all__ = ["METHODS", "AttackConfig", "RandomizedTransformDefense", "VictimConfig",
-           "adversarial_training", "apply_update", "batch_indices", "build_victim",
-           "cache_dir", "flat_parameters", "load_victim", "set_flat_parameters", "sgd_update",
-           "train_victim"]
+           "adversarial_training", "apply_perturbation", "apply_update", "batch_indices",
+           "build_victim", "cache_dir", "flat_parameters", "load_victim", "set_flat_parameters",
+           "sgd_update", "train_victim"]
