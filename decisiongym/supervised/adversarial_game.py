@@ -72,7 +72,7 @@ class AdversarialTrainingGame(ParallelEnv[str, dict[str, Any], NDArray[np.float3
                  hidden: Sequence[int] = (32,), model_seed: int = 0, eps: float = 0.1,
                  batch_size: int = 32, rounds: int = 10, max_update: float = 1.0,
                  render_mode: str | None = None) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+        if render_mode not in (None, "ansi"):
             raise ValueError(f"AdversarialTrainingGame: render_mode must be None or 'ansi', "
                              f"got {render_mode!r}")
         if not 0 < eps <= 1 or rounds < 1 or batch_size < 1 or not max_update > 0:
@@ -91,7 +91,7 @@ class AdversarialTrainingGame(ParallelEnv[str, dict[str, Any], NDArray[np.float3
         self.possible_agents = [ATTACKER, DEFENDER]
         self.agents: list[str] = []
         shape = (self.batch_size, *ds.input_shape)
-        n_params = self._init_weights.size
+        n_params = self.n_params = int(self._init_weights.size)
         obs_space = spaces.Dict({
             "phase": spaces.Discrete(2),
             "x": spaces.Box(0.0, 1.0, shape, dtype=np.float32),
@@ -232,9 +232,9 @@ def play_madry(game: AdversarialTrainingGame, attack: AttackConfig, *, lr: float
         o = obs[ATTACKER]
         if o["phase"] == 0:
             actions = {ATTACKER: attacker(o),
-                       DEFENDER: np.zeros(game.action_space(DEFENDER).shape, np.float32)}
+                       DEFENDER: np.zeros(game.n_params, np.float32)}
         else:
-            actions = {ATTACKER: np.zeros(game.action_space(ATTACKER).shape, np.float32),
+            actions = {ATTACKER: np.zeros(tuple(game._xb.shape), np.float32),
                        DEFENDER: defender(o)}
         obs, r, _, _, _ = game.step(actions)
         rewards.append(r)
