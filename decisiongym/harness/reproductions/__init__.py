@@ -39,6 +39,7 @@ def _registry() -> dict[str, Reproduction]:
         adversarial,
         chapelle_li,
         contextual,
+        deep_rl,
         kuleshov_precup,
         ope,
         supervised,
@@ -48,7 +49,7 @@ def _registry() -> dict[str, Reproduction]:
     return {r.name: r for r in (kuleshov_precup.REPRODUCTION, chapelle_li.REPRODUCTION,
                                 adversarial.REPRODUCTION, ope.REPRODUCTION,
                                 contextual.REPRODUCTION, sutton_barto.REPRODUCTION,
-                                supervised.REPRODUCTION)}
+                                supervised.REPRODUCTION, deep_rl.REPRODUCTION)}
 
 
 def list_reproductions() -> list[tuple[str, str]]:
