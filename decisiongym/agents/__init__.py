@@ -13,6 +13,7 @@ from decisiongym.agents import adversarial as _adversarial  # noqa: F401  (regis
 from decisiongym.agents import bandits as _bandits  # noqa: F401  (registers the agents)
 from decisiongym.agents import contextual as _contextual  # noqa: F401  (registers the agents)
 from decisiongym.agents import deep as _deep  # noqa: F401  (registers the agents)
+from decisiongym.agents import feudal as _feudal  # noqa: F401  (registers the agents)
 from decisiongym.agents import linear as _linear  # noqa: F401  (registers the agents)
 from decisiongym.agents import neural as _neural  # noqa: F401  (registers the agents)
 from decisiongym.agents import planning as _planning  # noqa: F401  (registers the agents)
