@@ -93,8 +93,15 @@ def clip_to_range(x: Tensor, delta: Tensor, low: float | None, high: float | Non
     return (x + delta).clamp(low, high) - x
 
 
+def _margin(scores: Tensor, y: Tensor) -> Tensor:
+    """max_{j != y} s_j - s_y: positive exactly when the class is wrong."""
+    other = scores.clone()
+    other[torch.arange(len(y)), y] = -float("inf")
+    return other.amax(1) - scores.gather(1, y[:, None])[:, 0]
+
+
 def _loss_per_example(model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,
-                      eot_samples: int) -> Tensor:
+                      eot_samples: int, loss: str = "ce") -> Tensor:
     """The objective to maximise, one value per example.
 
     Untargeted: cross-entropy of the prediction (of the averaged softmax when eot_samples > 1).
@@ -102,11 +109,15 @@ def _loss_per_example(model: nn.Module, x: Tensor, y: Tensor, target: Tensor | N
     when eot_samples > 1)."""
     if eot_samples == 1:
         logits = model(x)
+        if target is None and loss == "margin":
+            return _margin(logits, y)
         if target is None:
             return F.cross_entropy(logits, y, reduction="none")
         return logits.gather(1, target[:, None])[:, 0] - logits.gather(1, y[:, None])[:, 0]
     probs = torch.stack([F.softmax(model(x), dim=1) for _ in range(eot_samples)]).mean(0)
     logp = probs.clamp_min(1e-12).log()
+    if target is None and loss == "margin":
+        return _margin(logp, y)
     if target is None:
         return -logp.gather(1, y[:, None])[:, 0]
     return logp.gather(1, target[:, None])[:, 0] - logp.gather(1, y[:, None])[:, 0]
@@ -137,7 +148,8 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, norm: str = "linf
         steps: int = 40, step_size: float = 0.01, random_start: bool = True,
         restarts: int = 1, target: Tensor | None = None, eot_samples: int = 1,
         low: float | None = 0.0, high: float | None = 1.0,
-        generator: torch.Generator | None = None) -> Tensor:
+        generator: torch.Generator | None = None, keep_best: bool = True,
+        loss: str = "ce") -> Tensor:
     """Projected gradient ascent on the loss (seed 6.1; Madry et al. 2018).
 
     - ``norm``: "linf" (step alpha sign(g)) or "l2" (step alpha g / ||g||_2).
@@ -149,9 +161,19 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, norm: str = "linf
     - ``target``: per-example target classes (maximise h_target - h_y; success = target hit).
     - ``eot_samples``: Monte Carlo samples of a randomized model per step (EOT).
     - ``generator``: the torch generator of the random starts (None: torch's global one).
+    - ``loss``: "ce" (cross-entropy, the default) or "margin" (max_{j != y} h_j - h_y,
+      Carlini & Wagner 2017), untargeted only; the margin is positive exactly when the model
+      is fooled, which cross-entropy is not.
+    - ``keep_best``: True (default) keeps, per example, the first iterate that fools the
+      model (a higher loss does not always mean a wrong class: without this, PGD can end on
+      a point of higher loss that is classified right where FGSM's point was not); False
+      returns the last iterate of each restart, as torchattacks' PGD does (and the loss
+      maximiser the closed form of a linear model describes). Not used with EOT.
     """
     eps = _check_eps(eps)
     norm = _check_norm(norm)
+    if loss not in ("ce", "margin"):
+        raise ValueError(f"pgd: loss must be 'ce' or 'margin', got {loss!r}")
     if steps < 0 or restarts < 1 or eot_samples < 1:
         raise ValueError(f"pgd: need steps >= 0, restarts >= 1, eot_samples >= 1; got "
                          f"{steps}, {restarts}, {eot_samples}")
@@ -171,10 +193,18 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, norm: str = "linf
             delta = clip_to_range(x, delta.to(x.dtype), low, high)
         else:
             delta = torch.zeros_like(x)
+        # a randomized model's single draw says little: no tracking under EOT
+        track = keep_best and eot_samples == 1
+        fooled = torch.zeros(x.shape[0], dtype=torch.bool)
+        first = x.clone()
         for _ in range(steps):
+            if track:
+                hit = _success(model, x + delta, y, target) & ~fooled
+                first[hit] = (x + delta)[hit]
+                fooled |= hit
             delta.requires_grad_(True)
-            loss = _loss_per_example(model, x + delta, y, target, eot_samples).sum()
-            (g,) = torch.autograd.grad(loss, delta)
+            objective = _loss_per_example(model, x + delta, y, target, eot_samples, loss).sum()
+            (g,) = torch.autograd.grad(objective, delta)
             with torch.no_grad():
                 if norm == "linf":
                     step = step_size * g.sign()
@@ -182,8 +212,8 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, norm: str = "linf
                     step = step_size * g / _flat_norm(g, "l2").clamp_min(1e-12)
                 delta = clip_to_range(x, project(delta + step, eps, norm), low, high)
         with torch.no_grad():
-            x_adv = x + delta
-            score = _loss_per_example(model, x_adv, y, target, eot_samples)
+            x_adv = torch.where(fooled.view(-1, *([1] * (x.dim() - 1))), first, x + delta)
+            score = _loss_per_example(model, x_adv, y, target, eot_samples, loss)
             # a success outranks any loss: prefer perturbations that fool the model
             score = score + 1e6 * _success(model, x_adv, y, target).float()
             better = score > best_score
@@ -200,17 +230,19 @@ class NESResult(NamedTuple):
     queries: NDArray[np.int64]
 
 
-def nes_attack(loss_fn: Callable[[Tensor], Tensor], predict_fn: Callable[[Tensor], Tensor],
+def nes_attack(loss_fn: Callable[[Tensor, Tensor], Tensor],
+               predict_fn: Callable[[Tensor], Tensor],
                x: Tensor, y: Tensor, eps: float, *, sigma: float = 0.01,
                n_samples: int = 20, step_size: float = 0.01, max_queries: int = 2000,
                low: float | None = 0.0, high: float | None = 1.0,
                generator: torch.Generator | None = None) -> NESResult:
     """Black-box L-infinity attack of Ilyas et al. (2018): PGD with NES gradient estimates.
 
-    The attacker sees only ``loss_fn(x) -> (B,)`` (the victim's loss at each query, one query
-    per example per call) and ``predict_fn(x) -> (B,)`` (the predicted label, to stop on
-    success). Each iteration costs 2 ``n_samples`` loss queries (antithetic pairs
-    x +- sigma u, u ~ N(0, I)) and one prediction query; examples stop once fooled.
+    The attacker sees only ``loss_fn(x, y) -> (B,)`` (the victim's loss at each queried input
+    for its true label, one query per example per call) and ``predict_fn(x) -> (B,)`` (the
+    predicted label, to stop on success). Each iteration costs 2 ``n_samples`` loss queries
+    (antithetic pairs x +- sigma u, u ~ N(0, I)) and one prediction query; examples stop once
+    fooled.
     """
     eps = _check_eps(eps)
     x = x.detach()
@@ -227,19 +259,19 @@ def nes_attack(loss_fn: Callable[[Tensor], Tensor], predict_fn: Callable[[Tensor
             if active.size == 0:
                 break
             idx = torch.as_tensor(active)
-            xa, da = x[idx], delta[idx]
+            xa, da, ya = x[idx], delta[idx], y[idx]
             grad = torch.zeros_like(da)
             for _ in range(n_samples):
                 u = torch.randn(da.shape, generator=generator)
-                plus = loss_fn(xa + clip_to_range(xa, da + sigma * u, low, high))
-                minus = loss_fn(xa + clip_to_range(xa, da - sigma * u, low, high))
+                plus = loss_fn(xa + clip_to_range(xa, da + sigma * u, low, high), ya)
+                minus = loss_fn(xa + clip_to_range(xa, da - sigma * u, low, high), ya)
                 grad += (plus - minus).view(-1, *([1] * (x.dim() - 1))) * u
             grad /= 2 * n_samples * sigma
             da = clip_to_range(xa, project(da + step_size * grad.sign(), eps, "linf"),
                                low, high)
             delta[idx] = da
             queries[active] += 2 * n_samples + 1
-            done[active] |= (predict_fn(xa + da) != y[idx]).numpy()
+            done[active] |= (predict_fn(xa + da) != ya).numpy()
     return NESResult((x + delta).detach(), done, queries)
 
 

@@ -211,6 +211,23 @@ class RandomizedTransformDefense(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.base(self.transform(x))
 
+    def frozen(self, seed: int) -> nn.Module:
+        """The defense with one fixed draw of t per input (the generator reseeded with ``seed``
+        at every call): what an attacker who ignores the randomness differentiates."""
+        return _FrozenTransform(self, seed)
+
+
+class _FrozenTransform(nn.Module):
+    def __init__(self, defense: RandomizedTransformDefense, seed: int) -> None:
+        super().__init__()
+        self.defense = RandomizedTransformDefense(defense.base, max_shift=defense.max_shift,
+                                                  noise=defense.noise)
+        self.seed = seed
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.defense.generator.manual_seed(self.seed)
+        return self.defense(x)
+
 
 # --------------------------------------------------------------------------------------------
 # Victims, trained once and cached.

@@ -37,6 +37,7 @@ class Reproduction:
 def _registry() -> dict[str, Reproduction]:
     from decisiongym.harness.reproductions import (
         adversarial,
+        adversarial_examples,
         chapelle_li,
         contextual,
         deep_rl,
@@ -49,7 +50,8 @@ def _registry() -> dict[str, Reproduction]:
     return {r.name: r for r in (kuleshov_precup.REPRODUCTION, chapelle_li.REPRODUCTION,
                                 adversarial.REPRODUCTION, ope.REPRODUCTION,
                                 contextual.REPRODUCTION, sutton_barto.REPRODUCTION,
-                                supervised.REPRODUCTION, deep_rl.REPRODUCTION)}
+                                supervised.REPRODUCTION, deep_rl.REPRODUCTION,
+                                adversarial_examples.REPRODUCTION)}
 
 
 def list_reproductions() -> list[tuple[str, str]]:
