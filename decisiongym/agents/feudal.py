@@ -73,9 +73,11 @@ class FeudalQ(BaseAgent):
 
     Parameters: ``alpha`` learning rate in (0, 1] (0.5); ``gamma`` discount in [0, 1] (1.0: the
     Q-values are path lengths, as in the paper); ``temperature`` softmax temperature > 0
-    (1.0, in units of steps); ``timeout`` factor >= 1 of the time-out (2.0: a command gets twice
-    as many steps as its region has cells); ``failure_cost`` >= 0 added to the path length when a
-    sub-manager leaves its manager's region the wrong way (4.0).
+    (0.3, in units of steps at the manager's level); ``timeout`` factor >= 1 of the time-out
+    (2.0: a command gets twice as many steps as its region has cells); ``failure_cost`` >= 0
+    added to the path length when a sub-manager leaves its manager's region the wrong way (4.0);
+    ``timeout_cost`` >= 0, the cost of a timed-out command (4.0). Path lengths are counted at
+    each manager's own level: one per transition between its regions.
 
     ``q[l]`` (for l = 1..n) has shape (R, 4^l regions, 5 commands received, actions), with 5
     actions at levels 1..n-1 and the 4 moves at level n.
@@ -83,8 +85,8 @@ class FeudalQ(BaseAgent):
 
     def __init__(self, *, observation_space: spaces.Space[Any],
                  action_space: spaces.Space[Any], alpha: float = 0.5, gamma: float = 1.0,
-                 temperature: float = 1.0, timeout: float = 2.0,
-                 failure_cost: float = 4.0) -> None:
+                 temperature: float = 0.3, timeout: float = 2.0,
+                 failure_cost: float = 4.0, timeout_cost: float = 4.0) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space)
         self.levels = _levels_of(self.name, observation_space)
         if not isinstance(action_space, spaces.Discrete) or int(action_space.n) != 4:
@@ -95,9 +97,10 @@ class FeudalQ(BaseAgent):
         self.temperature = self._check_float("temperature", temperature, low=0.0, low_open=True)
         self.timeout = self._check_float("timeout", timeout, low=1.0)
         self.failure_cost = self._check_float("failure_cost", failure_cost, low=0.0)
+        self.timeout_cost = self._check_float("timeout_cost", timeout_cost, low=0.0)
         self._params = {"alpha": self.alpha, "gamma": self.gamma,
                         "temperature": self.temperature, "timeout": self.timeout,
-                        "failure_cost": self.failure_cost}
+                        "failure_cost": self.failure_cost, "timeout_cost": self.timeout_cost}
         self.side = 2 ** self.levels
         n = self.levels
         #: steps before manager l's command times out
@@ -181,14 +184,18 @@ class FeudalQ(BaseAgent):
             found = term & ~parent_moved  # the goal, inside the region
             success_star = found & (c == STAR)
             failed |= found & (c < STAR)
+            # Path length at this level: one per level-l transition; finding the goal
+            # without leaving the region costs nothing more at this level.
+            cost = np.where(moved, 1.0, 0.0)
             best_next = q[rows, x_new, c].max(axis=1)
-            target = np.where(achieved | success_star, -k.astype(np.float64),
-                              np.where(failed, -k - self.failure_cost,
-                                       -k + self.gamma * best_next))
+            target = np.where(achieved | success_star, -cost,
+                              np.where(failed, -cost - self.failure_cost,
+                                       -cost + self.gamma * best_next))
             learn = (moved | term) & obeyed_below
             # Time-outs: no transition at this level for too long.
             timed_out = ~moved & ~term & (k >= self.timeouts[lv])
-            target = np.where(timed_out, -k + self.gamma * q[rows, x, c].max(axis=1), target)
+            target = np.where(timed_out, -self.timeout_cost
+                              + self.gamma * q[rows, x, c].max(axis=1), target)
             learn |= timed_out
             sel = np.flatnonzero(learn)
             if sel.size:

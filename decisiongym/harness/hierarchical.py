@@ -91,7 +91,7 @@ def run_trials_cell(cell: Cell) -> CellResult:
     kwargs = dict(cell.env.kwargs)
     moved_goal = kwargs.pop("moved_goal", None)
     move_after = int(kwargs.pop("move_after", 0)) if moved_goal is not None else 0
-    phase1 = cell.horizon - move_after if moved_goal is not None else cell.horizon
+    phase1 = move_after if moved_goal is not None else cell.horizon
     if moved_goal is not None and not 0 < move_after < cell.horizon:
         raise ValueError(f"{cell.env.id}: move_after must be in (0, {cell.horizon}), got "
                          f"{move_after!r}")
@@ -111,7 +111,7 @@ def run_trials_cell(cell: Cell) -> CellResult:
         env2 = gym.make_vec(cell.env.id, num_envs=cell.seeds,
                             vectorization_mode="vector_entry_point",
                             **{**kwargs, "goal": moved_goal})
-        second = run_trials(env2, agent, move_after, cell.seed + 10_000)
+        second = run_trials(env2, agent, cell.horizon - move_after, cell.seed + 10_000)
         length, ret = _stack(first.length, second.length), _stack(first.ret, second.ret)
     finished = np.isfinite(first.ret)
     excess = np.where(finished, optimal - first.ret, 0.0).sum(axis=0)
@@ -132,4 +132,55 @@ def run_trials_cell(cell: Cell) -> CellResult:
     return CellResult(arrays, record)
 
 
-__all__ = ["TrialRecord", "run_trials", "run_trials_cell"]
+#: Option sets of :func:`run_options_cell` (agent param ``options``).
+OPTION_SETS = ("primitive", "hallway", "primitive+hallway")
+
+
+def run_options_cell(cell: Cell) -> CellResult:
+    """A cell on FourRooms-v0: agent ``smdp-q`` or ``intra-option-q`` with params ``options``
+    (one of :data:`OPTION_SETS`), ``alpha``, ``epsilon``; ``cell.horizon`` primitive steps per
+    replicate (:func:`decisiongym.agents.options.run_option_learning`).
+
+    Arrays: ``episode_length`` (E, n) in primitive steps, ``episodes`` (n,), ``final_regret``
+    (n,) the mean length of each replicate's last 20 episodes (for the summary table),
+    ``mean_reward``, ``best_arm_fraction`` and ``lai_robbins_constant`` (NaN)."""
+    from decisiongym.agents.options import (
+        hallway_options,
+        primitive_options,
+        run_option_learning,
+    )
+
+    params = dict(cell.agent.params)
+    which = params.pop("options", "primitive")
+    if which not in OPTION_SETS:
+        raise ValueError(f"{cell.agent.name}: options must be one of {OPTION_SETS}, got "
+                         f"{which!r}")
+    methods = {"smdp-q": "smdp", "intra-option-q": "intra"}
+    if cell.agent.name not in methods:
+        raise ValueError(f"{cell.env.id}: agent must be smdp-q or intra-option-q, got "
+                         f"{cell.agent.name!r}")
+    env = gym.make(cell.env.id, **dict(cell.env.kwargs))
+    u: Any = env.unwrapped
+    opts = []
+    if "primitive" in which:
+        opts += primitive_options(u.model.n_states, u.model.n_actions)
+    if "hallway" in which:
+        opts += hallway_options(env)
+    run = run_option_learning(u.model, opts, methods[cell.agent.name], replicates=cell.seeds,
+                              steps=cell.horizon, seed=cell.seed, **params)
+    length = run.episode_length
+    last = np.array([np.nanmean(col[np.isfinite(col)][-20:]) for col in length.T])
+    arrays: dict[str, Any] = {
+        "episode_length": length.astype(np.float32),
+        "episodes": np.isfinite(length).sum(axis=0).astype(np.int64),
+        "final_regret": last.astype(np.float64),
+        "mean_reward": np.isfinite(length).sum(axis=0) / float(cell.horizon),
+        "best_arm_fraction": np.full(cell.seeds, np.nan),
+        "lai_robbins_constant": np.full(cell.seeds, np.nan),
+    }
+    record = make_record(cell, {"arrays": sorted(arrays), "resolved_params": dict(
+        cell.agent.params), "regret_kind": "episode length"})
+    return CellResult(arrays, record)
+
+
+__all__ = ["OPTION_SETS", "TrialRecord", "run_options_cell", "run_trials", "run_trials_cell"]

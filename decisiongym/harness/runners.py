@@ -54,6 +54,8 @@ CellFunction = Callable[[Cell], CellResult]
 CELL_FUNCTIONS: dict[str, str] = {
     f"decisiongym/{name}-v0": "decisiongym.harness.episodic:run_episodic_cell"
     for name in ("TabularMDP", "Maze", "RandomWalk", "SparseMaze")}
+CELL_FUNCTIONS["decisiongym/FeudalMaze-v0"] = "decisiongym.harness.hierarchical:run_trials_cell"
+CELL_FUNCTIONS["decisiongym/FourRooms-v0"] = "decisiongym.harness.hierarchical:run_options_cell"
 
 #: Agents whose cells another module runs on any env (deep RL and SB3), checked before the env
 #: ids: agent name -> "module:function".

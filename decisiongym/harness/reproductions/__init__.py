@@ -41,8 +41,10 @@ def _registry() -> dict[str, Reproduction]:
         chapelle_li,
         contextual,
         deep_rl,
+        feudal,
         kuleshov_precup,
         ope,
+        options,
         supervised,
         sutton_barto,
     )
@@ -51,7 +53,8 @@ def _registry() -> dict[str, Reproduction]:
                                 adversarial.REPRODUCTION, ope.REPRODUCTION,
                                 contextual.REPRODUCTION, sutton_barto.REPRODUCTION,
                                 supervised.REPRODUCTION, deep_rl.REPRODUCTION,
-                                adversarial_examples.REPRODUCTION)}
+                                adversarial_examples.REPRODUCTION, feudal.REPRODUCTION,
+                                options.REPRODUCTION)}
 
 
 def list_reproductions() -> list[tuple[str, str]]:
