@@ -116,8 +116,9 @@ class AttackConfig:
                 x_adv = fgsm(model, start, y, self.eps)
                 return torch.max(torch.min(x_adv, x + self.eps), x - self.eps).clamp(0, 1)
             return fgsm(model, x, y, self.eps)
+        # keep_best=False: train on the last iterate (the loss maximiser), as Madry et al.
         return pgd(model, x, y, self.eps, steps=self.steps, step_size=self.step_size,
-                   random_start=self.random_start, generator=generator)
+                   random_start=self.random_start, generator=generator, keep_best=False)
 
 
 def adversarial_training(model: nn.Module, X: NDArray[np.float32], y: NDArray[np.int64], *,
