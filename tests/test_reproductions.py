@@ -82,7 +82,8 @@ def test_a_failed_check_makes_the_command_fail(tmp_path: Path, monkeypatch: pyte
 def test_every_reproduction_is_listed() -> None:
     names = [n for n, _ in list_reproductions()]
     assert names == ["kuleshov-precup", "chapelle-li", "adversarial", "ope", "contextual",
-                     "sutton-barto", "supervised", "deep-rl", "adversarial-examples"]
+                     "sutton-barto", "supervised", "deep-rl", "adversarial-examples",
+                     "feudal", "options"]
     with pytest.raises(ValueError, match="unknown reproduction 'nope'"):
         get_reproduction("nope")
 
