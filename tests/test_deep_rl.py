@@ -291,3 +291,30 @@ def test_sb3_agents_refuse_act() -> None:
     agent.reset(1, seed=0)
     with pytest.raises(NotImplementedError, match="SB3's own loop"):
         agent.act(np.zeros(1, dtype=np.int64))
+
+
+def test_acrobot_runs_through_a_sync_vector_env() -> None:
+    """Acrobot-v1 has no native vector env: the harness falls back to SyncVectorEnv."""
+    runs = [run_deep("Acrobot-v1", "actor-critic", replicates=1, steps=1100, seed=0,
+                     agent_params={"hidden": [16], "envs_per_learner": 2}) for _ in range(2)]
+    assert np.isfinite(runs[0].episode_return).sum() >= 2
+    np.testing.assert_array_equal(runs[0].episode_return, runs[1].episode_return)
+
+
+@pytest.mark.slow
+def test_reproduce_deep_rl_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The quick size end to end: 5 learners per cell, IQM table, plots, checks pass."""
+    import json
+
+    from decisiongym.harness.reproductions import get_reproduction
+
+    out = tmp_path / "deep-rl"
+    code = main(["reproduce", "deep-rl", "--quick", "--out", str(out)])
+    text = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    failed = [c["name"] for c in summary["checks"] if not c["passed"]]
+    assert code == 0 and not failed, failed
+    assert len(summary["rows"]) == len(get_reproduction("deep-rl").experiment(True).cells())
+    assert "IQM return" in text and "sb3-ppo" in text and "rnd+dqn" in text
+    assert len(list((out / "plots").glob("deep_rl_*.png"))) == 3
+    assert len(summary["iqm"]) == len(summary["rows"])

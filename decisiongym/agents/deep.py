@@ -938,8 +938,9 @@ class RandomNetworkDistillation(_BonusWrapper):
     """RND (seed 5.4 item 9; Burda et al. 2019). A fixed, randomly initialised target network
     f: O -> R^k and a predictor f_hat trained by Adam on the states the agent visits. The
     intrinsic reward of s' is the prediction error ||f_hat(s') - f(s')||^2 (the mean over the k
-    outputs), added to the extrinsic reward times ``coef``. The networks are per learner (the
-    base's ``envs_per_learner`` copies share one).
+    outputs) on whitened observations (each learner's running mean and standard deviation,
+    clipped to [-5, 5], as in the paper), added to the extrinsic reward times ``coef``. The
+    networks are per learner (the base's ``envs_per_learner`` copies share one).
 
     Normalisation: Burda et al. divide by a running standard deviation of the intrinsic
     returns, with a non-episodic intrinsic stream. Here the bonus enters an episodic base agent,
@@ -978,25 +979,49 @@ class RandomNetworkDistillation(_BonusWrapper):
         self.predictor = BatchedMLP(sizes, self.learners, self.rng, self.device)
         self.optimizer = _adam(self.predictor.params, self.learning_rate)
         self.count, self.mean, self.m2 = 0, 0.0, 0.0
+        d = self.encoder.dim
+        self.obs_count = np.zeros(self.learners)
+        self.obs_mean = np.zeros((self.learners, d))
+        self.obs_m2 = np.zeros((self.learners, d))
+
+    def _normalized(self, x: NDArray[Any], weight: FloatArray) -> F32:
+        """Observation normalisation (Burda et al. 2019, section 2.4): update each learner's
+        running mean and variance of the features with its live copies (weight 1), then
+        whiten and clip to [-5, 5]. A feature that never changed is 0; one that lights up for
+        the first time is large: that is what makes a new state stand out."""
+        m = weight.sum(axis=1)  # (L,)
+        total = self.obs_count + m
+        safe_m = np.maximum(m, 1.0)[:, None]
+        mean_b = (weight[..., None] * x).sum(axis=1) / safe_m
+        m2_b = (weight[..., None] * (x - mean_b[:, None]) ** 2).sum(axis=1)
+        delta = mean_b - self.obs_mean
+        frac = np.where(total > 0, m / np.maximum(total, 1.0), 0.0)[:, None]
+        self.obs_m2 += m2_b + delta ** 2 * (self.obs_count[:, None] * frac)
+        self.obs_mean += delta * frac
+        self.obs_count = total
+        std = np.sqrt(self.obs_m2 / np.maximum(self.obs_count, 1.0)[:, None])
+        z = (x - self.obs_mean[:, None]) / (std[:, None] + 1e-8)
+        return np.clip(z, -5.0, 5.0).astype(np.float32)
 
     def _intrinsic(self, rows: IntArray, next_obs: Any) -> FloatArray:
         import torch
 
         k = self.envs_per_learner
-        x = torch.as_tensor(self.encoder(next_obs).reshape(self.learners, k, -1),
-                            device=self.device)
+        flat = np.zeros(self.num_envs)
+        flat[rows] = 1.0
+        live = flat.reshape(self.learners, k)
+        raw_x = self.encoder(next_obs).reshape(self.learners, k, -1).astype(np.float64)
+        x = torch.as_tensor(self._normalized(raw_x, live), device=self.device)
         with torch.no_grad():
             f = self.target(x)
         err = ((self.predictor(x) - f) ** 2).mean(dim=2)  # (L, k)
-        mask = torch.zeros(self.num_envs, device=self.device)
-        mask[torch.as_tensor(rows, device=self.device)] = 1.0
-        mask = mask.reshape(self.learners, k)
+        mask = torch.as_tensor(live, dtype=torch.float32, device=self.device)
         loss = ((err * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)).sum()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         raw = err.detach().reshape(-1).cpu().numpy().astype(np.float64)[rows]
-        if not self.normalize:
+        if not self.normalize or raw.size == 0:
             return raw
         # Running variance of the intrinsic reward, batches merged as in Chan et al. (1979).
         m, mean_b = raw.size, float(raw.mean())
