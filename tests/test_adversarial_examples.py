@@ -351,3 +351,16 @@ def test_reproduction_quick(tmp_path: Path) -> None:
     failed = [c["name"] for c in summary["checks"] if not c["passed"]]
     assert code == 0 and not failed, failed
     assert len(list((out / "plots").glob("*.png"))) == 2
+
+
+@pytest.mark.parametrize("module", ["decisiongym.supervised.attacks",
+                                    "decisiongym.supervised.attack_env",
+                                    "decisiongym.supervised.adversarial_game"])
+def test_docstring_examples(module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                            ) -> None:
+    import doctest
+    import importlib
+
+    monkeypatch.setenv("DECISIONGYM_CACHE", str(tmp_path))  # the env's default victim
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
