@@ -56,6 +56,8 @@ CELL_FUNCTIONS: dict[str, str] = {
     for name in ("TabularMDP", "Maze", "RandomWalk", "SparseMaze")}
 CELL_FUNCTIONS["decisiongym/FeudalMaze-v0"] = "decisiongym.harness.hierarchical:run_trials_cell"
 CELL_FUNCTIONS["decisiongym/FourRooms-v0"] = "decisiongym.harness.hierarchical:run_options_cell"
+CELL_FUNCTIONS.update({f"decisiongym/{name}-v0": "decisiongym.harness.nas:run_nas_cell"
+                       for name in ("NASChain", "NASCell")})
 
 #: Agents whose cells another module runs on any env (deep RL and SB3), checked before the env
 #: ids: agent name -> "module:function".

@@ -1,0 +1,237 @@
+"""Architecture search: environments, cache, tabular benchmark, search agents (decisiongym.nas)."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import decisiongym  # noqa: F401
+from decisiongym import agents
+from decisiongym.harness.metrics import bootstrap_mean_ci
+from decisiongym.harness.nas import run_search
+from decisiongym.nas.cache import EvaluationCache
+from decisiongym.nas.controller import BatchedController
+from decisiongym.nas.envs import NASCore
+from decisiongym.nas.oneshot import MixedOp, SuperNet
+from decisiongym.nas.space import CELL_OPS, CellNet, CellSpace, ChainNet, ChainSpace
+from decisiongym.nas.tabular import TABLE_PATH, TABLE_SPACE, load_table
+
+torch.set_num_threads(1)
+CELL_ID, CHAIN_ID = "decisiongym/NASCell-v0", "decisiongym/NASChain-v0"
+SMALL_CHAIN = {"n_layers": 2, "filter_heights": (1, 3), "filter_widths": (1, 3),
+               "strides": (1, 3, 5), "n_filters": (2, 4)}
+
+
+def _digits_batch() -> torch.Tensor:
+    from decisiongym.supervised.data import load_dataset
+
+    return torch.as_tensor(load_dataset("digits", seed=0).X_val[:2])
+
+
+def test_every_chain_architecture_builds_or_gets_the_penalty(tmp_path: Path) -> None:
+    env = gym.make(CHAIN_ID, cache_dir=str(tmp_path), penalty=-0.5, **SMALL_CHAIN)
+    core: NASCore = env.unwrapped.core  # type: ignore[attr-defined]
+    space = ChainSpace(**SMALL_CHAIN)  # type: ignore[arg-type]
+    x = _digits_batch()
+    malformed = 0
+    for tokens in itertools.product(*(range(c) for c in space.choices_per_token)):
+        if core.malformed(tokens):
+            malformed += 1
+            continue
+        with torch.no_grad():
+            assert ChainNet(space, tokens, 1, 10)(x).shape == (2, 10)
+    assert 0 < malformed < 576
+    # Through the env: stride 5 takes the 8 x 8 map to 2 x 2, a second stride 5 would skip it
+    # whole: the episode ends at that token (the 8th) with the penalty, no exception.
+    env.reset(seed=0)
+    steps = 0
+    for a in [0, 0, 2, 0] * 2:
+        _, reward, terminated, _, info = env.step(a)
+        steps += 1
+        if terminated:
+            break
+    assert terminated and info["malformed"] and reward == -0.5 and steps == 7
+    assert np.isnan(info["val_accuracy"])
+
+
+def test_every_cell_builds_and_forwards() -> None:
+    x = _digits_batch()
+    for tokens in TABLE_SPACE.all_tokens():
+        with torch.no_grad():
+            assert CellNet(TABLE_SPACE, tokens, 1, 10, channels=4)(x).shape == (2, 10)
+    full = CellSpace(4, CELL_OPS)
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        tokens = rng.integers(0, len(CELL_OPS), size=len(full.edges))
+        with torch.no_grad():
+            assert CellNet(full, tokens, 1, 10)(x).shape == (2, 10)
+    assert full.tokens(full.index((4, 3, 2, 1, 0, 4))) == (4, 3, 2, 1, 0, 4)
+
+
+def test_cell_env_api_and_vector_twin_agree() -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make(CELL_ID, tabular=True)
+    check_env(env.unwrapped, skip_render_check=True)
+    venv = gym.make_vec(CELL_ID, num_envs=3, vectorization_mode="vector_entry_point",
+                        tabular=True)
+    venv.reset(seed=0)
+    archs = np.array([[0, 1, 2, 2, 1, 0], [2, 2, 2, 2, 2, 2], [1, 1, 1, 1, 1, 1]])
+    for t in range(6):
+        _, rewards, terminated, _, info = venv.step(archs[:, t])
+    assert terminated.all()
+    for r in range(3):
+        env.reset(seed=0)
+        for a in archs[r]:
+            _, reward, terminated_one, _, one = env.step(int(a))
+        assert terminated_one and reward == rewards[r] and one["regret"] == info["regret"][r]
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.step(0)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="outside"):
+        env.step(7)
+
+
+def test_cache_returns_identical_rewards(tmp_path: Path) -> None:
+    kwargs = {"n_nodes": 3, "ops": ("skip", "conv3x3"), "channels": 2, "epochs": 1,
+              "max_train": 128, "cache_dir": str(tmp_path)}
+    rewards, cached = [], []
+    for _ in range(2):
+        env = gym.make(CELL_ID, **kwargs)
+        env.reset(seed=0)
+        for a in (1, 0, 1):
+            _, reward, _, _, info = env.step(a)
+        rewards.append(reward)
+        cached.append(info["cached"])
+    assert rewards[0] == rewards[1] and cached == [False, True]
+    assert info["evaluation_seconds"] == 0.0 and info["train_seconds"] > 0.0
+    # Another training seed is another key.
+    env = gym.make(CELL_ID, **kwargs, training_seed=1)
+    env.reset(seed=0)
+    for a in (1, 0, 1):
+        _, _, _, _, info = env.step(a)
+    assert not info["cached"]
+
+
+def _writer(directory: str, worker: int) -> None:
+    cache = EvaluationCache(directory)
+    for k in range(200):
+        cache.put({"arch": [k % 40], "training_seed": 0},
+                  {"val_accuracy": (k % 40) / 40.0, "test_accuracy": 0.5, "writer": worker,
+                   "padding": "x" * 2000})
+
+
+def test_cache_is_safe_with_two_processes_writing_at_once(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), w)) for w in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    cache = EvaluationCache(tmp_path)
+    for k in range(40):
+        record = cache.get({"arch": [k], "training_seed": 0})
+        assert record is not None and record["val_accuracy"] == k / 40.0
+    assert len(list(tmp_path.rglob("*.json"))) == 40
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_reinforce_gradient_matches_finite_differences() -> None:
+    ctrl = BatchedController(2, (3, 2, 3), hidden=3, seed=1, dtype=torch.float64,
+                             init_scale=0.5)
+    tokens = torch.tensor([[2, 1, 0], [0, 0, 2]])
+    adv = torch.tensor([0.7, -1.3], dtype=torch.float64)
+    loss = ctrl.reinforce_loss(tokens, adv)
+    grads = torch.autograd.grad(loss, list(ctrl.params.values()))
+    eps = 1e-6
+    for (name, p), g in zip(ctrl.params.items(), grads, strict=True):
+        flat = p.detach().view(-1)
+        for i in range(flat.numel()):
+            old = float(flat[i])
+            with torch.no_grad():
+                flat[i] = old + eps
+                up = float(ctrl.reinforce_loss(tokens, adv))
+                flat[i] = old - eps
+                down = float(ctrl.reinforce_loss(tokens, adv))
+                flat[i] = old
+            assert abs((up - down) / (2 * eps) - float(g.view(-1)[i])) < 1e-6, (name, i)
+    # The probabilities of each token sum to one over its own choices only.
+    probs = torch.softmax(ctrl.logits(tokens), dim=-1)
+    assert torch.allclose(probs.sum(-1), torch.ones(2, 3, dtype=torch.float64))
+    assert float(probs[:, 1, 2].detach().abs().max()) == 0.0
+
+
+def test_regularized_evolution_removes_the_oldest_not_the_worst() -> None:
+    env = gym.make(CELL_ID, tabular=True)
+    evo = agents.make("regularized-evolution", observation_space=env.observation_space,
+                      action_space=env.action_space, population=3, sample=2)
+    evo.reset(1, seed=0)
+    archs = np.array([[[0] * 6], [[1] * 6], [[2] * 6]])
+    for arch, fit in zip(archs, (0.9, 0.1, 0.5), strict=True):  # the oldest is the best
+        evo.add(np.array([0]), arch, np.array([fit]))  # type: ignore[attr-defined]
+    evo.add(np.array([0]), np.array([[0, 1, 2, 0, 1, 2]]), np.array([0.2]))  # type: ignore[attr-defined]
+    fitness = sorted(evo.pop_fitness[0].tolist())  # type: ignore[attr-defined]
+    assert fitness == [0.1, 0.2, 0.5]
+    # Mutation changes exactly one token to another valid choice.
+    parents = np.tile(np.array([0, 1, 2, 0, 1, 2]), (50, 1))
+    children = evo.mutate(parents)  # type: ignore[attr-defined]
+    assert ((children != parents).sum(axis=1) == 1).all() and children.max() <= 2
+
+
+def test_tabular_benchmark_ships_small_with_known_optimum() -> None:
+    assert TABLE_PATH.exists() and TABLE_PATH.stat().st_size < 1_000_000
+    table = load_table()
+    assert table.val_accuracy.shape == (TABLE_SPACE.size, len(table.seeds))
+    assert 0.5 < table.optimum <= 1.0
+    env = gym.make(CELL_ID, tabular=True)
+    env.reset(seed=0)
+    for a in TABLE_SPACE.tokens(table.best_index):
+        _, reward, _, _, info = env.step(a)
+    assert reward == table.optimum and info["regret"] == 0.0
+
+
+def test_reinforce_and_evolution_beat_random_search_on_the_table() -> None:
+    budget, seeds = 60, 128
+    final = {}
+    for name, params in (("random-search", {}), ("nas-reinforce", {}),
+                         ("regularized-evolution", {"population": 10, "sample": 3})):
+        out = run_search(CELL_ID, name, replicates=seeds, budget=budget, seed=7,
+                         env_kwargs={"tabular": True}, agent_params=params)
+        final[name] = out["final_regret"]
+    for name in ("nas-reinforce", "regularized-evolution"):
+        # Replicate i of each strategy is an independent search; the difference of the means
+        # gets a bootstrap interval over the replicate pairs.
+        diff = final["random-search"] - final[name]
+        lo, hi = bootstrap_mean_ci(diff, random_state=0)
+        assert lo > 0.0, (name, final[name].mean(), final["random-search"].mean(), lo, hi)
+
+
+def test_darts_mixed_op_equals_the_single_op_with_one_hot_weights() -> None:
+    torch.manual_seed(0)
+    mixed = MixedOp(CELL_OPS, 3)
+    x = torch.randn(2, 3, 5, 5)
+    for k in range(len(CELL_OPS)):
+        w = torch.zeros(len(CELL_OPS))
+        w[k] = 1.0
+        assert torch.allclose(mixed(x, w), mixed.single(x, k))
+    net = SuperNet(TABLE_SPACE, 1, 10, channels=3)
+    arch = (2, 1, 0, 2, 2, 1)
+    one_hot = torch.nn.functional.one_hot(torch.tensor(arch), 3).double().float()
+    assert torch.allclose(net(x[:, :1, :, :].repeat(1, 1, 2, 2)[:, :, :8, :8], arch=arch),
+                          net(x[:, :1, :, :].repeat(1, 1, 2, 2)[:, :, :8, :8], weights=one_hot))
+
+
+def test_one_shot_references_propose_cells(tmp_path: Path) -> None:
+    for name, params in (("enas", {"shared_steps": 3, "controller_steps": 2, "candidates": 2}),
+                         ("darts", {"steps_per_episode": 3})):
+        out = run_search(CELL_ID, name, replicates=1, budget=2, seed=0,
+                         env_kwargs={"tabular": True}, agent_params=params)
+        assert out["best_val"].shape == (2, 1) and (out["final_arch"] >= 0).all()
+        assert np.all(np.diff(out["wall_clock"][:, 0]) > 0)
