@@ -235,3 +235,18 @@ def test_one_shot_references_propose_cells(tmp_path: Path) -> None:
                          env_kwargs={"tabular": True}, agent_params=params)
         assert out["best_val"].shape == (2, 1) and (out["final_arch"] >= 0).all()
         assert np.all(np.diff(out["wall_clock"][:, 0]) > 0)
+
+
+def test_reproduce_nas_quick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from decisiongym.cli import main
+
+    monkeypatch.setenv("DECISIONGYM_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "nas"
+    assert main(["reproduce", "nas", "--quick", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["checks"] and all(c["passed"] for c in summary["checks"])
+    assert len(summary["rows"]) == 3
+    assert {p.name for p in (out / "plots").glob("nas_*.png")} >= {
+        "nas_tabular_regret.png", "nas_chain_trained.png", "nas_cell_trained.png"}

@@ -83,7 +83,7 @@ def test_every_reproduction_is_listed() -> None:
     names = [n for n, _ in list_reproductions()]
     assert names == ["kuleshov-precup", "chapelle-li", "adversarial", "ope", "contextual",
                      "sutton-barto", "supervised", "deep-rl", "adversarial-examples",
-                     "feudal", "options"]
+                     "feudal", "options", "nas"]
     with pytest.raises(ValueError, match="unknown reproduction 'nope'"):
         get_reproduction("nope")
 

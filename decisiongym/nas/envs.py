@@ -47,7 +47,8 @@ Chain: ``n_layers`` (3), ``filter_heights``, ``filter_widths`` ((1, 3, 5)), ``st
 table's seeds; an int: that training seed's entry). Both: ``dataset`` ("digits" or "mnist"),
 ``data_seed`` (0, fixes the split), ``training_seed`` (0, fixes the child's init and batch
 order), ``epochs`` (2), ``batch_size`` (64), ``lr`` (0.01), ``max_train`` (None: the whole
-training split), ``penalty`` (0.0), ``cache`` (True), ``cache_dir`` (None: see
+training split), ``penalty`` (0.0), ``horizon`` (accepted and ignored: the harness passes
+its budget of architectures per search), ``cache`` (True), ``cache_dir`` (None: see
 :func:`decisiongym.nas.cache.default_cache_dir`), ``device`` ("cpu").
 
 ## Version History
@@ -115,7 +116,7 @@ class _Evaluator:
     def build(self, tokens: Sequence[int]) -> Any:
         c, h, w = self.data.input_shape
         if isinstance(self.space, ChainSpace):
-            return ChainNet(self.space, tokens, c, self.data.n_classes)
+            return ChainNet(self.space, tokens, c, self.data.n_classes, input_hw=(h, w))
         return CellNet(self.space, tokens, c, self.data.n_classes, input_hw=(h, w), **self.child)
 
     def __call__(self, tokens: Sequence[int], training_seed: int | None = None) -> Evaluation:
@@ -225,6 +226,7 @@ def _make_core(kind: str, kw: dict[str, Any]) -> NASCore:
                                             ("cache", True), ("cache_dir", None),
                                             ("device", "cpu"))}
     penalty = float(kw.pop("penalty", 0.0))
+    kw.pop("horizon", None)  # the harness's budget (architectures per search): not a dynamics
     name = f"decisiongym/{kind}-v0"
     evaluator: _Evaluator | _TabularEvaluator
     space: ChainSpace | CellSpace

@@ -84,10 +84,14 @@ def chain_output_size(space: ChainSpace, tokens: Sequence[int], input_hw: tuple[
 
 
 class ChainNet(nn.Module):
-    """The child CNN of a chain architecture (conv -> ReLU per layer, pool, linear)."""
+    """The child CNN of a chain architecture: conv -> ReLU per layer, then a linear classifier.
+
+    The classifier reads the last feature map flattened (Zoph & Le put a softmax on top of the
+    last layer); a global average of a few channels would throw away where the strokes are.
+    """
 
     def __init__(self, space: ChainSpace, tokens: Sequence[int], in_channels: int,
-                 n_classes: int) -> None:
+                 n_classes: int, input_hw: tuple[int, int] = (8, 8)) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c = in_channels
@@ -98,10 +102,14 @@ class ChainNet(nn.Module):
                 layers.append(nn.MaxPool2d(1, stride=stride))
             c = filters
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(c, n_classes)
+        h, w = chain_output_size(space, tokens, input_hw)
+        if h == 0:
+            raise ValueError(f"ChainNet: architecture {list(tokens)} is malformed on a "
+                             f"{input_hw} input (a stride skips the whole map)")
+        self.head = nn.Linear(c * h * w, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).mean(dim=(2, 3)))
+        return self.head(self.features(x).flatten(1))
 
 
 # ----- the cell space (NAS-Bench-201 style) ----------------------------------------------------

@@ -43,6 +43,7 @@ def _registry() -> dict[str, Reproduction]:
         deep_rl,
         feudal,
         kuleshov_precup,
+        nas,
         ope,
         options,
         supervised,
@@ -54,7 +55,7 @@ def _registry() -> dict[str, Reproduction]:
                                 contextual.REPRODUCTION, sutton_barto.REPRODUCTION,
                                 supervised.REPRODUCTION, deep_rl.REPRODUCTION,
                                 adversarial_examples.REPRODUCTION, feudal.REPRODUCTION,
-                                options.REPRODUCTION)}
+                                options.REPRODUCTION, nas.REPRODUCTION)}
 
 
 def list_reproductions() -> list[tuple[str, str]]:
