@@ -34,11 +34,16 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import ArrayLike, NDArray
 
+from decisiongym.envs._validation import (
+    check_discrete_actions,
+    check_num_envs,
+    check_render_mode,
+    replicate_rngs,
+)
 from decisiongym.envs.bandits import _as_single_action, _check_horizon, _check_k
 
 __all__ = [
@@ -400,22 +405,6 @@ def _render_ansi(name: str, core: AdversaryCore, i: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _check_vector_actions(name: str, n: int, n_arms: int, actions: Any) -> IntArray:
-    a = np.asarray(actions)
-    if a.shape != (n,):
-        raise ValueError(f"{name}: actions must have shape ({n},), got {a.shape}: {actions!r}")
-    if not np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
-        if np.issubdtype(a.dtype, np.floating) and np.isnan(a).any():
-            raise ValueError(f"{name}: actions contain NaN: {actions!r}")
-        raise ValueError(f"{name}: actions must be integers in [0, {n_arms}), got dtype "
-                         f"{a.dtype}: {actions!r}")
-    if a.min() < 0 or a.max() >= n_arms:
-        bad = int(np.flatnonzero((a < 0) | (a >= n_arms))[0])
-        raise ValueError(f"{name}: actions[{bad}] = {int(a[bad])} is out of range; expected "
-                         f"integers in [0, {n_arms})")
-    return a.astype(np.int64, copy=False)
-
-
 # --------------------------------------------------------------------------------------------
 # Single and vector environments.
 # --------------------------------------------------------------------------------------------
@@ -433,10 +422,8 @@ class AdversarialBanditEnv(gym.Env[np.int64, np.int64]):
         if horizon is None:
             horizon = adversary.table.shape[0] if isinstance(adversary, TableAdversary) else 1000
         self.horizon = _check_horizon(self.env_name, horizon)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"{self.env_name}: render_mode must be one of "
-                             f"{self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
+                                             render_mode)
         self.n_arms = adversary.n_arms
         self.action_space = spaces.Discrete(self.n_arms)
         self.observation_space = spaces.Discrete(1)
@@ -479,20 +466,15 @@ class AdversarialBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
 
     def __init__(self, adversary: Adversary, horizon: int | None, num_envs: int = 1,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
-                or num_envs < 1:
-            raise ValueError(f"{self.env_name}: num_envs must be a positive integer, "
-                             f"got {num_envs!r}")
+        num_envs = check_num_envs(self.env_name, num_envs)
         if horizon is None:
             horizon = adversary.table.shape[0] if isinstance(adversary, TableAdversary) else 1000
         horizon = _check_horizon(self.env_name, horizon)
         if max_episode_steps is not None:
             horizon = min(horizon, _check_horizon(self.env_name, max_episode_steps))
         self.horizon = horizon
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"{self.env_name}: render_mode must be one of "
-                             f"{self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
+                                             render_mode)
         self.num_envs = int(num_envs)
         self.n_arms = adversary.n_arms
         self.single_action_space = spaces.Discrete(self.n_arms)
@@ -506,16 +488,9 @@ class AdversarialBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
     def reset(self, *, seed: int | Sequence[int] | None = None,
               options: dict[str, Any] | None = None) -> tuple[IntArray, dict[str, Any]]:
         super().reset(seed=None)
-        if seed is None:
-            if not self._core.rngs:
-                self._core.rngs = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
-        else:
-            seeds = ([int(seed) + i for i in range(self.num_envs)]
-                     if isinstance(seed, (int, np.integer)) else list(seed))
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"{self.env_name}: got {len(seeds)} seeds for "
-                                 f"{self.num_envs} replicates")
-            self._core.rngs = [seeding.np_random(int(s))[0] for s in seeds]
+        rngs = replicate_rngs(self.env_name, seed, self.num_envs, self._core.rngs)
+        if rngs is not None:
+            self._core.rngs = rngs
         self._core.reset_rows(self._all)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         return np.zeros(self.num_envs, dtype=np.int64), {}
@@ -529,7 +504,7 @@ class AdversarialBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
                 and actions.shape == (n,) and actions.view(np.uint64).max() < self.n_arms):
             a = actions
         else:
-            a = _check_vector_actions(self.env_name, n, self.n_arms, actions)
+            a = check_discrete_actions(self.env_name, actions, n, self.n_arms)
         stepped = ~self._autoreset
         if stepped.all():
             received, vectors = self._core.pull(a)

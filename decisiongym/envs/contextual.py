@@ -34,11 +34,16 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import ArrayLike, NDArray
 
+from decisiongym.envs._validation import (
+    check_discrete_actions,
+    check_num_envs,
+    check_render_mode,
+    replicate_rngs,
+)
 from decisiongym.envs.bandits import _as_single_action, _check_horizon, _check_k
 
 __all__ = [
@@ -493,10 +498,8 @@ class ContextualBanditEnv(gym.Env[FloatArray, np.int64]):
     def __init__(self, problem: ContextualProblem, horizon: int,
                  render_mode: str | None = None) -> None:
         self.horizon = _check_horizon(self.env_name, horizon)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"{self.env_name}: render_mode must be one of "
-                             f"{self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
+                                             render_mode)
         self.problem = problem
         self.n_arms = problem.n_arms
         self.action_space = spaces.Discrete(self.n_arms)
@@ -555,18 +558,13 @@ class ContextualBanditVectorEnv(VectorEnv[FloatArray, IntArray, NDArray[Any]]):
 
     def __init__(self, problem: ContextualProblem, horizon: int, num_envs: int = 1,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
-                or num_envs < 1:
-            raise ValueError(f"{self.env_name}: num_envs must be a positive integer, "
-                             f"got {num_envs!r}")
+        num_envs = check_num_envs(self.env_name, num_envs)
         horizon = _check_horizon(self.env_name, horizon)
         if max_episode_steps is not None:
             horizon = min(horizon, _check_horizon(self.env_name, max_episode_steps))
         self.horizon = horizon
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"{self.env_name}: render_mode must be one of "
-                             f"{self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
+                                             render_mode)
         self.problem = problem
         self.num_envs = int(num_envs)
         self.n_arms = problem.n_arms
@@ -587,16 +585,9 @@ class ContextualBanditVectorEnv(VectorEnv[FloatArray, IntArray, NDArray[Any]]):
     def reset(self, *, seed: int | Sequence[int] | None = None,
               options: dict[str, Any] | None = None) -> tuple[FloatArray, dict[str, Any]]:
         super().reset(seed=None)
-        if seed is None:
-            if not self._core.rngs:
-                self._core.rngs = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
-        else:
-            seeds = ([int(seed) + i for i in range(self.num_envs)]
-                     if isinstance(seed, (int, np.integer)) else list(seed))
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"{self.env_name}: got {len(seeds)} seeds for "
-                                 f"{self.num_envs} replicates")
-            self._core.rngs = [seeding.np_random(int(s))[0] for s in seeds]
+        rngs = replicate_rngs(self.env_name, seed, self.num_envs, self._core.rngs)
+        if rngs is not None:
+            self._core.rngs = rngs
         self._core.reset_rows(self._all)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         eta = self._core.expected_rewards()
@@ -604,20 +595,7 @@ class ContextualBanditVectorEnv(VectorEnv[FloatArray, IntArray, NDArray[Any]]):
                                       "optimal_expected_reward": eta.max(axis=1)}
 
     def _check_actions(self, actions: Any) -> IntArray:
-        a = np.asarray(actions)
-        if a.shape != (self.num_envs,):
-            raise ValueError(f"{self.env_name}: actions must have shape ({self.num_envs},), "
-                             f"got {a.shape}: {actions!r}")
-        if not np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
-            if np.issubdtype(a.dtype, np.floating) and np.isnan(a).any():
-                raise ValueError(f"{self.env_name}: actions contain NaN: {actions!r}")
-            raise ValueError(f"{self.env_name}: actions must be integers in [0, {self.n_arms}), "
-                             f"got dtype {a.dtype}: {actions!r}")
-        if a.min() < 0 or a.max() >= self.n_arms:
-            bad = int(np.flatnonzero((a < 0) | (a >= self.n_arms))[0])
-            raise ValueError(f"{self.env_name}: actions[{bad}] = {int(a[bad])} is out of range; "
-                             f"expected integers in [0, {self.n_arms})")
-        return a.astype(np.int64, copy=False)
+        return check_discrete_actions(self.env_name, actions, self.num_envs, self.n_arms)
 
     def step(self, actions: Any) -> tuple[FloatArray, FloatArray, NDArray[np.bool_],
                                           NDArray[np.bool_], dict[str, Any]]:

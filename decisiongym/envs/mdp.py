@@ -31,10 +31,16 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import ArrayLike, NDArray
+
+from decisiongym.envs._validation import (
+    check_discrete_actions,
+    check_num_envs,
+    check_render_mode,
+    replicate_rngs,
+)
 
 __all__ = [
     "LAYOUTS",
@@ -328,13 +334,6 @@ def _episode_limit(name: str, max_episode_steps: Any, horizon: Any) -> int | Non
     return min(limits) if limits else None
 
 
-def _check_render_mode(name: str, modes: list[str], render_mode: str | None) -> str | None:
-    if render_mode is not None and render_mode not in modes:
-        raise ValueError(f"{name}: render_mode must be one of {modes} or None, "
-                         f"got {render_mode!r}")
-    return render_mode
-
-
 class _ModelAccess:
     """The model views every tabular env (single or vector) offers."""
 
@@ -380,8 +379,8 @@ class TabularEnv(_ModelAccess, gym.Env[Any, np.int64]):
 
     def _setup(self, model: TabularModel, view: _View, max_episode_steps: int | None,
                render_mode: str | None, horizon: int | None = None) -> None:
-        self.render_mode = _check_render_mode(self.env_name, self.metadata["render_modes"],
-                                              render_mode)
+        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
+                                             render_mode)
         self.max_episode_steps = _episode_limit(self.env_name, max_episode_steps, horizon)
         self._view = view
         self._core = TabularCore(model, 1)
@@ -441,12 +440,9 @@ class TabularVectorEnv(_ModelAccess, VectorEnv[Any, IntArray, NDArray[Any]]):
     def _setup(self, model: TabularModel, view: _View, num_envs: int,
                max_episode_steps: int | None, render_mode: str | None,
                horizon: int | None = None) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
-                or num_envs < 1:
-            raise ValueError(f"{self.env_name}: num_envs must be a positive integer, "
-                             f"got {num_envs!r}")
-        self.render_mode = _check_render_mode(self.env_name, self.metadata["render_modes"],
-                                              render_mode)
+        num_envs = check_num_envs(self.env_name, num_envs)
+        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
+                                             render_mode)
         self.max_episode_steps = _episode_limit(self.env_name, max_episode_steps, horizon)
         self.num_envs = int(num_envs)
         self._view = view
@@ -465,16 +461,9 @@ class TabularVectorEnv(_ModelAccess, VectorEnv[Any, IntArray, NDArray[Any]]):
     def reset(self, *, seed: int | Sequence[int] | None = None,
               options: dict[str, Any] | None = None) -> tuple[NDArray[Any], dict[str, Any]]:
         super().reset(seed=None)
-        if seed is None:
-            if not self._core.rngs:
-                self._core.set_rngs([seeding.np_random(None)[0] for _ in range(self.num_envs)])
-        else:
-            seeds = ([int(seed) + i for i in range(self.num_envs)]
-                     if isinstance(seed, (int, np.integer)) else list(seed))
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"{self.env_name}: got {len(seeds)} seeds for "
-                                 f"{self.num_envs} replicates")
-            self._core.set_rngs([seeding.np_random(int(s))[0] for s in seeds])
+        rngs = replicate_rngs(self.env_name, seed, self.num_envs, self._core.rngs)
+        if rngs is not None:
+            self._core.set_rngs(rngs)
         self._core.reset_all()
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._any_autoreset = False
@@ -482,21 +471,8 @@ class TabularVectorEnv(_ModelAccess, VectorEnv[Any, IntArray, NDArray[Any]]):
         return self._view.encode(states), {"state": states, "_state": self._ones}
 
     def _check_actions(self, actions: Any) -> IntArray:
-        n_a = self._core.model.n_actions
-        a = np.asarray(actions)
-        if a.shape != (self.num_envs,):
-            raise ValueError(f"{self.env_name}: actions must have shape ({self.num_envs},), "
-                             f"got {a.shape}: {actions!r}")
-        if not np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
-            if np.issubdtype(a.dtype, np.floating) and np.isnan(a).any():
-                raise ValueError(f"{self.env_name}: actions contain NaN: {actions!r}")
-            raise ValueError(f"{self.env_name}: actions must be integers in [0, {n_a}), "
-                             f"got dtype {a.dtype}: {actions!r}")
-        if a.min() < 0 or a.max() >= n_a:
-            bad = int(np.flatnonzero((a < 0) | (a >= n_a))[0])
-            raise ValueError(f"{self.env_name}: actions[{bad}] = {int(a[bad])} is out of range; "
-                             f"expected integers in [0, {n_a})")
-        return a.astype(np.int64, copy=False)
+        return check_discrete_actions(self.env_name, actions, self.num_envs,
+                                      self._core.model.n_actions)
 
     def step(self, actions: Any) -> tuple[NDArray[Any], FloatArray, BoolArray, BoolArray,
                                           dict[str, Any]]:

@@ -34,11 +34,15 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
+from decisiongym.envs._validation import (
+    check_discrete_actions,
+    check_render_mode,
+    replicate_rngs,
+)
 from decisiongym.envs.bandits import _as_single_action, _check_horizon
 from decisiongym.supervised.data import (
     IMAGE_DATASETS,
@@ -146,10 +150,8 @@ class _SupervisedEnv(gym.Env[Any, np.int64]):
     env_name = "Supervised"
 
     def __init__(self, problem: _Problem, feedback: str, render_mode: str | None) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"{self.env_name}: render_mode must be 'ansi' or None, "
-                             f"got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
+                                             render_mode)
         self.problem = problem
         self.feedback = feedback
         self.n_classes = problem.n_classes
@@ -216,10 +218,8 @@ class _SupervisedVectorEnv(VectorEnv[Any, NDArray[np.int64], NDArray[Any]]):
     def __init__(self, problem: _Problem, feedback: str, num_envs: int,
                  render_mode: str | None) -> None:
         self.num_envs = _check_pos_int(self.env_name, "num_envs", num_envs)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"{self.env_name}: render_mode must be 'ansi' or None, "
-                             f"got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
+                                             render_mode)
         self.problem = problem
         self.feedback = feedback
         self.n_classes = problem.n_classes
@@ -247,36 +247,16 @@ class _SupervisedVectorEnv(VectorEnv[Any, NDArray[np.int64], NDArray[Any]]):
     def reset(self, *, seed: int | Sequence[int] | None = None,
               options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=None)
-        if seed is None:
-            if not self._rngs:
-                self._rngs = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
-        else:
-            seeds = ([int(seed) + i for i in range(self.num_envs)]
-                     if isinstance(seed, (int, np.integer)) else list(seed))
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"{self.env_name}: got {len(seeds)} seeds for "
-                                 f"{self.num_envs} replicates")
-            self._rngs = [seeding.np_random(int(s))[0] for s in seeds]
+        rngs = replicate_rngs(self.env_name, seed, self.num_envs, self._rngs)
+        if rngs is not None:
+            self._rngs = rngs
         for i in range(self.num_envs):
             self._new_episode(i)
         self._autoreset[:] = False
         return self._obs(np.full(self.num_envs, -1, dtype=np.int64)), {}
 
     def _check_actions(self, actions: Any) -> NDArray[np.int64]:
-        a = np.asarray(actions)
-        if a.shape != (self.num_envs,):
-            raise ValueError(f"{self.env_name}: actions must have shape ({self.num_envs},), "
-                             f"got {a.shape}: {actions!r}")
-        if not np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
-            if np.issubdtype(a.dtype, np.floating) and np.isnan(a).any():
-                raise ValueError(f"{self.env_name}: actions contain NaN: {actions!r}")
-            raise ValueError(f"{self.env_name}: actions must be integers in "
-                             f"[0, {self.n_classes}), got dtype {a.dtype}: {actions!r}")
-        if a.min() < 0 or a.max() >= self.n_classes:
-            bad = int(np.flatnonzero((a < 0) | (a >= self.n_classes))[0])
-            raise ValueError(f"{self.env_name}: actions[{bad}] = {int(a[bad])} is out of range; "
-                             f"expected integers in [0, {self.n_classes})")
-        return a.astype(np.int64, copy=False)
+        return check_discrete_actions(self.env_name, actions, self.num_envs, self.n_classes)
 
     def step(self, actions: Any) -> tuple[Any, NDArray[np.float64], NDArray[np.bool_],
                                           NDArray[np.bool_], dict[str, Any]]:
