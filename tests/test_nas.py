@@ -250,3 +250,12 @@ def test_reproduce_nas_quick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert len(summary["rows"]) == 3
     assert {p.name for p in (out / "plots").glob("nas_*.png")} >= {
         "nas_tabular_regret.png", "nas_chain_trained.png", "nas_cell_trained.png"}
+
+
+def test_env_docstring_example_runs() -> None:
+    import doctest
+
+    import decisiongym.nas.envs as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
