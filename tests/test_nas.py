@@ -98,6 +98,24 @@ def test_cell_env_api_and_vector_twin_agree() -> None:
         env.step(7)
 
 
+def test_env_checkers_pass(tmp_path: Path) -> None:
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    sb3_check_env(gym.make(CELL_ID, tabular=True).unwrapped)
+    chain = gym.make(CHAIN_ID, cache_dir=str(tmp_path), epochs=1, max_train=64, **SMALL_CHAIN)
+    check_env(chain.unwrapped, skip_render_check=True)
+
+
+def test_same_seed_same_search() -> None:
+    runs = [run_search(CELL_ID, name, replicates=2, budget=3, seed=3,
+                       env_kwargs={"tabular": True}, agent_params=params)["best_val"]
+            for name, params in (("nas-reinforce", {}), ("nas-reinforce", {}),
+                                 ("darts", {"steps_per_episode": 2}),
+                                 ("darts", {"steps_per_episode": 2}))]
+    assert np.array_equal(runs[0], runs[1]) and np.array_equal(runs[2], runs[3])
+
+
 def test_cache_returns_identical_rewards(tmp_path: Path) -> None:
     kwargs = {"n_nodes": 3, "ops": ("skip", "conv3x3"), "channels": 2, "epochs": 1,
               "max_train": 128, "cache_dir": str(tmp_path)}

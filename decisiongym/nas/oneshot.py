@@ -94,12 +94,13 @@ class ENASSearch:
                  *, seed: int, channels: int = 8, batch_size: int = 64, lr: float = 0.01,
                  controller_lr: float = 0.01, hidden: int = 32, baseline_decay: float = 0.9,
                  entropy: float = 0.0) -> None:
-        torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.space = space
         X_tr, y_tr, X_va, y_va = data
-        self.net = SuperNet(space, X_tr.shape[1], int(y_tr.max()) + 1, channels,
-                            tuple(X_tr.shape[2:]))
+        with torch.random.fork_rng():  # seeded initial weights; the global RNG is left as it was
+            torch.manual_seed(seed)
+            self.net = SuperNet(space, X_tr.shape[1], int(y_tr.max()) + 1, channels,
+                                tuple(X_tr.shape[2:]))
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.train, self.val = (_Batches(X_tr, y_tr, batch_size, self.rng),
                                 _Batches(X_va, y_va, batch_size, self.rng))
@@ -144,12 +145,14 @@ class DARTSSearch:
                                                        NDArray[np.float32], NDArray[np.int64]],
                  *, seed: int, channels: int = 8, batch_size: int = 64, lr: float = 0.01,
                  arch_lr: float = 0.03) -> None:
-        torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         X_tr, y_tr, X_va, y_va = data
-        self.net = SuperNet(space, X_tr.shape[1], int(y_tr.max()) + 1, channels,
-                            tuple(X_tr.shape[2:]))
-        self.alpha = (1e-3 * torch.randn(len(space.edges), len(space.ops))).requires_grad_(True)
+        with torch.random.fork_rng():  # seeded initial weights; the global RNG is left as it was
+            torch.manual_seed(seed)
+            self.net = SuperNet(space, X_tr.shape[1], int(y_tr.max()) + 1, channels,
+                                tuple(X_tr.shape[2:]))
+            alpha = 1e-3 * torch.randn(len(space.edges), len(space.ops))
+        self.alpha = alpha.requires_grad_(True)
         self.w_opt = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.a_opt = torch.optim.Adam([self.alpha], lr=arch_lr, betas=(0.5, 0.999))
         self.train, self.val = (_Batches(X_tr, y_tr, batch_size, self.rng),
