@@ -91,6 +91,8 @@ def _curve_plot(curves: dict[str, dict[str, np.ndarray]], path: Path, title: str
     for ax in axes:
         ax.set_ylabel(ylabel)
         ax.legend()
+        if key == "regret_curve":  # regret falls by orders of magnitude; 0 is reachable
+            ax.set_yscale("symlog", linthresh=1e-3)
     fig.suptitle(title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
