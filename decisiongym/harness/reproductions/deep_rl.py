@@ -53,8 +53,9 @@ ZOO_DQN_OURS: dict[str, Any] = {"learning_rate": 2.3e-3, "batch_size": 64, "buff
                 "learning_starts": 1000, "gamma": 0.99, "target_update": 10, "train_freq": 256,
                 "gradient_steps": 128, "epsilon_final": 0.04, "hidden": [256, 256]}
 #: A small DQN for the mazes (one gradient step every 4 env steps, as Mnih et al.).
-MAZE_DQN: dict[str, Any] = {"hidden": [64], "learning_rate": 1e-3, "learning_starts": 500, "train_freq": 4,
-            "gradient_steps": 1, "target_update": 250, "buffer_size": 20_000}
+MAZE_DQN: dict[str, Any] = {"hidden": [64], "learning_rate": 1e-3, "learning_starts": 500,
+                            "train_freq": 4, "gradient_steps": 1, "target_update": 250,
+                            "buffer_size": 20_000}
 
 CARTPOLE_SOLVED = 195.0
 
@@ -133,11 +134,13 @@ def _agents(steps: int, quick: bool, maze: bool) -> tuple[AgentSetting, ...]:
 
 def parts(quick: bool) -> tuple[Part, ...]:
     seeds = 5
-    cart, maze, sparse = (2000, 1500, 2000) if quick else (50_000, 20_000, 30_000)
+    # ES needs population x 100 (the maze's step limit) env steps to finish one generation.
+    cart, maze, sparse = (2000, 2000, 2000) if quick else (50_000, 20_000, 30_000)
     sparse_dqn = {**MAZE_DQN, "exploration_steps": int(0.3 * sparse)}
     exploration = (
         AgentSetting("dqn", sparse_dqn, label="dqn"),
-        AgentSetting("rnd", {"base": "dqn", "base_params": sparse_dqn}, label="rnd+dqn"),
+        AgentSetting("rnd", {"base": "dqn", "base_params": sparse_dqn, "coef": 0.02,
+                             "normalize": True}, label="rnd+dqn"),
         AgentSetting("count-bonus", {"base": "dqn", "base_params": sparse_dqn, "coef": 0.05},
                      label="count+dqn"),
     )
