@@ -57,14 +57,14 @@ def test_navigation_ham_structure_and_joint_smdp() -> None:
     s0 = int(np.argmax(u.initial_state_distribution))
     # From the start (row 1, column 0) following the corridor east: one step to the junction
     # at (1, 1), where FollowE's own choice (go on / stop) is the next choice point.
-    follow_e = 1
+    follow_e = 2  # the root's choices: FollowN, BackOffN, FollowE, ...
     assert r[s0, root, follow_e] == -1.0 and d[s0, root, follow_e] == 1.0
     assert tuple(u.maze.cells[s2[s0, root, follow_e]]) == (1, 1)
     assert m2[s0, root, follow_e] == ham.index[("FollowE", "junction")]
-    # Going on from there: two more steps east to the wall: back at the root's choice.
+    # Going on from there: one more step east to (1, 2), the wall ahead: back at the root.
     junction = ham.index[("FollowE", "junction")]
     s1 = int(s2[s0, root, follow_e])
-    assert r[s1, junction, 0] == -2.0 and m2[s1, junction, 0] == root
+    assert r[s1, junction, 0] == -1.0 and m2[s1, junction, 0] == root
     # The HAM's optimum is the flat optimum on this maze (every turn is at a wall or junction).
     v, _ = value_iteration(u.transitions, u.rewards, u.gamma)
     q = ham_value_iteration(ham, u.model)
