@@ -89,7 +89,7 @@ ENVIRONMENTS: tuple[EnvEntry, ...] = (
              "long corridor, reward +1 only at the far end: exploration (length, observation)"),
     EnvEntry(f"{NAMESPACE}/FeudalMaze-v0", "decisiongym.envs.hierarchical:FeudalMaze",
              "decisiongym.envs.hierarchical:FeudalMazeVector",
-             "Dayan & Hinton's 2^n x 2^n maze, U barrier, regions per level exposed (levels, goal)"),
+             "Dayan & Hinton's 2^n x 2^n maze, U barrier, regions per level exposed (levels)"),
     EnvEntry(f"{NAMESPACE}/FourRooms-v0", "decisiongym.envs.hierarchical:FourRooms",
              "decisiongym.envs.hierarchical:FourRoomsVector",
              "Sutton, Precup & Singh's four rooms, moves succeed w.p. 2/3 (goal, gamma 0.9)"),
