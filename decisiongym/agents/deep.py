@@ -14,7 +14,8 @@ Agents (all for a ``Discrete`` action space; observations Box (flattened, uint8 
 - ``dqn``: Mnih et al. (2015), experience replay and fixed Q-targets (a target network synced
   every ``target_update`` env steps), Huber loss, linear epsilon decay; ``double=True`` takes the
   next action from the online network and its value from the target one (van Hasselt et al.
-  2016).
+  2016); ``her_k`` > 0 adds hindsight experience replay for goal-conditioned observations
+  (Andrychowicz et al. 2017, "future" relabelling; ``GoalMaze-v0``).
 - ``reinforce``: Williams (1992), Monte Carlo policy gradient grad log pi(a|s) G_t (seed 5.3.10,
   item 3), with a learned state-value baseline b(s) = v(s, w) (``baseline=True``, item 5).
 - ``actor-critic``: the advantage estimated by the TD error (item 5: E[r + gamma v(s') - v(s)]
@@ -342,6 +343,16 @@ class DQN(DeepAgent):
     linearly from ``epsilon_start`` to ``epsilon_final`` over ``exploration_steps`` env steps;
     learning starts after ``learning_starts`` steps. Truncation bootstraps (the episode was
     cut, not ended). Defaults are rl-zoo's tuned CartPole-v1 settings for SB3's DQN.
+
+    Hindsight experience replay (Andrychowicz et al. 2017), ``her_k`` > 0: for goal-conditioned
+    observations laid out as ``achieved goal ++ desired goal`` (equal halves of a flat Box, as
+    ``GoalMaze-v0``'s), each finished episode of a copy is relabelled with the "future" strategy:
+    every transition t is stored ``her_k`` more times, its desired goal replaced by the goal
+    achieved after a step j >= t drawn uniformly, its reward recomputed (``her_goal_reward`` if
+    s_{t+1} achieves it, else ``her_step_reward``) and terminated where it is achieved. The
+    relabelled transitions live in a second ring per learner (``buffer_size`` rows) and make
+    ``her_k / (her_k + 1)`` of each minibatch once present. With ``her_k=0`` (the default)
+    nothing of this runs and DQN is unchanged bit for bit.
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
@@ -350,7 +361,8 @@ class DQN(DeepAgent):
                  train_freq: int = 256, gradient_steps: int = 128, target_update: int = 10,
                  epsilon_start: float = 1.0, epsilon_final: float = 0.04,
                  exploration_steps: int = 8000, double: bool = False,
-                 envs_per_learner: int = 1, device: str = "auto", num_threads: int | None = 1
+                 envs_per_learner: int = 1, device: str = "auto", num_threads: int | None = 1,
+                 her_k: int = 0, her_goal_reward: float = 0.0, her_step_reward: float = -1.0
                  ) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space,
                          hidden=hidden, learning_rate=learning_rate, gamma=gamma,
@@ -368,6 +380,12 @@ class DQN(DeepAgent):
         if not isinstance(double, bool):
             raise self._param_error("double", double, "True or False")
         self.double = double
+        self.her_k = self._check_int("her_k", her_k, low=0)
+        self.her_goal_reward = self._check_float("her_goal_reward", her_goal_reward)
+        self.her_step_reward = self._check_float("her_step_reward", her_step_reward)
+        if self.her_k and (self.encoder.kind != "box" or self.encoder.dim % 2):
+            raise self._param_error("her_k", her_k, "0 unless the observation is a flat Box "
+                                    "of achieved goal ++ desired goal (GoalMaze-v0)")
 
     def architecture(self) -> dict[str, Any]:
         return {**super().architecture(), "double": self.double}
@@ -386,6 +404,48 @@ class DQN(DeepAgent):
         self.buf_scalars = np.zeros((*shape, 4), dtype=np.float32)  # valid 0 for reset steps
         self.capacity, self.pos, self.filled = cap, 0, 0
         self.last_loss = float("nan")
+        if self.her_k:
+            self.her_states = np.zeros((learners, self.buffer_size, 2, self.encoder.dim),
+                                       dtype=np.float32)
+            self.her_scalars = np.zeros((learners, self.buffer_size, 4), dtype=np.float32)
+            self.her_pos = np.zeros(learners, dtype=np.int64)
+            self.her_filled = np.zeros(learners, dtype=np.int64)
+            self._episodes: list[list[tuple[F32, int, F32]]] = [
+                [] for _ in range(learners * self.envs_per_learner)]
+
+    def relabel(self, states: F32, actions: IntArray, next_states: F32
+                ) -> tuple[F32, F32, IntArray, FloatArray, FloatArray]:
+        """HER's "future" relabelling of one episode (encoded rows s_t, a_t, s_{t+1}, (T, d)):
+        ``her_k`` transitions per step t with the desired goal replaced by the achieved goal of
+        s_{j+1}, j uniform in [t, T); returns (s, s', a, r, 1 - terminated), ``her_k T`` rows."""
+        t_len, half = states.shape[0], states.shape[1] // 2
+        t = np.repeat(np.arange(t_len), self.her_k)
+        j = t + (self.rng.random(t.size) * (t_len - t)).astype(np.int64)
+        goals = next_states[j, :half]
+        s = np.concatenate([states[t, :half], goals], axis=1)
+        s2 = np.concatenate([next_states[t, :half], goals], axis=1)
+        hit = next_states[t, :half].argmax(axis=1) == goals.argmax(axis=1)
+        r = np.where(hit, self.her_goal_reward, self.her_step_reward)
+        return s, s2, actions[t], r, (~hit).astype(np.float64)
+
+    def _her_store(self, rows: IntArray, enc: F32, enc2: F32, actions: IntArray,
+                   done: BoolArray) -> None:
+        for i in rows:
+            ep = self._episodes[int(i)]
+            ep.append((enc[i], int(actions[i]), enc2[i]))
+            if not done[i]:
+                continue
+            s, s2, a, r, cont = self.relabel(np.stack([e[0] for e in ep]),
+                                             np.array([e[1] for e in ep], dtype=np.int64),
+                                             np.stack([e[2] for e in ep]))
+            ep.clear()
+            lrn = int(i) // self.envs_per_learner
+            slots = (self.her_pos[lrn] + np.arange(len(a))) % self.buffer_size
+            self.her_states[lrn, slots, 0] = s
+            self.her_states[lrn, slots, 1] = s2
+            self.her_scalars[lrn, slots] = np.stack([a, r, cont, np.ones_like(r)], axis=1)
+            self.her_pos[lrn] = (self.her_pos[lrn] + len(a)) % self.buffer_size
+            self.her_filled[lrn] = min(self.her_filled[lrn] + len(a), self.buffer_size)
 
     @property
     def buf_valid(self) -> NDArray[np.float32]:
@@ -430,8 +490,12 @@ class DQN(DeepAgent):
         sl = slice(self.pos, self.pos + k)
         valid = np.zeros(self.num_envs, dtype=np.float32)
         valid[rows] = 1.0
-        self.buf_states[:, sl, 0] = self._by_learner(self.encoder(obs))
-        self.buf_states[:, sl, 1] = self._by_learner(self.encoder(next_obs))
+        enc, enc2 = self.encoder(obs), self.encoder(next_obs)
+        self.buf_states[:, sl, 0] = self._by_learner(enc)
+        self.buf_states[:, sl, 1] = self._by_learner(enc2)
+        if self.her_k:
+            self._her_store(rows, enc, enc2, self._from_env_actions(actions),
+                            np.asarray(terminated | truncated))
         scalars = np.stack([self._from_env_actions(actions), rewards, ~terminated, valid],
                            axis=1).astype(np.float32)
         self.buf_scalars[:, sl] = self._by_learner(scalars)
@@ -456,10 +520,20 @@ class DQN(DeepAgent):
     def _gradient_step(self) -> None:
         import torch
 
-        idx = self.rng.integers(self.filled, size=(self.learners, self.batch_size))
         lr = np.arange(self.learners)[:, None]
-        states = self._tensor(self.buf_states[lr, idx])
-        scalars = self._tensor(self.buf_scalars[lr, idx])
+        if self.her_k and self.her_filled.any():
+            n_her = self.batch_size * self.her_k // (self.her_k + 1)
+            idx = self.rng.integers(self.filled, size=(self.learners, self.batch_size - n_her))
+            h_idx = (self.rng.random((self.learners, n_her))
+                     * self.her_filled[:, None]).astype(np.int64)
+            states = self._tensor(np.concatenate(
+                [self.buf_states[lr, idx], self.her_states[lr, h_idx]], axis=1))
+            scalars = self._tensor(np.concatenate(
+                [self.buf_scalars[lr, idx], self.her_scalars[lr, h_idx]], axis=1))
+        else:
+            idx = self.rng.integers(self.filled, size=(self.learners, self.batch_size))
+            states = self._tensor(self.buf_states[lr, idx])
+            scalars = self._tensor(self.buf_scalars[lr, idx])
         s, s2 = states[:, :, 0], states[:, :, 1]
         a = scalars[..., 0].to(torch.int64)
         r, cont, w = scalars[..., 1], scalars[..., 2], scalars[..., 3]
