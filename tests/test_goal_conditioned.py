@@ -254,3 +254,11 @@ def test_registered_and_docstring_example_runs() -> None:
     assert ID in dict(decisiongym.list_environments())
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_her_run_is_reproducible_bit_for_bit() -> None:
+    a, b = train(4, 600, seed=1), train(4, 600, seed=1)
+    assert a.her_filled.sum() > 0
+    for p, q in zip(a.q.params, b.q.params, strict=True):
+        assert torch.equal(p, q)
+    np.testing.assert_array_equal(a.her_scalars, b.her_scalars)
