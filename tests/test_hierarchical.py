@@ -102,6 +102,7 @@ def test_feudal_maze_barrier_and_optimum() -> None:
     assert env.P[4 * 8 + 1][E] == [(1.0, 4 * 8 + 1, -1.0, False)]  # west arm
     v, _ = value_iteration(env.transitions, env.rewards, 1.0)
     assert v.max() == 0.0 and np.isfinite(v).all() and v.min() < -10  # behind the barrier
+    assert env.goal_state == 3 * 8 + 3  # the documented default: (3, 3), inside the U
 
 
 def test_four_rooms_dynamics() -> None:

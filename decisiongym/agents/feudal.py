@@ -19,10 +19,13 @@ was not asked to find) is a failure, valued ``-steps - failure_cost``.
 Updates. Q-values are updated at every level at which a step causes a transition (the level-l
 region changed; at level n every step is one), and only if the transition is what was ordered at
 all lower levels (every manager m > l had commanded the direction moved): "super-managers
-should only learn from the fruits of the honest labour of sub-managers". A manager whose command
-has produced no transition at its level for ``timeout`` x (cells of a level-l region) steps has
-its command timed out: it is updated as a self-transition costing the elapsed steps and decides
-again (impossible commands, such as crossing the barrier, become expensive).
+should only learn from the fruits of the honest labour of sub-managers". Manager l's own command
+is not part of the condition (it is the action whose outcome is learnt); the stricter reading
+that also requires it was tried and learns more slowly (see ``reproduce feudal``). A manager
+whose command has produced no transition at its level for ``timeout`` x (cells of a level-l
+region) steps has its command timed out: it is updated as a self-transition costing
+``timeout_cost`` (bootstrapped from its own region) and decides again (impossible commands, such
+as crossing the barrier, become expensive).
 
 Action selection at every level is softmax (Boltzmann) over the Q-values, temperature
 ``temperature``; Q-values start at 0 (optimistic, costs are negative).

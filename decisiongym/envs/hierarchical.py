@@ -178,8 +178,8 @@ _FEUDAL_DOC = """The feudal maze of Dayan & Hinton (1993) (seed 5.3.12, Figure 8
     - Truncation: after ``max_episode_steps`` (default 1000).
 
     ## Arguments
-    ``levels`` (3), ``goal`` ((row, column), default (2^(n-1), 2^(n-1) - 1), inside the U:
-    (4, 3) on 8 x 8), ``start`` (None: uniform), ``max_episode_steps``, ``render_mode``.
+    ``levels`` (3), ``goal`` ((row, column), default (2^(n-1) - 1, 2^(n-1) - 1), inside the U:
+    (3, 3) on 8 x 8), ``start`` (None: uniform), ``max_episode_steps``, ``render_mode``.
 
     ## Version History
     - v0: initial version.
