@@ -185,6 +185,24 @@ def format_checks(checks: Sequence[Check]) -> str:
     return "\n".join(lines)
 
 
+def pyplot() -> Any:
+    """matplotlib.pyplot on the non-interactive Agg backend (imported only when plotting)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """Lay out ``fig``, write it to ``path`` (folders made as needed) and close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    pyplot().close(fig)
+
+
 def plot_regret(grid: NDArray[Any], curves: dict[str, NDArray[Any]], path: str | Path, *,
                 title: str = "", lai_robbins: float | None = None,
                 random_state: int = 0, references: dict[str, NDArray[Any]] | None = None,
@@ -195,10 +213,7 @@ def plot_regret(grid: NDArray[Any], curves: dict[str, NDArray[Any]], path: str |
     ``lai_robbins``: C, to draw the line C log t; ``references``: more lines (G,) by label,
     drawn dotted (e.g. the Exp3 bound sqrt(2 t K log K)).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     t = np.asarray(grid, dtype=np.float64)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))

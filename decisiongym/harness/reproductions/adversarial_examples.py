@@ -34,6 +34,8 @@ import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
 from decisiongym.harness.report import Check, format_table, load_results
+from decisiongym.harness.report import pyplot as _plt
+from decisiongym.harness.report import save_figure as _save
 from decisiongym.harness.reproductions import Analysis, Reproduction
 
 ENV_ID = "decisiongym/AdversarialAttack-v0"
@@ -49,22 +51,6 @@ def experiment(quick: bool = False) -> Experiment:
     return Experiment(name="adversarial-examples" + ("-quick" if quick else ""), envs=[env],
                       agents=agents, horizon=1000 if quick else 2000, seeds=4 if quick else 16,
                       seed=2018)
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    _plt().close(fig)
 
 
 def _digits_victims(quick: bool) -> dict[str, Any]:

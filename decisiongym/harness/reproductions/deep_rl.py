@@ -34,7 +34,7 @@ import numpy as np
 
 from decisiongym.harness import metrics
 from decisiongym.harness.experiment import AgentSetting, Cell, EnvSetting, Experiment
-from decisiongym.harness.report import CellData, Check, format_table, load_results
+from decisiongym.harness.report import CellData, Check, format_table, load_results, pyplot
 from decisiongym.harness.reproductions import Analysis, Reproduction
 
 CARTPOLE = EnvSetting("CartPole-v1", {}, label="CartPole-v1")
@@ -186,10 +186,7 @@ def iqm_ci(values: np.ndarray) -> tuple[float, float, float]:
 
 def _plot_curves(cells: list[CellData], path: Path, title: str,
                  reference: float | None) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.3))
     for d in cells:

@@ -35,6 +35,7 @@ import numpy as np
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
 from decisiongym.harness.metrics import bootstrap_mean_ci
 from decisiongym.harness.report import Check, format_table, load_results
+from decisiongym.harness.report import pyplot as _plt
 from decisiongym.harness.reproductions import Analysis, Reproduction
 
 CELL = "decisiongym/NASCell-v0"
@@ -63,15 +64,6 @@ def experiment(quick: bool = False) -> Experiment:
                       envs=[EnvSetting(CELL, {"tabular": True}, label="cell-tabular")],
                       agents=settings,
                       horizon=budget, seeds=searches, seed=2019)
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _curve_plot(curves: dict[str, dict[str, np.ndarray]], path: Path, title: str,

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
-from decisiongym.harness.report import Check, format_table, load_results
+from decisiongym.harness.report import Check, format_table, load_results, pyplot
 from decisiongym.harness.reproductions import Analysis, Reproduction
 from decisiongym.ope import (
     ESTIMATORS,
@@ -89,10 +89,7 @@ def ope_study(quick: bool, seed: int = 0) -> dict[str, Any]:
 
 
 def _plot(study: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = study["rows"]
     eps = np.array([r["epsilon"] for r in rows])

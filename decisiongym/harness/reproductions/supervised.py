@@ -33,6 +33,8 @@ import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
 from decisiongym.harness.report import Check, format_table, load_results
+from decisiongym.harness.report import pyplot as _plt
+from decisiongym.harness.report import save_figure as _save
 from decisiongym.harness.reproductions import Analysis, Reproduction
 
 ENV_ID = "decisiongym/ImageClassification-v0"
@@ -49,22 +51,6 @@ def experiment(quick: bool = False) -> Experiment:
     return Experiment(name="supervised" + ("-quick" if quick else ""), envs=[env],
                       agents=agents, horizon=1000 if quick else 3000, seeds=2 if quick else 4,
                       seed=1998)
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    _plt().close(fig)
 
 
 # ----- the studies -----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, Cell, EnvSetting, Experiment
-from decisiongym.harness.report import CellData, Check, format_table, load_results
+from decisiongym.harness.report import CellData, Check, format_table, load_results, pyplot
 from decisiongym.harness.reproductions import Analysis, Reproduction
 
 WALK = EnvSetting("decisiongym/RandomWalk-v0", {"n_states": 5}, label="random-walk")
@@ -104,10 +104,7 @@ def _complete(values: np.ndarray, share: float = 1.0) -> np.ndarray:
 
 def _plot(curves: dict[str, np.ndarray], path: Path, *, xlabel: str, ylabel: str, title: str,
           first_episode: int = 1, log_y: bool = False) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for label, values in curves.items():
