@@ -9,11 +9,11 @@ published finding or number) written to ``DIR/summary.json``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from decisiongym.harness.experiment import Experiment
+from decisiongym.harness.experiment import AgentSetting, Cell, EnvSetting, Experiment
 from decisiongym.harness.report import Check
 
 
@@ -32,6 +32,28 @@ class Reproduction:
     summary: str
     experiment: Callable[[bool], Experiment]
     analyse: Callable[[Experiment, Path], Analysis]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One study of a reproduction: a task, its agents, its step budget and its runs."""
+
+    env: EnvSetting
+    agents: tuple[AgentSetting, ...]
+    horizon: int
+    seeds: int
+
+
+@dataclass(frozen=True)
+class StudyExperiment(Experiment):
+    """An experiment made of :class:`Part` s: only each part's (env, agent) pairs are cells."""
+
+    parts: tuple[Part, ...] = field(default=())
+
+    def cells(self) -> list[Cell]:
+        return [Cell(p.env, agent, p.seeds, self.seed, p.horizon,
+                     agent.resources or self.resources)
+                for p in self.parts for agent in p.agents]
 
 
 def _registry() -> dict[str, Reproduction]:

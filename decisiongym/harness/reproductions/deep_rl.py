@@ -26,16 +26,16 @@ pipeline runs and that the curves mean something on tiny budgets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from decisiongym.harness import metrics
-from decisiongym.harness.experiment import AgentSetting, Cell, EnvSetting, Experiment
+from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
 from decisiongym.harness.report import CellData, Check, format_table, load_results, pyplot
-from decisiongym.harness.reproductions import Analysis, Reproduction
+from decisiongym.harness.reproductions import Analysis, Part, Reproduction, StudyExperiment
 
 CARTPOLE = EnvSetting("CartPole-v1", {}, label="CartPole-v1")
 MAZE = EnvSetting("decisiongym/Maze-v0", {"layout": "seed", "observation": "image",
@@ -61,24 +61,9 @@ CARTPOLE_SOLVED = 195.0
 
 
 @dataclass(frozen=True)
-class Part:
-    env: EnvSetting
-    agents: tuple[AgentSetting, ...]
-    horizon: int
-    seeds: int
-
-
-@dataclass(frozen=True)
-class DeepExperiment(Experiment):
-    """Only each part's (env, agent) pairs are cells; validation builds each agent against its
-    part's environment (Gymnasium's own envs take no ``horizon``)."""
-
-    parts: tuple[Part, ...] = field(default=())
-
-    def cells(self) -> list[Cell]:
-        return [Cell(p.env, agent, p.seeds, self.seed, p.horizon,
-                     agent.resources or self.resources)
-                for p in self.parts for agent in p.agents]
+class DeepExperiment(StudyExperiment):
+    """Validation builds each agent against its part's environment (Gymnasium's own envs take
+    no ``horizon``)."""
 
     def validate(self) -> None:
         import gymnasium as gym

@@ -22,15 +22,14 @@ pairs (:class:`StudyExperiment`), each with its own step budget.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from decisiongym.harness.experiment import AgentSetting, Cell, EnvSetting, Experiment
+from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
 from decisiongym.harness.report import CellData, Check, format_table, load_results, pyplot
-from decisiongym.harness.reproductions import Analysis, Reproduction
+from decisiongym.harness.reproductions import Analysis, Part, Reproduction, StudyExperiment
 
 WALK = EnvSetting("decisiongym/RandomWalk-v0", {"n_states": 5}, label="random-walk")
 CLIFF = EnvSetting("decisiongym/Maze-v0", {"layout": "cliff"}, label="cliff-walking")
@@ -42,28 +41,6 @@ PLANNING = (0, 5, 50)
 #: Steps per episode counted as (epsilon-)optimal on the Dyna maze: the shortest path is 14;
 #: epsilon = 0.1 exploration adds a few steps on average.
 DYNA_NEAR_OPTIMAL = 20.0
-
-
-@dataclass(frozen=True)
-class Part:
-    """One experiment of the book: a task, its agents, its step budget and its runs."""
-
-    env: EnvSetting
-    agents: tuple[AgentSetting, ...]
-    horizon: int
-    seeds: int
-
-
-@dataclass(frozen=True)
-class StudyExperiment(Experiment):
-    """An experiment made of :class:`Part` s: only each part's (env, agent) pairs are cells."""
-
-    parts: tuple[Part, ...] = field(default=())
-
-    def cells(self) -> list[Cell]:
-        return [Cell(p.env, agent, p.seeds, self.seed, p.horizon,
-                     agent.resources or self.resources)
-                for p in self.parts for agent in p.agents]
 
 
 def parts(quick: bool) -> tuple[Part, ...]:
