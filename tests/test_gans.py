@@ -65,3 +65,90 @@ def test_wasserstein1_by_hand_and_against_1d_formula() -> None:
     assert wasserstein1(x, y) == pytest.approx(np.abs(np.sort(x) - np.sort(y)).mean())
     with pytest.raises(ValueError):
         wasserstein1(a, b[:1])
+
+
+# --------------------------------------------------------------------------------------------
+# Players and the plain loop.
+# --------------------------------------------------------------------------------------------
+
+from decisiongym.gans.players import (  # noqa: E402
+    GANConfig,
+    build_critic,
+    critic_step,
+    flat_weights,
+    gradient_penalty,
+    make_optimizer,
+    scores,
+    train_gan,
+)
+
+
+def test_configs_follow_the_papers() -> None:
+    w = GANConfig.for_kind("wgan")
+    assert (w.optimizer, w.lr, w.clip, w.n_critic) == ("rmsprop", 5e-5, 0.01, 5)
+    gp = GANConfig.for_kind("wgan-gp")
+    assert (gp.optimizer, gp.lr, gp.betas, gp.gp_lambda, gp.n_critic) == (
+        "adam", 1e-4, (0.0, 0.9), 10.0, 5)
+    assert GANConfig.for_kind("gan", gen_loss="minimax").n_critic == 1
+    with pytest.raises(ValueError):
+        GANConfig.for_kind("lsgan")
+
+
+def test_optimal_discriminator_for_two_known_densities() -> None:
+    # p_data = N(0, 1), p_G = N(1, 1) held fixed: D* = p_data / (p_data + p_G) = sigmoid(0.5 - x)
+    cfg = GANConfig(kind="gan", data_dim=1, hidden=(16,), lr=1e-2, batch_size=512)
+    D = build_critic(cfg, 0)
+    opt = make_optimizer(cfg, D.parameters())
+    rng = np.random.default_rng(0)
+    tg = torch.Generator().manual_seed(0)
+    for _ in range(400):
+        real = torch.as_tensor(rng.normal(0.0, 1.0, (512, 1)), dtype=torch.float32)
+        fake = torch.as_tensor(rng.normal(1.0, 1.0, (512, 1)), dtype=torch.float32)
+        critic_step(cfg, D, opt, real, fake, tg)
+    x = torch.linspace(-1.5, 2.5, 41)[:, None]
+    with torch.no_grad():
+        d = torch.sigmoid(scores(D, x)).numpy()
+    optimal = 1 / (1 + np.exp(x.numpy()[:, 0] - 0.5))
+    assert np.abs(d - optimal).max() < 0.05
+
+
+def test_gradient_penalty_at_interpolates_flows_to_the_critic_only() -> None:
+    cfg = GANConfig.for_kind("wgan-gp", hidden=(8,))
+    D = build_critic(cfg, 0)
+    real = torch.randn(16, 2, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+    fake = torch.randn(16, 2, generator=torch.Generator().manual_seed(2)).requires_grad_(True)
+    gp, x_hat = gradient_penalty(D, real, fake, torch.Generator().manual_seed(3))
+    # x_hat lies on the segment from fake to real: the same eps in both coordinates, in [0, 1]
+    eps = ((x_hat - fake) / (real - fake)).detach()
+    assert torch.allclose(eps[:, 0], eps[:, 1], atol=1e-4)
+    assert bool(((eps >= -1e-6) & (eps <= 1 + 1e-6)).all())
+    gp.backward()
+    assert real.grad is None and fake.grad is None
+    # every weight matrix gets a gradient (the last bias cannot: grad_x f does not depend on it)
+    assert all(m.weight.grad is not None for m in D if isinstance(m, torch.nn.Linear))
+    assert any(float(p.grad.abs().sum()) > 0 for p in D.parameters() if p.grad is not None)
+    # a linear critic f(x) = w.x + b has grad w everywhere: penalty (||w|| - 1)^2
+    lin = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[3.0, 4.0]]))
+    gp_lin, _ = gradient_penalty(lin, real, fake, torch.Generator().manual_seed(3))
+    assert float(gp_lin) == pytest.approx(16.0)
+
+
+def test_wgan_clips_the_critic_weights() -> None:
+    cfg = GANConfig.for_kind("wgan", batch_size=16, hidden=(8,))
+    run = train_gan(cfg, "8gaussians", iterations=3, seed=0)
+    w = flat_weights(run.critic)
+    assert np.abs(w).max() <= 0.01 + 1e-9
+    assert len(run.history["critic_value"]) == 15 and len(run.history["input_grad_norm"]) == 3
+
+
+@pytest.mark.parametrize("kind", ["gan", "wgan", "wgan-gp"])
+def test_train_gan_is_seeded(kind: str) -> None:
+    cfg = GANConfig.for_kind(kind, batch_size=16, hidden=(8,))
+    a = train_gan(cfg, "25gaussians", iterations=3, seed=1)
+    b = train_gan(cfg, "25gaussians", iterations=3, seed=1)
+    c = train_gan(cfg, "25gaussians", iterations=3, seed=2)
+    assert np.array_equal(flat_weights(a.generator), flat_weights(b.generator))
+    assert np.array_equal(flat_weights(a.critic), flat_weights(b.critic))
+    assert not np.array_equal(flat_weights(a.generator), flat_weights(c.generator))
