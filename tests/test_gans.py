@@ -152,3 +152,46 @@ def test_train_gan_is_seeded(kind: str) -> None:
     assert np.array_equal(flat_weights(a.generator), flat_weights(b.generator))
     assert np.array_equal(flat_weights(a.critic), flat_weights(b.critic))
     assert not np.array_equal(flat_weights(a.generator), flat_weights(c.generator))
+
+
+# --------------------------------------------------------------------------------------------
+# The two-player game.
+# --------------------------------------------------------------------------------------------
+
+from decisiongym.gans.game import GANGame, play_gan  # noqa: E402
+
+
+@pytest.mark.parametrize("kind", ["gan", "wgan-gp"])
+def test_game_passes_pettingzoo_api_tests(kind: str) -> None:
+    from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    def make() -> GANGame:
+        return GANGame(GANConfig.for_kind(kind, batch_size=4, hidden=(8,)), rounds=2)
+
+    assert make().possible_agents == ["generator", "discriminator" if kind == "gan" else "critic"]
+    parallel_api_test(make(), num_cycles=30)
+    parallel_seed_test(make)
+    api_test(parallel_to_aec(make()), num_cycles=30)
+
+
+@pytest.mark.parametrize(("kind", "gen_loss"), [("gan", "nonsaturating"), ("gan", "minimax"),
+                                                ("wgan", "nonsaturating"),
+                                                ("wgan-gp", "nonsaturating")])
+def test_game_reproduces_train_gan_bit_for_bit(kind: str, gen_loss: str) -> None:
+    cfg = GANConfig.for_kind(kind, gen_loss=gen_loss, batch_size=16, hidden=(16, 16))
+    game = GANGame(cfg, data="8gaussians", rounds=4)
+    played = play_gan(game, seed=3, model_seed=1, gp_seed=5)
+    plain = train_gan(cfg, "8gaussians", iterations=4, seed=3, model_seed=1, gp_seed=5)
+    assert np.array_equal(flat_weights(played["generator"].net), flat_weights(plain.generator))
+    assert np.array_equal(flat_weights(played["critic"].net), flat_weights(plain.critic))
+    assert len(played["rewards"]) == 2 * 4 * (cfg.n_critic + 1)
+    assert all(sum(r.values()) == 0 for r in played["rewards"])
+    # the critic's rewards in critic rounds are the values of its training steps
+    critic = game.critic
+    scored = [r[critic] for r in played["rewards"][1::2]]
+    in_critic_rounds = [v for i, v in enumerate(scored) if i % (cfg.n_critic + 1) < cfg.n_critic]
+    assert np.allclose(in_critic_rounds, plain.history["critic_value"], atol=1e-6)
+    other = play_gan(game, seed=4, model_seed=1, gp_seed=5)
+    assert not np.array_equal(flat_weights(other["generator"].net),
+                              flat_weights(plain.generator))
