@@ -15,7 +15,8 @@ from decisiongym.gans.metrics import mode_coverage, wasserstein1
 torch.set_num_threads(1)
 
 
-@pytest.mark.parametrize("module", ["decisiongym.gans.data", "decisiongym.gans.metrics"])
+@pytest.mark.parametrize("module", ["decisiongym.gans.data", "decisiongym.gans.metrics",
+                                    "decisiongym.gans.players", "decisiongym.gans.game"])
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
