@@ -12,20 +12,25 @@ Q-values estimate minus the path length to carry out that command.
 
 Reward hiding. Manager l's task is its manager's command c: for c = N it is done when the
 agent's level-(l-1) region changes northwards, for c = * when the goal is found (inside that
-region). It is rewarded for that alone, whatever manager l-1's own goal is; leaving the
+region). It is rewarded for that alone, whatever manager l-1's own goal is. Leaving the
 level-(l-1) region any other way (or the goal turning up under a move command, which manager l
-was not asked to find) is a failure, valued ``-steps - failure_cost``.
+was not asked to find) is a failure: it costs the step and ``failure_cost`` and leaves the task
+undone from where it was given (the target bootstraps from the state the command was received
+in, as a time-out does). A failure valued at a fixed cost instead becomes a cheap way out once
+a task's values have fallen below it (at gamma = 1 the values of a task that cannot be done
+keep falling), and the sub-managers then stop searching their region.
 
 Updates. Q-values are updated at every level at which a step causes a transition (the level-l
 region changed; at level n every step is one), and only if the transition is what was ordered at
-all lower levels (every manager m > l had commanded the direction moved): "super-managers
-should only learn from the fruits of the honest labour of sub-managers". Manager l's own command
-is not part of the condition (it is the action whose outcome is learnt); the stricter reading
-that also requires it was tried and learns more slowly (see ``reproduce feudal``). A manager
-whose command has produced no transition at its level for ``timeout`` x (cells of a level-l
-region) steps has its command timed out: it is updated as a self-transition costing
-``timeout_cost`` (bootstrapped from its own region) and decides again (impossible commands, such
-as crossing the barrier, become expensive).
+all lower levels: "super-managers should only learn from the fruits of the honest labour of
+sub-managers". With ``strict=True`` (the default) manager l's own command must have been carried
+out too (the direction moved, or * when the goal was found); with ``strict=False`` only the
+levels below count, and a manager's * that ends in its sub-managers leaving the region is
+credited with that move, which keeps * in the wrong quarter looking good (``reproduce feudal``
+documents both). A manager whose command has produced no transition at its level for
+``timeout`` x (cells of a level-l region) steps has its command timed out: it is updated as a
+self-transition costing ``timeout_cost`` (bootstrapped from its own region) and decides again
+(impossible commands, such as crossing the barrier, become expensive).
 
 Action selection at every level is softmax (Boltzmann) over the Q-values, temperature
 ``temperature``; Q-values start at 0 (optimistic, costs are negative).
@@ -76,9 +81,11 @@ class FeudalQ(BaseAgent):
 
     Parameters: ``alpha`` learning rate in (0, 1] (0.5); ``gamma`` discount in [0, 1] (1.0: the
     Q-values are path lengths, as in the paper); ``temperature`` softmax temperature > 0
-    (0.3, in units of steps at the manager's level); ``timeout`` factor >= 1 of the time-out
-    (2.0: a command gets twice as many steps as its region has cells); ``failure_cost`` >= 0
-    added to the path length when a sub-manager leaves its manager's region the wrong way (4.0);
+    (0.1, in units of steps at the manager's level); ``strict`` (True): a manager learns from a
+    transition only if its own command was carried out as well as those below it; ``timeout``
+    factor >= 1 of the time-out (2.0: a command gets twice as many steps as its region has
+    cells); ``failure_cost`` >= 0 added to the path length when a sub-manager leaves its
+    manager's region the wrong way (4.0), on top of the task's value where it was given;
     ``timeout_cost`` >= 0, the cost of a timed-out command (4.0). Path lengths are counted at
     each manager's own level: one per transition between its regions.
 
@@ -88,8 +95,9 @@ class FeudalQ(BaseAgent):
 
     def __init__(self, *, observation_space: spaces.Space[Any],
                  action_space: spaces.Space[Any], alpha: float = 0.5, gamma: float = 1.0,
-                 temperature: float = 0.3, timeout: float = 2.0,
-                 failure_cost: float = 4.0, timeout_cost: float = 4.0) -> None:
+                 temperature: float = 0.1, timeout: float = 2.0,
+                 failure_cost: float = 4.0, timeout_cost: float = 4.0,
+                 strict: bool = True) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space)
         self.levels = _levels_of(self.name, observation_space)
         if not isinstance(action_space, spaces.Discrete) or int(action_space.n) != 4:
@@ -101,9 +109,13 @@ class FeudalQ(BaseAgent):
         self.timeout = self._check_float("timeout", timeout, low=1.0)
         self.failure_cost = self._check_float("failure_cost", failure_cost, low=0.0)
         self.timeout_cost = self._check_float("timeout_cost", timeout_cost, low=0.0)
+        if not isinstance(strict, (bool, np.bool_)):
+            raise ValueError(f"{self.name}: strict must be True or False, got {strict!r}")
+        self.strict = bool(strict)
         self._params = {"alpha": self.alpha, "gamma": self.gamma,
                         "temperature": self.temperature, "timeout": self.timeout,
-                        "failure_cost": self.failure_cost, "timeout_cost": self.timeout_cost}
+                        "failure_cost": self.failure_cost, "timeout_cost": self.timeout_cost,
+                        "strict": self.strict}
         self.side = 2 ** self.levels
         n = self.levels
         #: steps before manager l's command times out
@@ -191,14 +203,17 @@ class FeudalQ(BaseAgent):
             # without leaving the region costs nothing more at this level.
             cost = np.where(moved, 1.0, 0.0)
             best_next = q[rows, x_new, c].max(axis=1)
+            best_here = q[rows, x, c].max(axis=1)  # the task undone, from where it was given
             target = np.where(achieved | success_star, -cost,
-                              np.where(failed, -cost - self.failure_cost,
+                              np.where(failed, -cost - self.failure_cost
+                                       + self.gamma * best_here,
                                        -cost + self.gamma * best_next))
             learn = (moved | term) & obeyed_below
+            if self.strict and lv < n:  # this manager's own command was carried out too
+                learn &= (a == moved_dir) | ((a == STAR) & term)
             # Time-outs: no transition at this level for too long.
             timed_out = ~moved & ~term & (k >= self.timeouts[lv])
-            target = np.where(timed_out, -self.timeout_cost
-                              + self.gamma * q[rows, x, c].max(axis=1), target)
+            target = np.where(timed_out, -self.timeout_cost + self.gamma * best_here, target)
             learn |= timed_out
             sel = np.flatnonzero(learn)
             if sel.size:
