@@ -436,9 +436,8 @@ def test_reproduce_options_quick(tmp_path: Any) -> None:
     assert "value iteration" in names and "early learning" in names
 
 
-@pytest.mark.slow
 def test_reproduce_feudal_quick(tmp_path: Any) -> None:
-    """About 30 s: feudal, flat and obey-below-only feudal Q-learning, 4 runs x 9000 steps,
+    """About 11 s: feudal, flat and obey-below-only feudal Q-learning, 4 runs x 9000 steps,
     twice (goal moved)."""
     summary = _quick("feudal", tmp_path)
     names = " ".join(c["name"] for c in summary["checks"])
