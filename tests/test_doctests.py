@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["decisiongym.envs.bandits", "decisiongym.agents"]
+MODULES = ["decisiongym.envs.bandits", "decisiongym.agents", "decisiongym.harness.episodic"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -93,6 +93,40 @@ def _deterministic_greedy_check(next_state: NDArray[np.int64], reward: FloatArra
     return np.asarray(gain[:, start] >= optimal_value - atol * max(1.0, abs(optimal_value)))
 
 
+class EpisodeTable:
+    """Per-episode records of ``n`` replicates: named (E, n) arrays, NaN where a replicate has
+    not finished episode e, grown (doubled) as episodes finish.
+
+    >>> t = EpisodeTable(2, ("length",))
+    >>> e = t.finish(np.array([1]))
+    >>> t["length"][e, [1]] = 7.0
+    >>> t.trimmed()["length"].tolist()
+    [[nan, 7.0]]
+    """
+
+    def __init__(self, n: int, names: tuple[str, ...], capacity: int = 64) -> None:
+        self.arrays = {k: np.full((capacity, n), np.nan) for k in names}
+        self.count = np.zeros(n, dtype=np.int64)
+
+    def finish(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Count an episode finished for each of ``rows``; return its index per row (room made)."""
+        e = self.count[rows]
+        cap = next(iter(self.arrays.values())).shape[0]
+        if e.size and int(e.max()) >= cap:
+            self.arrays = {k: np.concatenate([a, np.full_like(a, np.nan)])
+                           for k, a in self.arrays.items()}
+        self.count[rows] += 1
+        return e
+
+    def __getitem__(self, name: str) -> FloatArray:
+        return self.arrays[name]
+
+    def trimmed(self) -> dict[str, FloatArray]:
+        """The arrays cut after the last episode any replicate finished (at least one row)."""
+        used = max(1, int(self.count.max()))
+        return {k: a[:used] for k, a in self.arrays.items()}
+
+
 def run_episodic(env_id: str, agent_name: str, *, replicates: int, steps: int, seed: int = 0,
                  env_kwargs: dict[str, Any] | None = None,
                  agent_params: dict[str, Any] | None = None,
@@ -122,11 +156,7 @@ def run_episodic(env_id: str, agent_name: str, *, replicates: int, steps: int, s
         table_next = model.next_flat.reshape(model.n_states, model.n_actions)
         table_reward = model.reward_flat.reshape(model.n_states, model.n_actions)
 
-    cap = 64
-    shape = (cap, replicates)
-    ret, length, end = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
-    verr, gopt = np.full(shape, np.nan), np.full(shape, np.nan)
-    episode = np.zeros(replicates, dtype=np.int64)
+    table = EpisodeTable(replicates, ("ret", "length", "end", "verr", "gopt"))
     g = np.zeros(replicates)
     discount = np.ones(replicates)
     ep_len = np.zeros(replicates)
@@ -145,29 +175,25 @@ def run_episodic(env_id: str, agent_name: str, *, replicates: int, steps: int, s
         done = (term | trunc) & live
         if done.any():
             rows = np.flatnonzero(done)
-            if episode[rows].max() >= ret.shape[0]:
-                grow = ret.shape[0]
-                ret, length, end, verr, gopt = (
-                    np.concatenate([a, np.full((grow, replicates), np.nan)])
-                    for a in (ret, length, end, verr, gopt))
-            e = episode[rows]
-            ret[e, rows], length[e, rows], end[e, rows] = g[rows], ep_len[rows], t + 1
+            e = table.finish(rows)
+            table["ret"][e, rows], table["length"][e, rows] = g[rows], ep_len[rows]
+            table["end"][e, rows] = t + 1
             if predicts:
                 diff = agent.values[rows][:, nonterminal] - v_pi[nonterminal]  # type: ignore
-                verr[e, rows] = np.sqrt((diff ** 2).mean(axis=1))
+                table["verr"][e, rows] = np.sqrt((diff ** 2).mean(axis=1))
             if controls:
                 pols = agent.greedy_policy()[rows]  # type: ignore[attr-defined]
                 if fast_check:
-                    gopt[e, rows] = _deterministic_greedy_check(
+                    table["gopt"][e, rows] = _deterministic_greedy_check(
                         table_next, table_reward, gamma, model.fixed_start, optimal, pols)
                 else:
-                    gopt[e, rows] = greedy_policy_is_optimal(p, r, gamma, start, optimal, pols)
-            episode[rows] += 1
+                    table["gopt"][e, rows] = greedy_policy_is_optimal(p, r, gamma, start,
+                                                                      optimal, pols)
             g[rows], discount[rows], ep_len[rows] = 0.0, 1.0, 0.0
         fresh = done
         obs = nxt
-    used = max(1, int(episode.max()))
-    return EpisodicRun(ret[:used], length[:used], end[:used], verr[:used], gopt[:used],
+    out = table.trimmed()
+    return EpisodicRun(out["ret"], out["length"], out["end"], out["verr"], out["gopt"],
                        optimal, steps, reward_sum, dict(getattr(agent, "params", {})))
 
 
@@ -222,5 +248,5 @@ def run_episodic_cell(cell: Cell) -> CellResult:
     return CellResult(arrays, record)
 
 
-__all__ = ["EPISODIC_ENV_IDS", "EpisodicRun", "episodes_to_optimal", "greedy_policy_is_optimal",
-           "run_episodic", "run_episodic_cell"]
+__all__ = ["EPISODIC_ENV_IDS", "EpisodeTable", "EpisodicRun", "episodes_to_optimal",
+           "greedy_policy_is_optimal", "run_episodic", "run_episodic_cell"]

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 import decisiongym  # noqa: F401  (registers the environments)
 from decisiongym import agents
 from decisiongym.agents.base import BaseAgent
+from decisiongym.harness.episodic import EpisodeTable
 from decisiongym.harness.experiment import Cell
 from decisiongym.harness.store import CellResult, make_record
 from decisiongym.theory import value_iteration
@@ -38,9 +39,7 @@ class TrialRecord:
 def run_trials(env: Any, agent: BaseAgent, steps: int, seed: int) -> TrialRecord:
     """Step ``agent`` on the native vector ``env`` (already built) for ``steps`` steps."""
     n = env.num_envs
-    cap = 256
-    length, ret, end = (np.full((cap, n), np.nan) for _ in range(3))
-    episode = np.zeros(n, dtype=np.int64)
+    table = EpisodeTable(n, ("length", "ret", "end"), capacity=256)
     ep_len, g = np.zeros(n), np.zeros(n)
     fresh = np.zeros(n, dtype=bool)
     obs, _ = env.reset(seed=seed)
@@ -54,18 +53,14 @@ def run_trials(env: Any, agent: BaseAgent, steps: int, seed: int) -> TrialRecord
         done = (term | trunc) & live
         if done.any():
             rows = np.flatnonzero(done)
-            if episode[rows].max() >= length.shape[0]:
-                grow = length.shape[0]
-                length, ret, end = (np.concatenate([a, np.full((grow, n), np.nan)])
-                                    for a in (length, ret, end))
-            e = episode[rows]
-            length[e, rows], ret[e, rows], end[e, rows] = ep_len[rows], g[rows], t + 1
-            episode[rows] += 1
+            e = table.finish(rows)
+            table["length"][e, rows], table["ret"][e, rows] = ep_len[rows], g[rows]
+            table["end"][e, rows] = t + 1
             ep_len[rows], g[rows] = 0.0, 0.0
         fresh = done
         obs = nxt
-    used = max(1, int(episode.max()))
-    return TrialRecord(length[:used], ret[:used], end[:used])
+    out = table.trimmed()
+    return TrialRecord(out["length"], out["ret"], out["end"])
 
 
 def _stack(a: FloatArray, b: FloatArray) -> FloatArray:
