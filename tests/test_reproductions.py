@@ -83,9 +83,25 @@ def test_every_reproduction_is_listed() -> None:
     names = [n for n, _ in list_reproductions()]
     assert names == ["kuleshov-precup", "chapelle-li", "adversarial", "ope", "contextual",
                      "sutton-barto", "supervised", "deep-rl", "adversarial-examples",
-                     "feudal", "options", "nas"]
+                     "feudal", "options", "nas", "gan"]
     with pytest.raises(ValueError, match="unknown reproduction 'nope'"):
         get_reproduction("nope")
+
+
+def test_gan_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The GAN reproduction's pipeline at quick size: every cell, plot, table and check."""
+    out = tmp_path / "gan"
+    code = main(["reproduce", "gan", "--quick", "--out", str(out)])
+    text = capsys.readouterr().out
+    summary = _check_outputs(out, len(get_reproduction("gan").experiment(True).cells()))
+    failed = [c["name"] for c in summary["checks"] if not c["passed"]]  # type: ignore[index]
+    assert code == 0 and not failed, failed
+    names = " ".join(c["name"] for c in summary["checks"])  # type: ignore[index]
+    assert "gradient norms" in names and "W1" in names
+    pngs = {p.name for p in (out / "plots").glob("*.png")}
+    assert {"gan_samples_8gaussians.png", "gan_samples_25gaussians.png",
+            "gan_gradient_norms.png", "gan_digits.png"} <= pngs
+    assert "Mode collapse" in text and "Digits" in text and "WGAN-GP" in text
 
 
 @pytest.mark.slow

@@ -46,7 +46,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 from pettingzoo import ParallelEnv
 
-from decisiongym.gans.data import DATASETS, sample_data, sample_noise
+from decisiongym.gans.data import DATASETS, data_dim, sample_data, sample_noise
 from decisiongym.gans.players import (
     GANConfig,
     build_critic,
@@ -55,6 +55,7 @@ from decisiongym.gans.players import (
     critic_step,
     generator_step,
     make_optimizer,
+    record_critic_step,
     scores,
     value,
 )
@@ -92,8 +93,9 @@ class GANGame(ParallelEnv[str, dict[str, Any], Any]):
         self.possible_agents = [GENERATOR, self.critic]
         self.agents: list[str] = []
         m, d, k = self.cfg.batch_size, self.cfg.data_dim, self.cfg.latent_dim
-        if d != 2:
-            raise ValueError(f"GANGame: the toy data sets are 2-D, got data_dim={d}")
+        if d != data_dim(data):
+            raise ValueError(f"GANGame: data {data!r} is {data_dim(data)}-D, got "
+                             f"cfg.data_dim={d}")
         inf = np.inf
         obs_space = spaces.Dict({
             "phase": spaces.Discrete(2), "round_kind": spaces.Discrete(2),
@@ -243,13 +245,16 @@ class GeneratorPlayer:
 class CriticPlayer:
     """D (or the critic) and its optimiser. In phase 1 it reports its scores and input
     gradients and, in critic rounds, then takes one :func:`critic_step` (gradient-penalty
-    eps from ``torch.Generator().manual_seed(gp_seed)``)."""
+    eps from ``torch.Generator().manual_seed(gp_seed)``). ``history`` records each step as
+    :func:`decisiongym.gans.players.train_gan` does (``critic_value``, ``weight_grad_norm``,
+    the per-layer ``layer_grad_norm/{l}``, ``penalty``)."""
 
     def __init__(self, cfg: GANConfig, model_seed: int = 0, gp_seed: int = 0) -> None:
         self.cfg = cfg
         self.net = build_critic(cfg, model_seed)
         self.opt = make_optimizer(cfg, self.net.parameters())
         self.generator = torch.Generator().manual_seed(gp_seed)
+        self.history: dict[str, list[float]] = {}
 
     def __call__(self, obs: dict[str, Any]) -> dict[str, NDArray[np.float32]]:
         m, d = self.cfg.batch_size, self.cfg.data_dim
@@ -261,7 +266,9 @@ class CriticPlayer:
             s_real = scores(self.net, real)
         s_fake, grad = critic_feedback(self.net, fake)
         if int(obs["round_kind"]) == 0:
-            critic_step(self.cfg, self.net, self.opt, real, fake, self.generator)
+            record_critic_step(self.history,
+                               critic_step(self.cfg, self.net, self.opt, real, fake,
+                                           self.generator))
         return {"real": s_real.numpy().copy(), "fake": s_fake.numpy().copy(),
                 "fake_grad": grad.numpy().copy()}
 

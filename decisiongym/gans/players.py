@@ -30,7 +30,7 @@ to floating-point rounding order); writing the loop this way lets the PettingZoo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -61,6 +61,10 @@ class GANConfig:
     latent_dim: int = 2
     data_dim: int = 2
     hidden: tuple[int, ...] = (64, 64)
+    #: "constant", or "linear": both learning rates decay linearly to 0 over the
+    #: ``iterations`` of :func:`train_gan` (as in Gulrajani et al.'s CIFAR-10 code), which
+    #: anneals the noise of the last iterates.
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -71,6 +75,9 @@ class GANConfig:
         if self.optimizer not in ("adam", "rmsprop"):
             raise ValueError(f"GANConfig: optimizer must be 'adam' or 'rmsprop', got "
                              f"{self.optimizer!r}")
+        if self.lr_schedule not in ("constant", "linear"):
+            raise ValueError(f"GANConfig: lr_schedule must be 'constant' or 'linear', got "
+                             f"{self.lr_schedule!r}")
         if self.n_critic < 1 or self.batch_size < 1 or not self.lr > 0:
             raise ValueError("GANConfig: need n_critic >= 1, batch_size >= 1, lr > 0")
 
@@ -167,12 +174,44 @@ def critic_step(cfg: GANConfig, critic: nn.Module, opt: torch.optim.Optimizer,
     out["weight_grad_norm"] = float(torch.stack(
         [(p.grad.detach() ** 2).sum() for p in critic.parameters() if p.grad is not None]
     ).sum().sqrt())
+    for i, norm in enumerate(layer_grad_norms(critic)):
+        out[f"layer_grad_norm/{i}"] = norm
+    if isinstance(critic, nn.Sequential):
+        for i, norm in enumerate(activation_grad_norms(critic, real, fake)):
+            out[f"activation_grad_norm/{i}"] = norm
     opt.step()
     if cfg.clip > 0:
         with torch.no_grad():
             for p in critic.parameters():
                 p.clamp_(-cfg.clip, cfg.clip)
     return out
+
+
+def layer_grad_norms(critic: nn.Module) -> list[float]:
+    """||dL/dW_l||_2 of the critic's loss with respect to each linear layer's weight matrix W_l
+    (input layer first), after a backward pass; 0 where a layer has no gradient. The quantity of
+    the seed's Figure 64 (Gulrajani et al. 2017, Figure 1b): with weight clipping it explodes or
+    vanishes from layer to layer, with the gradient penalty it stays level."""
+    return [0.0 if m.weight.grad is None else float(m.weight.grad.detach().norm())
+            for m in critic.modules() if isinstance(m, nn.Linear)]
+
+
+def activation_grad_norms(critic: nn.Sequential, real: torch.Tensor, fake: torch.Tensor
+                          ) -> list[float]:
+    """||dV/dh_l|| for each linear layer's output h_l (input layer first; Frobenius norm over
+    the batch) of the critic's value V = E f(real) - E f(fake), the backward signal that weight
+    clipping makes explode or vanish from layer to layer (the seed's Figure 64; Gulrajani et al.
+    2017, Figure 1b). An extra forward and backward pass; the weights get no gradient."""
+    outputs: list[torch.Tensor] = []
+    x = torch.cat([real.detach(), fake.detach()])
+    for module in critic:
+        x = module(x)
+        if isinstance(module, nn.Linear):
+            outputs.append(x)
+    m = real.shape[0]
+    v = x[:m].mean() - x[m:].mean()
+    grads = torch.autograd.grad(v, outputs)
+    return [float(g.norm()) for g in grads]
 
 
 def critic_feedback(critic: nn.Module, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,20 +254,33 @@ class GANRun:
 
 
 def train_gan(cfg: GANConfig, data: str, *, iterations: int, seed: int, model_seed: int = 0,
-              gp_seed: int | None = None) -> GANRun:
+              gp_seed: int | None = None,
+              callback: Callable[[int, nn.Module, nn.Module], None] | None = None) -> GANRun:
     """The plain training loop: ``iterations`` generator steps, each after ``n_critic`` critic
     steps. Every round (critic or generator) draws a real batch and then the noise from
     ``np.random.default_rng(seed)``; the gradient penalty's eps come from
     ``torch.Generator().manual_seed(gp_seed if given, else seed)``; the networks from
-    ``model_seed``. History: ``critic_value`` (per critic step), ``weight_grad_norm``,
-    ``input_grad_norm`` (mean ||grad_x f|| at the fakes, per generator step)."""
+    ``model_seed``. ``callback(t, G, D)``, if given, is called before the first iteration
+    (t = 0) and after each generator step t = 1..iterations (it must not change the networks).
+
+    History, per critic step: ``critic_value``, ``weight_grad_norm`` (all weights),
+    ``layer_grad_norm/{l}`` (:func:`layer_grad_norms`, layers l = 0..len(hidden)),
+    ``activation_grad_norm/{l}`` (:func:`activation_grad_norms`) and ``penalty`` (WGAN-GP);
+    per generator step: ``input_grad_norm`` (mean ||grad_x f|| at the
+    fakes). :func:`layer_grad_norm_matrix` stacks the per-layer norms."""
     rng = np.random.default_rng(seed)
     tgen = torch.Generator().manual_seed(seed if gp_seed is None else gp_seed)
     G, D = build_generator(cfg, model_seed), build_critic(cfg, model_seed)
     opt_g, opt_d = make_optimizer(cfg, G.parameters()), make_optimizer(cfg, D.parameters())
     hist: dict[str, list[float]] = {"critic_value": [], "weight_grad_norm": [],
                                     "input_grad_norm": []}
-    for _ in range(iterations):
+    schedules = []
+    if cfg.lr_schedule == "linear":
+        schedules = [torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - t / iterations)
+                     for opt in (opt_g, opt_d)]
+    if callback is not None:
+        callback(0, G, D)
+    for t in range(1, iterations + 1):
         for r in range(cfg.n_critic + 1):
             real = torch.as_tensor(sample_data(data, cfg.batch_size, rng))
             z = torch.as_tensor(sample_noise(cfg.batch_size, cfg.latent_dim, rng))
@@ -236,13 +288,33 @@ def train_gan(cfg: GANConfig, data: str, *, iterations: int, seed: int, model_se
                 fake = G(z)
             if r < cfg.n_critic:
                 out = critic_step(cfg, D, opt_d, real, fake, tgen)
-                hist["critic_value"].append(out["value"])
-                hist["weight_grad_norm"].append(out["weight_grad_norm"])
+                record_critic_step(hist, out)
             else:
                 s, g = critic_feedback(D, fake)
                 hist["input_grad_norm"].append(float(g.norm(dim=1).mean()))
                 generator_step(cfg, G, opt_g, z, s, g)
+        for schedule in schedules:
+            schedule.step()
+        if callback is not None:
+            callback(t, G, D)
     return GANRun(G, D, hist)
+
+
+def record_critic_step(history: dict[str, list[float]], out: dict[str, float]) -> None:
+    """Append one :func:`critic_step` result to a history (``value`` as ``critic_value``)."""
+    for key, v in out.items():
+        history.setdefault("critic_value" if key == "value" else key, []).append(v)
+
+
+def layer_grad_norm_matrix(history: dict[str, list[float]], which: str = "layer_grad_norm"
+                           ) -> NDArray[np.float64]:
+    """The per-layer norms ``which`` (``layer_grad_norm``: weights, ``activation_grad_norm``:
+    layer outputs) of a history as a (critic steps, layers) array."""
+    keys = sorted((k for k in history if k.startswith(which + "/")),
+                  key=lambda k: int(k.split("/")[1]))
+    if not keys:
+        return np.zeros((0, 0))
+    return np.stack([np.asarray(history[k], dtype=np.float64) for k in keys], axis=1)
 
 
 def flat_weights(model: nn.Module) -> NDArray[np.float32]:
@@ -258,6 +330,8 @@ def generate(gen: nn.Module, n: int, latent_dim: int, seed: int) -> NDArray[np.f
     return out
 
 
-__all__ = ["KINDS", "GANConfig", "GANRun", "build_critic", "build_generator", "critic_feedback",
-           "critic_step", "flat_weights", "generate", "generator_loss_slope", "generator_step",
-           "gradient_penalty", "make_optimizer", "mlp", "scores", "train_gan", "value"]
+__all__ = ["KINDS", "GANConfig", "GANRun", "activation_grad_norms", "build_critic",
+           "build_generator", "critic_feedback", "critic_step", "flat_weights", "generate",
+           "generator_loss_slope", "generator_step", "gradient_penalty", "layer_grad_norm_matrix",
+           "layer_grad_norms", "make_optimizer", "mlp", "record_critic_step", "scores",
+           "train_gan", "value"]

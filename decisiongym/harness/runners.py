@@ -58,6 +58,7 @@ CELL_FUNCTIONS["decisiongym/FeudalMaze-v0"] = "decisiongym.harness.hierarchical:
 CELL_FUNCTIONS["decisiongym/FourRooms-v0"] = "decisiongym.harness.hierarchical:run_options_cell"
 CELL_FUNCTIONS.update({f"decisiongym/{name}-v0": "decisiongym.harness.nas:run_nas_cell"
                        for name in ("NASChain", "NASCell")})
+CELL_FUNCTIONS["decisiongym/GANGame"] = "decisiongym.harness.gans:run_gan_cell"
 
 #: Agents whose cells another module runs on any env (deep RL and SB3), checked before the env
 #: ids: agent name -> "module:function".

@@ -64,6 +64,7 @@ def _registry() -> dict[str, Reproduction]:
         contextual,
         deep_rl,
         feudal,
+        gan,
         kuleshov_precup,
         nas,
         ope,
@@ -77,7 +78,8 @@ def _registry() -> dict[str, Reproduction]:
                                 contextual.REPRODUCTION, sutton_barto.REPRODUCTION,
                                 supervised.REPRODUCTION, deep_rl.REPRODUCTION,
                                 adversarial_examples.REPRODUCTION, feudal.REPRODUCTION,
-                                options.REPRODUCTION, nas.REPRODUCTION)}
+                                options.REPRODUCTION, nas.REPRODUCTION,
+                                gan.REPRODUCTION)}
 
 
 def list_reproductions() -> list[tuple[str, str]]:

@@ -1,0 +1,284 @@
+"""GANs as a two-player game (seed 4.3-4.5): ``decisiongym reproduce gan [--quick]``.
+
+Three studies, all run through the ordinary harness as cells of
+:func:`decisiongym.harness.gans.run_gan_cell` (the plain loop, which the PettingZoo game
+reproduces bit for bit):
+
+1. **Mode collapse** (seed 4.3 item 9, Figure 60; 4.4.1 item 7): the original GAN
+   (non-saturating, Goodfellow et al. 2014), WGAN with weight clipping (Arjovsky et al. 2017,
+   RMSProp 5e-5, c = 0.01, n_critic = 5) and WGAN-GP (Gulrajani et al. 2017, lambda = 10, Adam
+   1e-4 with betas (0, 0.9), n_critic = 5) on 8 Gaussians on a ring and 25 on a grid: samples
+   over the true modes at several points of training, and a table over seeds of modes covered
+   (strict rule: a mode counts when it receives at least a quarter of its fair share of
+   high-quality samples, :data:`decisiongym.gans.metrics.STRICT_SHARE`; the lenient
+   one-sample rule beside it), the fraction of high-quality samples (within 3 standard
+   deviations of a mode) and the exact W1 between 1,000 samples and 1,000 real points.
+   Checked: WGAN-GP covers at least 7 of the 8 ring modes in most runs.
+2. **Critic gradient norms** (seed 4.4.2 item 2, Figure 64; Gulrajani et al. Figure 1b): a deep
+   critic on the swiss roll trained with weight clipping at c = 0.1, 0.01, 0.001 and with the
+   gradient penalty; the norm of the critic loss's gradient with respect to each layer's
+   weights, averaged over the second half of training. Checked: with clipping the norms change
+   from layer to layer by a far larger factor than with the penalty (they vanish towards the
+   input for small c and explode for large c).
+3. **Digits**: GAN and WGAN-GP on the 8x8 digits (64-D MLPs, pixels in [-1, 1]); sample
+   grids and the digits score (classes covered, strict rule, and mean confidence of a logistic
+   regression trained on the real digits, :func:`decisiongym.gans.metrics.digits_score`).
+
+The quick size is one or two runs on short budgets: it checks the pipeline and the gradient-
+norm finding (which shows within a few hundred iterations), not the mode counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
+from decisiongym.harness.gans import GAN_ENV_ID
+from decisiongym.harness.report import CellData, Check, format_table, load_results
+from decisiongym.harness.report import pyplot as _plt
+from decisiongym.harness.report import save_figure as _save
+from decisiongym.harness.reproductions import Analysis, Part, Reproduction, StudyExperiment
+
+KIND_LABELS = {"gan": "GAN", "wgan": "WGAN (clipping)", "wgan-gp": "WGAN-GP"}
+#: The toy players: 3 hidden ReLU layers of 64 (Gulrajani et al.'s toy code used 512; this is
+#: what a CPU affords), batch 256, 2-D noise, every learning rate decaying linearly to 0 over
+#: the run (as in Gulrajani et al.'s CIFAR-10 code).
+TOY = {"hidden": [64, 64, 64], "batch_size": 256, "lr_schedule": "linear"}
+#: Per-variant settings beside :meth:`GANConfig.for_kind`'s published ones: WGAN-GP's learning
+#: rate is raised from 1e-4 to 1e-3 for the CPU budget (at 1e-4, 3,000 iterations leave the
+#: samples far from the modes: no high-quality samples at all in our runs); the GAN keeps
+#: Adam 1e-3 betas (0.5, 0.999), WGAN RMSProp 5e-5 and c = 0.01 (Arjovsky et al.'s values).
+FAST = {"gan": {}, "wgan": {}, "wgan-gp": {"lr": 1e-3}}
+#: The gradient-norm study's deep critic (Gulrajani et al. used deep MLP critics).
+DEEP_LAYERS = 9
+DEEP = {"hidden": [64] * (DEEP_LAYERS - 1), "batch_size": 256}
+CLIPS = (0.1, 0.01, 0.001)
+DIGITS = {"hidden": [256, 256], "batch_size": 64, "latent_dim": 16, "lr_schedule": "linear"}
+#: quick -> (mixture iterations, mixture runs, gradient-study iterations, digits iterations,
+#: digits runs)
+SIZES = {False: (3000, 3, 400, 2000, 2), True: (120, 1, 100, 100, 1)}
+
+
+@dataclass(frozen=True)
+class GANExperiment(StudyExperiment):
+    def validate(self) -> None:  # the cells are GAN runs, not registry envs and agents
+        from decisiongym.harness.experiment import ExperimentError
+
+        if not self.parts or any(p.seeds < 1 or p.horizon < 1 for p in self.parts):
+            raise ExperimentError(f"{self.name}: every part needs seeds and horizon >= 1")
+
+
+def _env(data: str) -> EnvSetting:
+    return EnvSetting(GAN_ENV_ID, {"data": data}, label=data)
+
+
+def parts(quick: bool) -> tuple[Part, ...]:
+    mix_its, mix_runs, grad_its, dig_its, dig_runs = SIZES[quick]
+    toy = tuple(AgentSetting(kind, {**TOY, **FAST[kind]}, label=KIND_LABELS[kind])
+                for kind in KIND_LABELS)
+    grad = (*(AgentSetting("wgan", {**DEEP, "clip": c, "checkpoints": 2},
+                           label=f"clipping c={c:g}") for c in CLIPS),
+            AgentSetting("wgan-gp", {**DEEP, "checkpoints": 2}, label="gradient penalty"))
+    digits = tuple(AgentSetting(kind, {**DIGITS, **FAST[kind]}, label=KIND_LABELS[kind])
+                   for kind in ("gan", "wgan-gp"))
+    return (Part(_env("8gaussians"), toy, mix_its, mix_runs),
+            Part(_env("25gaussians"), toy, mix_its, mix_runs),
+            Part(_env("swissroll"), grad, grad_its, 1),
+            Part(_env("digits"), digits, dig_its, dig_runs))
+
+
+def experiment(quick: bool = False) -> Experiment:
+    ps = parts(quick)
+    return GANExperiment(name="gan" + ("-quick" if quick else ""),
+                         envs=[p.env for p in ps], agents=[a for p in ps for a in p.agents],
+                         horizon=max(p.horizon for p in ps), seeds=max(p.seeds for p in ps),
+                         seed=2017, parts=ps)
+
+
+# ----- plots ---------------------------------------------------------------------------------
+
+
+def _sample_grid(cells: list[CellData], data: str, path: Path) -> None:
+    from decisiongym.gans.data import modes
+
+    centres, _ = modes(data)
+    checkpoints = cells[0].arrays["checkpoints"]
+    plt = _plt()
+    fig, axes = plt.subplots(len(cells), len(checkpoints),
+                             figsize=(2.4 * len(checkpoints), 2.4 * len(cells)), squeeze=False)
+    lim = np.abs(centres).max() + 1.0
+    for i, d in enumerate(cells):
+        for j, t in enumerate(checkpoints):
+            ax = axes[i, j]
+            x = d.arrays["samples"][j, 0]
+            ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.5, color="C0")
+            ax.scatter(centres[:, 0], centres[:, 1], s=25, marker="x", color="C3")
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(f"iteration {int(t)}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(d.cell.agent.display, fontsize=9)
+    fig.suptitle(f"{data}: samples of run 1 (blue) over the true modes (red x)")
+    _save(fig, path)
+
+
+def _layer_norms(d: CellData, which: str = "activation_grad_norm") -> np.ndarray:
+    """Mean per-layer gradient norm over the second half of training (first run)."""
+    g = d.arrays[which].astype(np.float64)  # (T, L, n)
+    return g[g.shape[0] // 2:, :, 0].mean(axis=0)
+
+
+def _gradient_plot(cells: list[CellData], path: Path) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, which, ylabel in (
+            (axes[0], "activation_grad_norm", "||dV/dh_l|| at layer l's output"),
+            (axes[1], "layer_grad_norm", "||dL/dW_l|| of the critic loss")):
+        for d in cells:
+            norms = _layer_norms(d, which)
+            ax.plot(np.arange(len(norms)), np.maximum(norms, 1e-30), "o-",
+                    label=d.cell.agent.display)
+        ax.set_yscale("log")
+        ax.set_xlabel("critic layer (0 = input)")
+        ax.set_ylabel(ylabel + " (log scale)")
+        ax.legend()
+    fig.suptitle(f"{DEEP_LAYERS}-layer critics on the swiss roll, mean over the second half of "
+                 "training (seed Figure 64)")
+    _save(fig, path)
+
+
+def _digit_grid(cells: list[CellData], path: Path) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(cells) + 1, figsize=(3.2 * (len(cells) + 1), 3.4))
+    from decisiongym.gans.data import digits_split
+
+    real = digits_split("test")[0][:100]
+    panels = [("real digits", real)] + [(d.cell.agent.display, d.arrays["samples"][-1, 0])
+                                        for d in cells]
+    for ax, (title, x) in zip(axes, panels, strict=True):
+        img = np.clip(x[:100], -1, 1).reshape(10, 10, 8, 8).transpose(0, 2, 1, 3)
+        ax.imshow(img.reshape(80, 80), cmap="gray_r", vmin=-1, vmax=1)
+        ax.set_title(title)
+        ax.axis("off")
+    fig.suptitle("Digits: 100 samples at the end of run 1")
+    _save(fig, path)
+
+
+# ----- analysis ------------------------------------------------------------------------------
+
+
+def _runs(x: np.ndarray, fmt: str = "{:.0f}") -> str:
+    return ", ".join(fmt.format(v) for v in x)
+
+
+def analyse(exp: Experiment, out: Path) -> Analysis:
+    quick = exp.name.endswith("-quick")
+    results = load_results(exp, out)
+    by_data: dict[str, list[CellData]] = {}
+    for d in results:
+        by_data.setdefault(str(d.cell.env.kwargs["data"]), []).append(d)
+    plots = out / "plots"
+    checks: list[Check] = []
+    text: list[str] = []
+    extra: dict[str, Any] = {}
+
+    # --- 1. mode collapse on the mixtures ----------------------------------------------------
+    rows = []
+    for data in ("8gaussians", "25gaussians"):
+        cells = by_data[data]
+        _sample_grid(cells, data, plots / f"gan_samples_{data}.png")
+        for d in cells:
+            a = d.arrays
+            rows.append({"data": data, "method": d.cell.agent.display,
+                         "iterations": d.cell.horizon,
+                         "modes (strict) per run": _runs(a["modes_covered"][-1]),
+                         "modes (1 sample)": _runs(a["modes_covered_lenient"][-1]),
+                         "high quality": f"{a['high_quality'][-1].mean():.3f}",
+                         "W1": f"{a['w1'][-1].mean():.3f}",
+                         "s per run": f"{a['seconds'].mean():.0f}"})
+    text.append("Mode collapse (final checkpoint; strict rule: a mode needs a quarter of its "
+                "fair share of\nhigh-quality samples; W1 between 1,000 samples and 1,000 real "
+                "points, mean over runs)\n"
+                + format_table(rows, [(k, k) for k in rows[0]]))
+    extra["mixtures"] = rows
+    gp = next(d for d in by_data["8gaussians"] if d.cell.agent.name == "wgan-gp")
+    w1 = gp.arrays["w1"]
+    checks.append(Check("8 Gaussians: WGAN-GP's samples move towards the data (W1 at the end "
+                        "below W1 at the start, every run)", "W1(end) < W1(0)",
+                        f"{_runs(w1[-1], '{:.3f}')} vs {_runs(w1[0], '{:.3f}')}",
+                        bool((w1[-1] < w1[0]).all())))
+    if not quick:  # the quick budget is far too short to cover modes
+        covered = gp.arrays["modes_covered"][-1]
+        good = int((covered >= 7).sum())
+        checks.append(Check("8 Gaussians: WGAN-GP covers at least 7 of 8 modes (strict rule) "
+                            "in most runs", f">= 7 modes in more than half of {len(covered)} "
+                            "runs", f"modes per run {_runs(covered)}",
+                            good * 2 > len(covered)))
+
+    # --- 2. gradient norms per layer (Figure 64) -----------------------------------------------
+    cells = by_data["swissroll"]
+    _gradient_plot(cells, plots / "gan_gradient_norms.png")
+    grow = []
+    spread = {}
+    for d in cells:
+        norms = _layer_norms(d)
+        spread[d.cell.agent.display] = float(norms.max() / max(norms.min(), 1e-30))
+        weights = _layer_norms(d, "layer_grad_norm")
+        grow.append({"critic": d.cell.agent.display,
+                     "||dV/dh_l|| per layer (input first)": " ".join(f"{v:.0e}" for v in norms),
+                     "max / min": f"{spread[d.cell.agent.display]:.2g}",
+                     "||dL/dW_l|| max / min": f"{weights.max() / max(weights.min(), 1e-30):.2g}"})
+    text.append(f"Critic gradient norms per layer, swiss roll, {DEEP_LAYERS}-layer "
+                "critic (mean over the second half of training)\n"
+                + format_table(grow, [(k, k) for k in grow[0]]))
+    extra["gradient_norms"] = grow
+    gp_spread = spread["gradient penalty"]
+    for c in CLIPS[1:]:
+        clip_spread = spread[f"clipping c={c:g}"]
+        checks.append(Check(f"weight clipping (c = {c:g}): the critic's gradient norms vary "
+                            "across layers by a far larger factor than with the penalty "
+                            "(Figure 64)", "max/min over layers > 1000 x the penalty's",
+                            f"{clip_spread:.2g} vs {gp_spread:.2g}",
+                            clip_spread > 1000 * gp_spread))
+
+    # --- 3. digits ---------------------------------------------------------------------------
+    cells = by_data["digits"]
+    _digit_grid(cells, plots / "gan_digits.png")
+    drows = []
+    for d in cells:
+        a = d.arrays
+        drows.append({"method": d.cell.agent.display, "iterations": d.cell.horizon,
+                      "classes (strict) per run": _runs(a["classes_covered"][-1]),
+                      "confidence": f"{a['confidence'][-1].mean():.3f}",
+                      "W1 (64-D)": f"{a['w1'][-1].mean():.2f}",
+                      "s per run": f"{a['seconds'].mean():.0f}"})
+    text.append("Digits (digits score of 1,000 samples at the end; real test digits score "
+                + _real_digits_reference() + ")\n"
+                + format_table(drows, [(k, k) for k in drows[0]]))
+    extra["digits"] = drows
+    return Analysis(checks, "\n\n".join(text), extra)
+
+
+def _real_digits_reference() -> str:
+    from decisiongym.gans.data import digits_split
+    from decisiongym.gans.metrics import STRICT_SHARE, digits_score
+
+    s = digits_score(digits_split("test")[0], min_share=STRICT_SHARE)
+    return f"{s.classes_covered} classes, confidence {s.confidence:.3f}"
+
+
+REPRODUCTION = Reproduction(
+    name="gan",
+    summary="GAN vs WGAN vs WGAN-GP (Goodfellow et al. 2014; Arjovsky et al. 2017; Gulrajani et "
+            "al. 2017): mode collapse on 8 and 25 Gaussians, critic gradient norms per layer "
+            "(clipping vs penalty), digits",
+    experiment=experiment,
+    analyse=analyse,
+)
