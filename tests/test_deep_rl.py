@@ -115,6 +115,77 @@ def test_dqn_solves_a_small_image_maze_in_3000_steps() -> None:
     assert run.final_return().min() >= -8.0  # epsilon-greedy training episodes, near optimal
 
 
+def test_cnn_torso_is_independent_conv_nets_run_as_one() -> None:
+    """The grouped convolution of BatchedConvMLP equals each learner's own conv net."""
+    import torch.nn.functional as F
+
+    from decisiongym.agents.deep import BatchedConvMLP
+
+    net = BatchedConvMLP((7, 10, 3), [4, 8], [16, 5], 3, np.random.default_rng(0),
+                         torch.device("cpu"))
+    x = torch.rand(3, 6, 7 * 10 * 3, generator=torch.Generator().manual_seed(0))
+    y = net(x)
+    assert y.shape == (3, 6, 5)
+    for lv in range(3):
+        z = x[lv].reshape(6, 7, 10, 3).permute(0, 3, 1, 2)  # HWC rows -> NCHW
+        for j in range(2):
+            z = torch.relu(F.conv2d(z, net.params[2 * j][lv], net.params[2 * j + 1][lv],
+                                    padding=1))
+        w1, b1, w2, b2 = (q[lv] for q in net.params[4:])
+        ref = torch.relu(z.reshape(6, -1) @ w1 + b1) @ w2 + b2
+        torch.testing.assert_close(y[lv], ref, rtol=1e-5, atol=1e-6)
+    # Learner 1's output depends on learner 1's weights only.
+    params = net.copy_params()
+    params[0][0] += 1.0
+    torch.testing.assert_close(net(x, params)[1:], y[1:])
+
+
+@pytest.mark.parametrize("name", ["dqn", "actor-critic", "evolution-strategies"])
+def test_cnn_torso_learners_on_the_image_maze(name: str) -> None:
+    kwargs = {"layout": "small", "observation": "image", "max_episode_steps": 100}
+    params: dict[str, Any] = {**FAST[name], "torso": "cnn", "conv_channels": [8, 8]}
+    steps = 1600 if name == "evolution-strategies" else 600  # ES: 8 episodes of <= 100 steps
+    runs = [run_deep("decisiongym/Maze-v0", name, replicates=2, steps=steps, seed=1,
+                     env_kwargs=kwargs, agent_params=params) for _ in range(2)]
+    a, b = (r.episode_return for r in runs)
+    assert np.array_equal(a, b, equal_nan=True) and np.isfinite(a).sum() >= 2
+    arch = runs[0].agent.architecture()  # type: ignore[attr-defined]
+    assert arch["torso"] == "cnn" and arch["conv_channels"] == [8, 8]
+
+
+def test_dqn_with_a_cnn_torso_solves_a_small_image_maze_in_5000_steps() -> None:
+    """About 6 s. (With 3000 steps, as the MLP above, one learner of seed 0 is not there yet:
+    the conv net has more to fit on a 3 x 4 image.)"""
+    kwargs = {"layout": "small", "observation": "image", "max_episode_steps": 100}
+    params = {**SMALL_DQN, "learning_starts": 500, "exploration_steps": 1500, "torso": "cnn"}
+    run = run_deep("decisiongym/Maze-v0", "dqn", replicates=2, steps=5000, seed=0,
+                   env_kwargs=kwargs, agent_params=params)
+    np.testing.assert_array_equal(evaluate(run.agent, "decisiongym/Maze-v0", episodes=2,
+                                           env_kwargs=kwargs), [-5.0, -5.0])
+
+
+def test_cnn_torso_needs_an_image_and_is_part_of_the_architecture(tmp_path: Path) -> None:
+    box = gym.make(CARTPOLE).observation_space
+    with pytest.raises(ValueError, match="torso.*image"):
+        agents.make("dqn", observation_space=box, action_space=spaces.Discrete(2),
+                    torso="cnn")
+    with pytest.raises(ValueError, match="torso"):
+        agents.make("dqn", observation_space=box, action_space=spaces.Discrete(2),
+                    torso="resnet")
+    image = gym.make("decisiongym/Maze-v0", layout="small", observation="image")
+    with pytest.raises(ValueError, match="conv_channels"):
+        agents.make("dqn", observation_space=image.observation_space,
+                    action_space=image.action_space, torso="cnn", conv_channels=[0])
+    made = {t: agents.make("dqn", observation_space=image.observation_space,
+                           action_space=image.action_space, torso=t, hidden=[16])
+            for t in ("mlp", "cnn")}
+    for agent in made.values():
+        agent.reset(1, seed=0)
+    path = made["mlp"].save(tmp_path / "mlp.pt")  # type: ignore[attr-defined]
+    with pytest.raises(CheckpointMismatch, match="torso: checkpoint 'mlp', this agent 'cnn'"):
+        made["cnn"].load(path)  # type: ignore[attr-defined]
+
+
 def test_actor_critic_reaches_195_on_cartpole_within_100k_steps() -> None:
     """Budget: 100,000 env steps (8 copies x 12,500), n_steps 8, Adam 1e-3."""
     run = run_deep(CARTPOLE, "actor-critic", replicates=1, steps=100_000, seed=0)

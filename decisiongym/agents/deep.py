@@ -27,6 +27,12 @@ Agents (all for a ``Discrete`` action space; observations Box (flattened, uint8 
   intrinsic reward to the extrinsic one: the error of a predictor network distilling a fixed
   random network, ``||f_hat(s') - f(s')||^2`` (seed 5.4 item 9), or ``beta / sqrt(N(s'))``.
 
+Networks. ``hidden`` gives the fully connected layers. ``torso="cnn"`` (for image observations,
+a uint8 Box (H, W, C) such as ``Maze-v0`` with ``observation="image"``) puts 3 x 3 convolutions
+(``conv_channels``, default (16, 32), stride 1, zero padding 1, ReLU) before them, the learners'
+conv nets run as one grouped convolution (:class:`BatchedConvMLP`); ``"mlp"`` (the default)
+feeds the flattened observation to the hidden layers. Every agent above takes both.
+
 Random numbers (initial weights, exploration, minibatches, perturbations) come from the agent's
 numpy generator, so on CPU a seed fixes the learning curve bit for bit. ``device="auto"`` takes
 CUDA when present. Buffers (replay, rollouts, episodes) are preallocated arrays.
@@ -158,6 +164,69 @@ class BatchedMLP:
         return [q.detach().clone() for q in self.params]
 
 
+class BatchedConvMLP:
+    """``learners`` independent conv nets: 3 x 3 convolutions (stride 1, zero padding 1, ReLU)
+    over an (H, W, C) image, then a :class:`BatchedMLP` head on the flattened feature maps.
+
+    Inputs are (L, B, H * W * C), the rows :class:`ObsEncoder` gives for an image (HWC order,
+    scaled to [0, 1]). The L nets run as one grouped convolution (``groups = L``), the way
+    :class:`BatchedMLP` runs them as one ``baddbmm``. ``params`` is the conv weights
+    (L, out, in, 3, 3) and biases (L, out), then the head's, each with the learner axis first,
+    so that anything written for :class:`BatchedMLP` (target copies, ES perturbations, Adam,
+    checkpoints) works unchanged. Conv weights start uniform in +-1/sqrt(in * 9) (PyTorch's
+    Conv2d default bound).
+    """
+
+    def __init__(self, image_shape: tuple[int, ...], channels: list[int], sizes: list[int],
+                 learners: int, rng: np.random.Generator, device: Any,
+                 out_scale: float = 1.0) -> None:
+        import torch
+
+        self.image_shape = tuple(int(v) for v in image_shape)
+        h, w, c = self.image_shape
+        self.channels = [c, *channels]
+        self.params: list[Any] = []
+        for j in range(len(channels)):
+            c_in, c_out = self.channels[j], self.channels[j + 1]
+            bound = 1.0 / math.sqrt(c_in * 9)
+            for arr in (rng.uniform(-bound, bound, (learners, c_out, c_in, 3, 3)),
+                        rng.uniform(-bound, bound, (learners, c_out))):
+                self.params.append(torch.tensor(arr, dtype=torch.float32, device=device,
+                                                requires_grad=True))
+        self.n_conv = 2 * len(channels)
+        self.head = BatchedMLP([channels[-1] * h * w, *sizes], learners, rng, device,
+                               out_scale=out_scale)
+        self.params += self.head.params
+
+    def __call__(self, x: Any, params: list[Any] | None = None) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        p = self.params if params is None else params
+        n_l, b = x.shape[0], x.shape[1]
+        h, w, c = self.image_shape
+        # (L, B, H W C) -> (B, L C, H, W): learner l's channels are group l.
+        z = x.reshape(n_l, b, h, w, c).permute(1, 0, 4, 2, 3).reshape(b, n_l * c, h, w)
+        for j in range(self.n_conv // 2):
+            weight, bias = p[2 * j], p[2 * j + 1]
+            z = torch.relu(F.conv2d(z, weight.reshape(-1, *weight.shape[2:]),
+                                    bias.reshape(-1), padding=1, groups=n_l))
+        feats = z.reshape(b, n_l, -1).permute(1, 0, 2)  # (L, B, out H W)
+        return self.head(feats, p[self.n_conv:])
+
+    def copy_params(self) -> list[Any]:
+        return [q.detach().clone() for q in self.params]
+
+
+def _channels(who: str, channels: Any) -> list[int]:
+    if not isinstance(channels, (list, tuple)) or not channels or any(
+            isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1
+            for c in channels):
+        raise ValueError(f"{who}: conv_channels must be a non-empty list of positive integers "
+                         f"(channels per 3 x 3 conv layer), got {channels!r}")
+    return [int(c) for c in channels]
+
+
 def _adam(params: list[Any], lr: float) -> Any:
     """Adam with the fused kernel (one call for all tensors; on CPU about twice as fast for
     small networks as the per-tensor loop torch picks by default there)."""
@@ -190,8 +259,8 @@ class DeepAgent(BaseAgent):
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
                  hidden: Any = (64, 64), learning_rate: float = 1e-3, gamma: float = 0.99,
-                 envs_per_learner: int = 1, device: str = "auto", num_threads: int | None = 1
-                 ) -> None:
+                 envs_per_learner: int = 1, device: str = "auto", num_threads: int | None = 1,
+                 torso: str = "mlp", conv_channels: Any = (16, 32)) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space)
         if not isinstance(action_space, spaces.Discrete):
             raise ValueError(f"{self.name}: needs a Discrete action space, got {action_space!r}")
@@ -199,6 +268,15 @@ class DeepAgent(BaseAgent):
         self.action_start = int(action_space.start)
         self.encoder = ObsEncoder(observation_space, self.name)
         self.hidden = _hidden_sizes(self.name, hidden)
+        if torso not in ("mlp", "cnn"):
+            raise self._param_error("torso", torso, '"mlp" or "cnn"')
+        shape = getattr(observation_space, "shape", None) or ()
+        if torso == "cnn" and (self.encoder.kind != "image" or len(shape) != 3):
+            raise self._param_error("torso", torso, '"mlp" unless the observation is an image '
+                                    "(a uint8 Box of shape (H, W, C), e.g. Maze-v0 with "
+                                    'observation="image")')
+        self.torso = torso
+        self.conv_channels = _channels(self.name, conv_channels) if torso == "cnn" else []
         self.learning_rate = self._check_float("learning_rate", learning_rate, low=0.0,
                                                low_open=True)
         self.gamma = self._check_float("gamma", gamma, low=0.0, high=1.0)
@@ -232,6 +310,17 @@ class DeepAgent(BaseAgent):
     def _build(self, learners: int) -> None:
         raise NotImplementedError
 
+    def _network(self, out: int, learners: int, out_scale: float = 1.0
+                 ) -> BatchedMLP | BatchedConvMLP:
+        """The agent's network for ``out`` outputs: the hidden layers on the encoded
+        observation (``torso="mlp"``), or on conv feature maps of the image (``"cnn"``)."""
+        if self.torso == "cnn":
+            return BatchedConvMLP(tuple(self.observation_space.shape or ()), self.conv_channels,
+                                  [*self.hidden, out], learners, self.rng, self.device,
+                                  out_scale=out_scale)
+        return BatchedMLP([self.encoder.dim, *self.hidden, out], learners, self.rng,
+                          self.device, out_scale=out_scale)
+
     def _tensor(self, x: Any, dtype: Any = None) -> Any:
         import torch
 
@@ -259,7 +348,9 @@ class DeepAgent(BaseAgent):
     def architecture(self) -> dict[str, Any]:
         """What a checkpoint must match: agent, input and output sizes, layers, learners."""
         return {"agent": self.name, "obs_dim": self.encoder.dim, "n_actions": self.n_actions,
-                "hidden": list(self.hidden), "envs_per_learner": self.envs_per_learner,
+                "hidden": list(self.hidden), "torso": self.torso,
+                "conv_channels": list(self.conv_channels),
+                "envs_per_learner": self.envs_per_learner,
                 "learners": self.learners}
 
     def _tensors(self) -> dict[str, list[Any]]:
@@ -362,12 +453,12 @@ class DQN(DeepAgent):
                  epsilon_start: float = 1.0, epsilon_final: float = 0.04,
                  exploration_steps: int = 8000, double: bool = False,
                  envs_per_learner: int = 1, device: str = "auto", num_threads: int | None = 1,
-                 her_k: int = 0, her_goal_reward: float = 0.0, her_step_reward: float = -1.0
-                 ) -> None:
+                 her_k: int = 0, her_goal_reward: float = 0.0, her_step_reward: float = -1.0,
+                 torso: str = "mlp", conv_channels: Any = (16, 32)) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space,
                          hidden=hidden, learning_rate=learning_rate, gamma=gamma,
                          envs_per_learner=envs_per_learner, device=device,
-                         num_threads=num_threads)
+                         num_threads=num_threads, torso=torso, conv_channels=conv_channels)
         self.buffer_size = self._check_int("buffer_size", buffer_size)
         self.batch_size = self._check_int("batch_size", batch_size)
         self.learning_starts = self._check_int("learning_starts", learning_starts, low=0)
@@ -392,8 +483,7 @@ class DQN(DeepAgent):
 
     def _build(self, learners: int) -> None:
 
-        self.q = BatchedMLP([self.encoder.dim, *self.hidden, self.n_actions], learners,
-                            self.rng, self.device)
+        self.q = self._network(self.n_actions, learners)
         self.q_target = self.q.copy_params()
         self.optimizer = _adam(self.q.params, self.learning_rate)
         cap = max(self.buffer_size, self.envs_per_learner)
@@ -567,22 +657,21 @@ class _PolicyAgent(DeepAgent):
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
                  hidden: Any = (64, 64), learning_rate: float = 1e-3, gamma: float = 0.99,
                  envs_per_learner: int = 1, device: str = "auto", num_threads: int | None = 1,
-                 value_coef: float = 0.5, entropy_coef: float = 0.0) -> None:
+                 value_coef: float = 0.5, entropy_coef: float = 0.0, torso: str = "mlp",
+                 conv_channels: Any = (16, 32)) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space,
                          hidden=hidden, learning_rate=learning_rate, gamma=gamma,
                          envs_per_learner=envs_per_learner, device=device,
-                         num_threads=num_threads)
+                         num_threads=num_threads, torso=torso, conv_channels=conv_channels)
         self.value_coef = self._check_float("value_coef", value_coef, low=0.0)
         self.entropy_coef = self._check_float("entropy_coef", entropy_coef, low=0.0)
 
     def _build(self, learners: int) -> None:
 
-        self.pi = BatchedMLP([self.encoder.dim, *self.hidden, self.n_actions], learners,
-                             self.rng, self.device, out_scale=0.01)
+        self.pi = self._network(self.n_actions, learners, out_scale=0.01)
         params = list(self.pi.params)
         if self.with_critic:
-            self.v = BatchedMLP([self.encoder.dim, *self.hidden, 1], learners, self.rng,
-                                self.device)
+            self.v = self._network(1, learners)
             params += self.v.params
         self.optimizer = _adam(params, self.learning_rate)
         self.last_loss = float("nan")
@@ -639,7 +728,8 @@ class Reinforce(_PolicyAgent):
                  baseline: bool = True, hidden: Any = (64, 64), learning_rate: float = 5e-3,
                  gamma: float = 0.99, update_every: int = 250, envs_per_learner: int = 4,
                  value_coef: float = 0.5, entropy_coef: float = 0.0, device: str = "auto",
-                 num_threads: int | None = 1) -> None:
+                 num_threads: int | None = 1, torso: str = "mlp",
+                 conv_channels: Any = (16, 32)) -> None:
         if not isinstance(baseline, bool):
             raise ValueError(f"reinforce: baseline must be True or False, got {baseline!r}")
         self.with_critic = baseline
@@ -647,7 +737,7 @@ class Reinforce(_PolicyAgent):
                          hidden=hidden, learning_rate=learning_rate, gamma=gamma,
                          envs_per_learner=envs_per_learner, device=device,
                          num_threads=num_threads, value_coef=value_coef,
-                         entropy_coef=entropy_coef)
+                         entropy_coef=entropy_coef, torso=torso, conv_channels=conv_channels)
         self.baseline = baseline
         self.update_every = self._check_int("update_every", update_every)
 
@@ -745,13 +835,13 @@ class ActorCritic(_PolicyAgent):
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
                  n_steps: int = 8, hidden: Any = (64, 64), learning_rate: float = 1e-3,
                  gamma: float = 0.99, entropy_coef: float = 0.01, value_coef: float = 0.5,
-                 envs_per_learner: int = 8, device: str = "auto", num_threads: int | None = 1
-                 ) -> None:
+                 envs_per_learner: int = 8, device: str = "auto", num_threads: int | None = 1,
+                 torso: str = "mlp", conv_channels: Any = (16, 32)) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space,
                          hidden=hidden, learning_rate=learning_rate, gamma=gamma,
                          envs_per_learner=envs_per_learner, device=device,
                          num_threads=num_threads, value_coef=value_coef,
-                         entropy_coef=entropy_coef)
+                         entropy_coef=entropy_coef, torso=torso, conv_channels=conv_channels)
         self.n_steps = self._check_int("n_steps", n_steps)
 
     def _build(self, learners: int) -> None:
@@ -847,7 +937,8 @@ class EvolutionStrategies(DeepAgent):
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
                  population: int = 16, sigma: float = 0.1, learning_rate: float = 0.03,
                  weight_decay: float = 0.005, hidden: Any = (32,), device: str = "auto",
-                 num_threads: int | None = 1) -> None:
+                 num_threads: int | None = 1, torso: str = "mlp",
+                 conv_channels: Any = (16, 32)) -> None:
         pop = population
         if isinstance(pop, bool) or not isinstance(pop, (int, np.integer)) or pop < 2 \
                 or pop % 2:
@@ -855,15 +946,15 @@ class EvolutionStrategies(DeepAgent):
                              f"(antithetic pairs), got {population!r}")
         super().__init__(observation_space=observation_space, action_space=action_space,
                          hidden=hidden, learning_rate=learning_rate, gamma=1.0,
-                         envs_per_learner=int(pop), device=device, num_threads=num_threads)
+                         envs_per_learner=int(pop), device=device, num_threads=num_threads,
+                         torso=torso, conv_channels=conv_channels)
         self.population = int(pop)
         self.sigma = self._check_float("sigma", sigma, low=0.0, low_open=True)
         self.weight_decay = self._check_float("weight_decay", weight_decay, low=0.0)
 
     def _build(self, learners: int) -> None:
 
-        self.theta = BatchedMLP([self.encoder.dim, *self.hidden, self.n_actions], learners,
-                                self.rng, self.device)
+        self.theta = self._network(self.n_actions, learners)
         self.optimizer = _adam(self.theta.params, self.learning_rate)
         self.fitness = np.zeros((learners, self.population))
         self.done = np.zeros((learners, self.population), dtype=bool)
