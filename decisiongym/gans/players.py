@@ -151,7 +151,7 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     """E (||grad f(x_hat)||_2 - 1)^2 at x_hat = eps real + (1 - eps) fake, eps ~ U[0, 1] per
     sample from ``generator``; returns (penalty, x_hat). ``real`` and ``fake`` are detached, so
     the penalty's gradient reaches the critic's weights only (through ``create_graph``)."""
-    eps = torch.rand(real.shape[0], 1, generator=generator)
+    eps = torch.rand(real.shape[0], 1, generator=generator).to(real.device)  # drawn on the CPU
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(scores(critic, x_hat).sum(), x_hat, create_graph=True)
     return ((grad.norm(2, dim=1) - 1) ** 2).mean(), x_hat

@@ -60,7 +60,10 @@ CLIPS = (0.1, 0.01, 0.001)
 DIGITS = {"hidden": [256, 256], "batch_size": 64, "latent_dim": 16, "lr_schedule": "linear"}
 #: quick -> (mixture iterations, mixture runs, gradient-study iterations, digits iterations,
 #: digits runs)
-SIZES = {False: (3000, 3, 400, 2000, 2), True: (120, 1, 100, 100, 1)}
+SIZES = {False: (3000, 3, 400, 2000, 2), True: (100, 1, 60, 80, 1)}
+#: quick -> evaluation settings of the mixture and digits cells (full size: the cell defaults,
+#: 5 checkpoints of 1,000 samples)
+EVAL: dict[bool, dict[str, int]] = {False: {}, True: {"checkpoints": 3, "n_eval": 500}}
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,13 @@ def _env(data: str) -> EnvSetting:
 
 def parts(quick: bool) -> tuple[Part, ...]:
     mix_its, mix_runs, grad_its, dig_its, dig_runs = SIZES[quick]
-    toy = tuple(AgentSetting(kind, {**TOY, **FAST[kind]}, label=KIND_LABELS[kind])
+    toy = tuple(AgentSetting(kind, {**TOY, **FAST[kind], **EVAL[quick]}, label=KIND_LABELS[kind])
                 for kind in KIND_LABELS)
     grad = (*(AgentSetting("wgan", {**DEEP, "clip": c, "checkpoints": 2},
                            label=f"clipping c={c:g}") for c in CLIPS),
             AgentSetting("wgan-gp", {**DEEP, "checkpoints": 2}, label="gradient penalty"))
-    digits = tuple(AgentSetting(kind, {**DIGITS, **FAST[kind]}, label=KIND_LABELS[kind])
+    digits = tuple(AgentSetting(kind, {**DIGITS, **FAST[kind], **EVAL[quick]},
+                                label=KIND_LABELS[kind])
                    for kind in ("gan", "wgan-gp"))
     return (Part(_env("8gaussians"), toy, mix_its, mix_runs),
             Part(_env("25gaussians"), toy, mix_its, mix_runs),
@@ -180,6 +184,7 @@ def _runs(x: np.ndarray, fmt: str = "{:.0f}") -> str:
 
 def analyse(exp: Experiment, out: Path) -> Analysis:
     quick = exp.name.endswith("-quick")
+    n_eval = EVAL[quick].get("n_eval", 1000)
     results = load_results(exp, out)
     by_data: dict[str, list[CellData]] = {}
     for d in results:
@@ -204,8 +209,8 @@ def analyse(exp: Experiment, out: Path) -> Analysis:
                          "W1": f"{a['w1'][-1].mean():.3f}",
                          "s per run": f"{a['seconds'].mean():.0f}"})
     text.append("Mode collapse (final checkpoint; strict rule: a mode needs a quarter of its "
-                "fair share of\nhigh-quality samples; W1 between 1,000 samples and 1,000 real "
-                "points, mean over runs)\n"
+                f"fair share of\nhigh-quality samples; W1 between {n_eval:,} samples and "
+                f"{n_eval:,} real points, mean over runs)\n"
                 + format_table(rows, [(k, k) for k in rows[0]]))
     extra["mixtures"] = rows
     gp = next(d for d in by_data["8gaussians"] if d.cell.agent.name == "wgan-gp")
@@ -259,10 +264,16 @@ def analyse(exp: Experiment, out: Path) -> Analysis:
                       "confidence": f"{a['confidence'][-1].mean():.3f}",
                       "W1 (64-D)": f"{a['w1'][-1].mean():.2f}",
                       "s per run": f"{a['seconds'].mean():.0f}"})
-    text.append("Digits (digits score of 1,000 samples at the end; real test digits score "
+    text.append(f"Digits (digits score of {n_eval:,} samples at the end; real test digits score "
                 + _real_digits_reference() + ")\n"
                 + format_table(drows, [(k, k) for k in drows[0]]))
     extra["digits"] = drows
+    if not quick:
+        classes = next(d for d in cells if d.cell.agent.name == "wgan-gp").arrays[
+            "classes_covered"][-1]
+        checks.append(Check("digits: WGAN-GP's samples are classified into at least 8 of the 10 "
+                            "digits (strict rule) in every run", ">= 8 classes",
+                            f"classes per run {_runs(classes)}", bool((classes >= 8).all())))
     return Analysis(checks, "\n\n".join(text), extra)
 
 
