@@ -178,11 +178,14 @@ def test_game_passes_pettingzoo_api_tests(kind: str) -> None:
     api_test(parallel_to_aec(make()), num_cycles=30)
 
 
-@pytest.mark.parametrize(("kind", "gen_loss"), [("gan", "nonsaturating"), ("gan", "minimax"),
-                                                ("wgan", "nonsaturating"),
-                                                ("wgan-gp", "nonsaturating")])
-def test_game_reproduces_train_gan_bit_for_bit(kind: str, gen_loss: str) -> None:
-    cfg = GANConfig.for_kind(kind, gen_loss=gen_loss, batch_size=16, hidden=(16, 16))
+@pytest.mark.parametrize(("kind", "gen_loss", "schedule"),
+                         [("gan", "nonsaturating", "constant"), ("gan", "minimax", "constant"),
+                          ("wgan", "nonsaturating", "constant"),
+                          ("wgan-gp", "nonsaturating", "constant"),
+                          ("wgan-gp", "nonsaturating", "linear")])
+def test_game_reproduces_train_gan_bit_for_bit(kind: str, gen_loss: str, schedule: str) -> None:
+    cfg = GANConfig.for_kind(kind, gen_loss=gen_loss, batch_size=16, hidden=(16, 16),
+                             lr_schedule=schedule)
     game = GANGame(cfg, data="8gaussians", rounds=4)
     played = play_gan(game, seed=3, model_seed=1, gp_seed=5)
     plain = train_gan(cfg, "8gaussians", iterations=4, seed=3, model_seed=1, gp_seed=5)
@@ -201,6 +204,9 @@ def test_game_reproduces_train_gan_bit_for_bit(kind: str, gen_loss: str) -> None
     scored = [r[critic] for r in played["rewards"][1::2]]
     in_critic_rounds = [v for i, v in enumerate(scored) if i % (cfg.n_critic + 1) < cfg.n_critic]
     assert np.allclose(in_critic_rounds, plain.history["critic_value"], atol=1e-6)
+    if schedule == "linear":  # the rates reached 0 after the last of the 4 rounds
+        assert played["generator"].opt.param_groups[0]["lr"] == 0.0
+        assert played["critic"].opt.param_groups[0]["lr"] == 0.0
     other = play_gan(game, seed=4, model_seed=1, gp_seed=5)
     assert not np.array_equal(flat_weights(other["generator"].net),
                               flat_weights(plain.generator))

@@ -54,6 +54,7 @@ from decisiongym.gans.players import (
     critic_feedback,
     critic_step,
     generator_step,
+    lr_schedule,
     make_optimizer,
     record_critic_step,
     scores,
@@ -72,9 +73,10 @@ class GANGame(ParallelEnv[str, dict[str, Any], Any]):
     """The generator-discriminator game; see the module docstring.
 
     Arguments: ``cfg`` (a :class:`GANConfig`; the batch size m, dimensions and n_critic are
-    read from it), ``data`` (one of :data:`decisiongym.gans.data.DATASETS`), ``rounds`` (the
-    number of generator iterations; the episode is ``2 rounds (n_critic + 1)`` steps, then
-    truncated), ``render_mode`` (None or "ansi").
+    read from it; ``cfg.data_dim`` must be :func:`decisiongym.gans.data.data_dim` of the data,
+    2 or 64 for the digits), ``data`` (one of :data:`decisiongym.gans.data.DATASETS`),
+    ``rounds`` (the number of generator iterations; the episode is ``2 rounds (n_critic + 1)``
+    steps, then truncated), ``render_mode`` (None or "ansi").
     """
 
     metadata = {"name": "gan_game_v0", "render_modes": ["ansi"],  # noqa: RUF012
@@ -221,16 +223,19 @@ class GeneratorPlayer:
     """G and its optimiser. On an observation with ``feedback`` = 1 it first learns (from its
     previous noise and the critic's scores and gradients); in phase 0 it returns G(z)."""
 
-    def __init__(self, cfg: GANConfig, model_seed: int = 0) -> None:
+    def __init__(self, cfg: GANConfig, model_seed: int = 0, rounds: int = 1) -> None:
         self.cfg = cfg
         self.net = build_generator(cfg, model_seed)
         self.opt = make_optimizer(cfg, self.net.parameters())
+        self.schedule = lr_schedule(cfg, self.opt, rounds)  # over the game's rounds
         self._z = torch.zeros(cfg.batch_size, cfg.latent_dim)
 
     def learn(self, obs: dict[str, Any]) -> None:
         if int(obs["feedback"]) == 1:
             generator_step(self.cfg, self.net, self.opt, self._z,
                            torch.as_tensor(obs["fake_scores"]), torch.as_tensor(obs["fake_grad"]))
+            if self.schedule is not None:
+                self.schedule.step()
 
     def __call__(self, obs: dict[str, Any]) -> NDArray[np.float32]:
         self.learn(obs)
@@ -249,10 +254,12 @@ class CriticPlayer:
     :func:`decisiongym.gans.players.train_gan` does (``critic_value``, ``weight_grad_norm``,
     the per-layer ``layer_grad_norm/{l}``, ``penalty``)."""
 
-    def __init__(self, cfg: GANConfig, model_seed: int = 0, gp_seed: int = 0) -> None:
+    def __init__(self, cfg: GANConfig, model_seed: int = 0, gp_seed: int = 0,
+                 rounds: int = 1) -> None:
         self.cfg = cfg
         self.net = build_critic(cfg, model_seed)
         self.opt = make_optimizer(cfg, self.net.parameters())
+        self.schedule = lr_schedule(cfg, self.opt, rounds)  # stepped after each generator round
         self.generator = torch.Generator().manual_seed(gp_seed)
         self.history: dict[str, list[float]] = {}
 
@@ -265,6 +272,8 @@ class CriticPlayer:
         with torch.no_grad():
             s_real = scores(self.net, real)
         s_fake, grad = critic_feedback(self.net, fake)
+        if int(obs["round_kind"]) == 1 and self.schedule is not None:
+            self.schedule.step()
         if int(obs["round_kind"]) == 0:
             record_critic_step(self.history,
                                critic_step(self.cfg, self.net, self.opt, real, fake,
@@ -278,8 +287,9 @@ def play_gan(game: GANGame, *, seed: int, model_seed: int = 0, gp_seed: int | No
     """One episode of the game with :class:`GeneratorPlayer` and :class:`CriticPlayer` (the
     generator learns from the feedback in the final observation too). Returns both players
     and the per-step rewards."""
-    gen = GeneratorPlayer(game.cfg, model_seed)
-    critic = CriticPlayer(game.cfg, model_seed, seed if gp_seed is None else gp_seed)
+    gen = GeneratorPlayer(game.cfg, model_seed, game.rounds)
+    critic = CriticPlayer(game.cfg, model_seed, seed if gp_seed is None else gp_seed,
+                          game.rounds)
     obs, _ = game.reset(seed=seed)
     rewards: list[dict[str, float]] = []
     while game.agents:

@@ -274,10 +274,8 @@ def train_gan(cfg: GANConfig, data: str, *, iterations: int, seed: int, model_se
     opt_g, opt_d = make_optimizer(cfg, G.parameters()), make_optimizer(cfg, D.parameters())
     hist: dict[str, list[float]] = {"critic_value": [], "weight_grad_norm": [],
                                     "input_grad_norm": []}
-    schedules = []
-    if cfg.lr_schedule == "linear":
-        schedules = [torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - t / iterations)
-                     for opt in (opt_g, opt_d)]
+    schedules = [s for s in (lr_schedule(cfg, opt, iterations) for opt in (opt_g, opt_d))
+                 if s is not None]
     if callback is not None:
         callback(0, G, D)
     for t in range(1, iterations + 1):
@@ -298,6 +296,15 @@ def train_gan(cfg: GANConfig, data: str, *, iterations: int, seed: int, model_se
         if callback is not None:
             callback(t, G, D)
     return GANRun(G, D, hist)
+
+
+def lr_schedule(cfg: GANConfig, opt: torch.optim.Optimizer, iterations: int
+                ) -> torch.optim.lr_scheduler.LambdaLR | None:
+    """The learning-rate schedule of ``cfg.lr_schedule`` over ``iterations`` generator
+    iterations (stepped once after each), or None for a constant rate."""
+    if cfg.lr_schedule != "linear":
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - t / iterations)
 
 
 def record_critic_step(history: dict[str, list[float]], out: dict[str, float]) -> None:
@@ -333,5 +340,5 @@ def generate(gen: nn.Module, n: int, latent_dim: int, seed: int) -> NDArray[np.f
 __all__ = ["KINDS", "GANConfig", "GANRun", "activation_grad_norms", "build_critic",
            "build_generator", "critic_feedback", "critic_step", "flat_weights", "generate",
            "generator_loss_slope", "generator_step", "gradient_penalty", "layer_grad_norm_matrix",
-           "layer_grad_norms", "make_optimizer", "mlp", "record_critic_step", "scores",
-           "train_gan", "value"]
+           "layer_grad_norms", "lr_schedule", "make_optimizer", "mlp", "record_critic_step",
+           "scores", "train_gan", "value"]

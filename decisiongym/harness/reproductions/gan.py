@@ -24,8 +24,18 @@ reproduces bit for bit):
    grids and the digits score (classes covered, strict rule, and mean confidence of a logistic
    regression trained on the real digits, :func:`decisiongym.gans.metrics.digits_score`).
 
-The quick size is one or two runs on short budgets: it checks the pipeline and the gradient-
-norm finding (which shows within a few hundred iterations), not the mode counts.
+The quick size is one run per cell on budgets of about a hundred iterations (about 30 s): it
+checks the pipeline, that WGAN-GP's samples move towards the data, and the gradient-norm
+finding (which shows within a few dozen iterations), not the mode counts.
+
+Finding at full size (seed 2017, 3 runs, 1,000 samples at the end; about 18 min on 2 shared
+cores): 8 Gaussians, modes covered under the strict rule per run: GAN 6, 1, 3 (sharp samples,
+dropped modes), WGAN (clipping, RMSProp 5e-5) 0, 0, 0 (still a diffuse cloud), WGAN-GP 7, 8, 8
+(W1 0.18 against 0.70 and 0.79). 25 Gaussians: no method gets any mode to a quarter of its
+share in 3,000 iterations of these small networks (reported, not checked). Gradient norms,
+max / min of ||dV/dh_l|| over the 9 layers: clipping c = 0.1: 98 (exploding towards the
+input), c = 0.01: 1.4e10, c = 0.001: 1.1e18 (vanishing), penalty: 3.4. Digits: WGAN-GP covers
+all 10 classes in both runs (confidence 0.81; real digits 0.93), the GAN 8 and 9 (0.70).
 """
 
 from __future__ import annotations
@@ -167,8 +177,9 @@ def _digit_grid(cells: list[CellData], path: Path) -> None:
     panels = [("real digits", real)] + [(d.cell.agent.display, d.arrays["samples"][-1, 0])
                                         for d in cells]
     for ax, (title, x) in zip(axes, panels, strict=True):
-        img = np.clip(x[:100], -1, 1).reshape(10, 10, 8, 8).transpose(0, 2, 1, 3)
-        ax.imshow(img.reshape(80, 80), cmap="gray_r", vmin=-1, vmax=1)
+        tiles = np.full((10, 10, 9, 9), -1.0)  # one blank pixel between digits
+        tiles[:, :, :8, :8] = np.clip(x[:100], -1, 1).reshape(10, 10, 8, 8)
+        ax.imshow(tiles.transpose(0, 2, 1, 3).reshape(90, 90), cmap="gray_r", vmin=-1, vmax=1)
         ax.set_title(title)
         ax.axis("off")
     fig.suptitle("Digits: 100 samples at the end of run 1")
