@@ -141,23 +141,23 @@ def _runner_from_args(args: argparse.Namespace) -> Any:
 
 def _report(experiment: Any, out: Path, checks: Sequence[Any] = (), text: str = "",
             extra: dict[str, Any] | None = None, plots: bool = True,
-            skip_missing: bool = False) -> None:
+            skip_missing: bool = False, aggregate: bool = True) -> None:
     from decisiongym.harness import report
 
     results = report.load_results(experiment, out, skip_missing=skip_missing)
     rows = [report.summary_row(d) for d in results]
-    aggregate = report.aggregate_rows(results) if len(experiment.envs) > 1 else []
+    across = report.aggregate_rows(results) if aggregate and len(experiment.envs) > 1 else []
     report.write_summary(out, rows, experiment=experiment, checks=checks,
-                         extra={"aggregate": aggregate, **(extra or {})})
+                         extra={"aggregate": across, **(extra or {})})
     if plots:
         report.plot_all(results, out)
     if text:
         print(text)
     else:
         print(report.format_table(rows, report.SUMMARY_COLUMNS))
-    if aggregate:
+    if across:
         print("\nAcross environments (IQM and mean of the final regret, stratified bootstrap 95%):")
-        print(report.format_table(aggregate, [
+        print(report.format_table(across, [
             ("agent_label", "agent"), ("iqm_final_regret", "IQM"), ("iqm_ci_low", "low"),
             ("iqm_ci_high", "high"), ("mean_final_regret", "mean"), ("mean_ci_low", "low"),
             ("mean_ci_high", "high")]))
@@ -220,7 +220,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         return 1
     analysis = reproduction.analyse(experiment, out)
     # The reproduction draws its own plots (best settings, published layout).
-    _report(experiment, out, analysis.checks, analysis.text, analysis.extra, plots=False)
+    _report(experiment, out, analysis.checks, analysis.text, analysis.extra, plots=False,
+            aggregate=reproduction.aggregate)
     failed = [c for c in analysis.checks if not c.passed]
     if failed:
         print(f"\n{len(failed)} of {len(analysis.checks)} checks failed", file=sys.stderr)

@@ -28,10 +28,14 @@ class Analysis:
 
 @dataclass(frozen=True)
 class Reproduction:
+    """``aggregate=False``: the studies' final numbers are on different scales (returns of
+    different tasks, modes and W1), so the generic across-environments IQM is left out."""
+
     name: str
     summary: str
     experiment: Callable[[bool], Experiment]
     analyse: Callable[[Experiment, Path], Analysis]
+    aggregate: bool = True
 
 
 @dataclass(frozen=True)

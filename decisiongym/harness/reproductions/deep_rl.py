@@ -271,4 +271,5 @@ REPRODUCTION = Reproduction(
             "RND vs DQN on a sparse maze",
     experiment=experiment,
     analyse=analyse,
+    aggregate=False,
 )

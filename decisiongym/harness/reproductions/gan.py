@@ -303,4 +303,5 @@ REPRODUCTION = Reproduction(
             "(clipping vs penalty), digits",
     experiment=experiment,
     analyse=analyse,
+    aggregate=False,
 )
