@@ -8,7 +8,8 @@ Three parts, each run as harness cells (budget = env steps per learner, ``seeds`
   SB3's DQN, A2C and PPO. DQN on both sides uses rl-zoo's tuned CartPole-v1 hyperparameters
   (the same values), the others their defaults.
 - **a maze with image observations** (``Maze-v0``, the seed's maze, ``observation="image"``, at
-  most 100 steps per episode, -1 per step): the same agents.
+  most 100 steps per episode, -1 per step): the same agents, and DQN with the conv torso
+  (``dqn-cnn``) and with each exploration bonus (``rnd+dqn``, ``count+dqn``).
 - **the sparse maze** (``SparseMaze-v0``, a 30-cell corridor, +1 only at the end, 100 steps per
   episode: the random policy never gets there): plain DQN against DQN with random network
   distillation (Burda et al. 2019) and with a count bonus.
@@ -20,7 +21,9 @@ Reported per environment and agent: the final return (mean of each learner's las
 episodes), its interquartile mean over the learners with a stratified-bootstrap 95% interval
 (rliable's IQM), and IQM learning curves with bootstrap bands (``plots/``). The findings checked
 (full size): DQN and actor-critic reach CartPole's 195; every agent beats the uniformly random
-policy on CartPole; RND beats plain DQN on the sparse maze. The quick size checks that the
+policy on CartPole; an exploration bonus beats plain DQN on the image maze (at full size no
+agent without one gets past the time-out: count+dqn -47, dqn -98, dqn-cnn -100); RND beats
+plain DQN on the sparse maze. The quick size checks that the
 pipeline runs and that the curves mean something on tiny budgets.
 """
 
@@ -129,8 +132,18 @@ def parts(quick: bool) -> tuple[Part, ...]:
         AgentSetting("count-bonus", {"base": "dqn", "base_params": sparse_dqn, "coef": 0.05},
                      label="count+dqn"),
     )
+    # On the image maze, beside the table's agents: DQN with the conv torso, and DQN with each
+    # exploration bonus (is the maze a representation problem or an exploration one?).
+    maze_dqn = {**MAZE_DQN, "exploration_steps": int(0.16 * maze)}
+    maze_extra = (
+        AgentSetting("dqn", {**maze_dqn, "torso": "cnn"}, label="dqn-cnn"),
+        AgentSetting("rnd", {"base": "dqn", "base_params": maze_dqn}, label="rnd+dqn"),
+        AgentSetting("count-bonus", {"base": "dqn", "base_params": maze_dqn},
+                     label="count+dqn"),
+    )
     return (Part(CARTPOLE, _agents(cart, quick, False), cart, seeds),
-            Part(MAZE_QUICK if quick else MAZE, _agents(maze, quick, True), maze, seeds),
+            Part(MAZE_QUICK if quick else MAZE, _agents(maze, quick, True) + maze_extra, maze,
+                 seeds),
             Part(SPARSE, exploration, sparse, seeds))
 
 
@@ -249,6 +262,15 @@ def analyse(exp: Experiment, out: Path) -> Analysis:
         checks.append(Check("CartPole-v1: every agent's IQM beats the random policy",
                             f"> {ref:.1f}", ", ".join(f"{a} {v:.0f}" for a, v in beaten.items()),
                             all(v > ref for v in beaten.values())))
+        maze_name = MAZE.name
+        plain = iqm[(maze_name, "dqn")]
+        bonus = {a: iqm[(maze_name, a)] for a in ("rnd+dqn", "count+dqn")}
+        checks.append(Check("image maze: an exploration bonus beats plain DQN (IQM of the "
+                            "final return)", "max(rnd+dqn, count+dqn) > dqn",
+                            ", ".join(f"{a} {v[0]:.1f} [{v[1]:.1f}, {v[2]:.1f}]"
+                                      for a, v in bonus.items())
+                            + f", dqn {plain[0]:.1f} [{plain[1]:.1f}, {plain[2]:.1f}]",
+                            max(v[0] for v in bonus.values()) > plain[0]))
         sparse = SPARSE.name
         rnd, plain = iqm[(sparse, "rnd+dqn")], iqm[(sparse, "dqn")]
         checks.append(Check("sparse corridor: RND beats plain DQN (IQM of the final return)",
