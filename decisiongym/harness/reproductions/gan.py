@@ -237,6 +237,12 @@ def analyse(exp: Experiment, out: Path) -> Analysis:
                             "in most runs", f">= 7 modes in more than half of {len(covered)} "
                             "runs", f"modes per run {_runs(covered)}",
                             good * 2 > len(covered)))
+        plain = next(d for d in by_data["8gaussians"] if d.cell.agent.name == "gan")
+        gan_modes = plain.arrays["modes_covered"][-1]
+        checks.append(Check("8 Gaussians: the original GAN covers fewer modes than WGAN-GP "
+                            "(mode collapse; mean over runs, strict rule)", "GAN < WGAN-GP",
+                            f"GAN {gan_modes.mean():.1f} (runs {_runs(gan_modes)}), WGAN-GP "
+                            f"{covered.mean():.1f}", gan_modes.mean() < covered.mean()))
 
     # --- 2. gradient norms per layer (Figure 64) -----------------------------------------------
     cells = by_data["swissroll"]
