@@ -180,4 +180,5 @@ REPRODUCTION = Reproduction(
             "linear, nonparametric and digits problems",
     experiment=experiment,
     analyse=analyse,
+    aggregate=False,
 )

@@ -248,4 +248,5 @@ REPRODUCTION = Reproduction(
             "8.1 (Dyna-Q)",
     experiment=experiment,
     analyse=analyse,
+    aggregate=False,
 )
