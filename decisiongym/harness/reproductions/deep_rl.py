@@ -37,7 +37,14 @@ import numpy as np
 
 from decisiongym.harness import metrics
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
-from decisiongym.harness.report import CellData, Check, format_table, load_results, pyplot
+from decisiongym.harness.report import (
+    CellData,
+    Check,
+    format_table,
+    load_results,
+    pyplot,
+    save_figure,
+)
 from decisiongym.harness.reproductions import Analysis, Part, Reproduction, StudyExperiment
 
 CARTPOLE = EnvSetting("CartPole-v1", {}, label="CartPole-v1")
@@ -207,10 +214,7 @@ def _plot_curves(cells: list[CellData], path: Path, title: str,
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
-from decisiongym.harness.report import CellData, Check, format_table, load_results, pyplot
+from decisiongym.harness.report import (
+    CellData,
+    Check,
+    format_table,
+    load_results,
+    pyplot,
+    save_figure,
+)
 from decisiongym.harness.reproductions import Analysis, Part, Reproduction, StudyExperiment
 
 WALK = EnvSetting("decisiongym/RandomWalk-v0", {"n_states": 5}, label="random-walk")
@@ -94,10 +101,7 @@ def _plot(curves: dict[str, np.ndarray], path: Path, *, xlabel: str, ylabel: str
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
