@@ -216,26 +216,122 @@ def argmax_random_ties(values: FloatArray, rng: np.random.Generator) -> IntArray
 
 
 @dataclass(frozen=True)
+class TrainingTask:
+    """What an agent with a training loop of its own is asked to do (see :class:`TrainingLoop`).
+
+    ``replicates`` independent learners (learner i seeded ``seed + i``), each given ``budget``
+    units of the env's budget (env steps, or episodes where the env declares so), on
+    ``env_id`` made with ``env_kwargs``; ``params`` are the agent's parameters as validated by
+    its class; ``progress`` asks for a progress bar on stderr.
+    """
+
+    env_id: str
+    env_kwargs: dict[str, Any]
+    agent: str
+    params: dict[str, Any]
+    replicates: int
+    budget: int
+    seed: int
+    progress: bool = False
+
+
+@runtime_checkable
+class TrainingLoop(Protocol):
+    """An agent that trains with a loop of its own (SB3's algorithms, the GAN game, SMDP
+    learners), registered with the agent (``register(name, summary, training_loop=...)``).
+
+    The harness calls it instead of stepping the agent through its rollout loop. It returns
+    metric arrays and record entries: arrays of per-episode records ``episode_return``,
+    ``episode_length`` and ``episode_end_step`` (E, replicates), NaN past a learner's last
+    episode, are turned into the same return curves as the rollout loop's (the harness's
+    episode recorder); any other array is stored as it is.
+    """
+
+    def __call__(self, task: TrainingTask) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]: ...
+
+
+# ----- optional capabilities (typed, instead of probing attributes) -------------------------
+
+
+@runtime_checkable
+class GreedyEvaluation(Protocol):
+    """An agent that can act without exploring: ``deterministic = True`` for evaluation."""
+
+    deterministic: bool
+
+
+@runtime_checkable
+class Checkpointing(Protocol):
+    """An agent whose learned state can be saved and loaded (``decisiongym train``)."""
+
+    def save(self, path: Any) -> Any: ...
+
+    def load(self, path: Any) -> None: ...
+
+
+@runtime_checkable
+class ValueTable(Protocol):
+    """A prediction agent with a state-value table ``values`` (replicates, states) that
+    estimates the value of its fixed ``policy`` (states, actions)."""
+
+    @property
+    def values(self) -> FloatArray: ...
+
+    policy: FloatArray
+
+
+@runtime_checkable
+class GreedyPolicy(Protocol):
+    """A control agent whose current greedy policy is a table (replicates, states)."""
+
+    def greedy_policy(self) -> IntArray: ...
+
+
+def envs_per_learner(agent: Any) -> int:
+    """How many env copies one learner of ``agent`` steps at once (1 unless it says more)."""
+    return int(getattr(agent, "envs_per_learner", 1))
+
+
+@dataclass(frozen=True)
 class AgentEntry:
     name: str
     factory: Callable[..., BaseAgent]
     summary: str
+    #: "module:function" of the agent's own training loop (a :class:`TrainingLoop`), or None
+    #: when the harness steps the agent through its rollout loop.
+    training_loop: str | None = None
 
 
 _REGISTRY: dict[str, AgentEntry] = {}
 
 
-def register(name: str, summary: str) -> Callable[[type[BaseAgent]], type[BaseAgent]]:
-    """Class decorator: register an agent class under ``name`` with a one-line summary."""
+def register(name: str, summary: str, *, training_loop: str | None = None
+             ) -> Callable[[type[BaseAgent]], type[BaseAgent]]:
+    """Class decorator: register an agent class under ``name`` with a one-line summary.
+
+    ``training_loop``: "module:function" of a :class:`TrainingLoop` when the agent trains with
+    a loop of its own; the class then validates the parameters (and can act once trained)."""
 
     def decorate(cls: type[BaseAgent]) -> type[BaseAgent]:
         if name in _REGISTRY:
             raise ValueError(f"agent {name!r} is already registered")
         cls.name = name
-        _REGISTRY[name] = AgentEntry(name, cls, summary)
+        _REGISTRY[name] = AgentEntry(name, cls, summary, training_loop)
         return cls
 
     return decorate
+
+
+def training_loop(name: str) -> TrainingLoop | None:
+    """The training loop registered with agent ``name``, or None (stepped by the harness)."""
+    import importlib
+
+    target = _entry(name).training_loop
+    if target is None:
+        return None
+    module, _, function = target.partition(":")
+    loop: TrainingLoop = getattr(importlib.import_module(module), function)
+    return loop
 
 
 def list_agents() -> list[tuple[str, str]]:

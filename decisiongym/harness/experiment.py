@@ -12,6 +12,7 @@ or in TOML (``decisiongym compare demo.toml --out DIR``)::
     horizon = 1000      # steps per replicate
     seeds = 100         # replicates per cell; replicate i is seeded with seed + i
     seed = 0            # base seed (optional, default 0)
+    imports = []        # optional: modules that register your own envs and agents
 
     [[envs]]
     id = "decisiongym/KuleshovPrecup-v0"
@@ -28,8 +29,14 @@ or in TOML (``decisiongym compare demo.toml --out DIR``)::
     cpus = 1            # an agent table may override it, e.g. resources = { gpus = 1 }
     gpus = 0
 
+Any registered Gymnasium env works (ours, Gymnasium's, or a user's, registered by a module named
+in ``imports``, which every worker imports before it runs a cell). The horizon is the harness's
+budget per replicate; it enters an env's constructor only where the env declares the kwarg that
+takes it (:func:`decisiongym.harness.rollout.budget_kwarg`). An ``[[envs]]`` table may add
+``phases`` (:class:`Phase`): later stages of the task with other kwargs.
+
 Every cell (one environment setting x one agent setting) runs all its seeds at once in one
-native vector env; all agents on one environment see the same seeds, hence the same reward
+vector env; all agents on one environment see the same seeds, hence the same reward
 tables (common random numbers). :meth:`Experiment.validate` checks every field before any work
 starts and names the field that is wrong. Resources do not change a result, so they are not part
 of a cell's spec or key: the same cell asks a cluster for a GPU or not and stores the same file.
@@ -39,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import itertools
 import json
 import re
@@ -103,12 +111,27 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """From env step ``after`` on (per replicate), the env is rebuilt with ``kwargs`` updated
+    and reset (with seed + 10,000 x the phase's number); the agent keeps what it learned, e.g.
+    the goal of a maze moves. In TOML: ``phases = [{ after = 20000, kwargs = { goal = [1, 6] } }]``
+    in an ``[[envs]]`` table."""
+
+    after: int
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"after": self.after, "kwargs": dict(self.kwargs)}
+
+
+@dataclass(frozen=True)
 class EnvSetting:
-    """An environment id and its kwargs."""
+    """An environment id, its kwargs, and any later phases of the task (:class:`Phase`)."""
 
     id: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     label: str | None = None
+    phases: tuple[Phase, ...] = ()
 
     @property
     def name(self) -> str:
@@ -122,7 +145,10 @@ class EnvSetting:
         return f"{short}({args})" if args else short
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kwargs": dict(self.kwargs), "label": self.label}
+        out = {"id": self.id, "kwargs": dict(self.kwargs), "label": self.label}
+        if self.phases:
+            out["phases"] = [p.to_dict() for p in self.phases]
+        return out
 
 
 @dataclass(frozen=True)
@@ -171,12 +197,17 @@ class Cell:
     horizon: int
     # Not part of the spec: where a cell runs does not change what it computes.
     resources: Resources = field(default=Resources(), compare=False)
+    # User modules that register the cell's env or agent, imported by whichever worker runs it.
+    imports: tuple[str, ...] = field(default=(), compare=False)
 
     def spec(self) -> dict[str, Any]:
         """Everything that determines the cell's result."""
-        return {"env_id": self.env.id, "env_kwargs": dict(self.env.kwargs),
+        spec = {"env_id": self.env.id, "env_kwargs": dict(self.env.kwargs),
                 "agent": self.agent.name, "params": dict(self.agent.params),
                 "seeds": self.seeds, "seed": self.seed, "horizon": self.horizon}
+        if self.env.phases:
+            spec["env_phases"] = [p.to_dict() for p in self.env.phases]
+        return spec
 
     @property
     def key(self) -> str:
@@ -196,11 +227,13 @@ class Experiment:
     seeds: int
     seed: int = 0
     resources: Resources = Resources()
+    #: Modules to import first (in every worker): a user's envs and agents register there.
+    imports: tuple[str, ...] = ()
 
     def cells(self) -> list[Cell]:
         """Cells in a fixed order: environment-major, then agent setting."""
         return [Cell(env, agent, self.seeds, self.seed, self.horizon,
-                     agent.resources or self.resources)
+                     agent.resources or self.resources, tuple(self.imports))
                 for env in self.envs for agent in self.agents]
 
     def validate(self) -> None:
@@ -213,8 +246,18 @@ class Experiment:
 
         import decisiongym  # noqa: F401  (registers the environments)
         from decisiongym import agents
+        from decisiongym.harness import rollout
 
         where = f"experiment {self.name!r}"
+        if isinstance(self.imports, str) or not all(isinstance(m, str) for m in self.imports):
+            raise ExperimentError(f"{where}: imports must be a list of module names, got "
+                                  f"{self.imports!r}")
+        try:
+            for module in self.imports:
+                importlib.import_module(module)
+        except ImportError as exc:
+            raise ExperimentError(f"{where}: imports: cannot import {exc.name or module!r}: "
+                                  f"{exc}") from exc
         for fld, value in (("horizon", self.horizon), ("seeds", self.seeds)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ExperimentError(f"{where}: {fld} must be a positive integer, got {value!r}")
@@ -240,22 +283,33 @@ class Experiment:
         for i, env_setting in enumerate(self.envs):
             if env_setting.id not in gym.registry:
                 raise ExperimentError(f"{where}: envs[{i}].id: unknown environment "
-                                      f"{env_setting.id!r}; see `decisiongym list`")
-            if "horizon" in env_setting.kwargs:
-                raise ExperimentError(f"{where}: envs[{i}].kwargs: do not set horizon here; "
+                                      f"{env_setting.id!r}; see `decisiongym list`, or name "
+                                      "the module that registers it in imports")
+            budget = rollout.budget_kwarg(env_setting.id)
+            if budget is not None and budget in env_setting.kwargs:
+                raise ExperimentError(f"{where}: envs[{i}].kwargs: do not set {budget} here; "
                                       "the experiment's horizon field sets it for every cell")
+            for p, phase in enumerate(env_setting.phases):
+                if isinstance(phase.after, bool) or not isinstance(phase.after, int) \
+                        or not 0 < phase.after < self.horizon:
+                    raise ExperimentError(f"{where}: envs[{i}].phases[{p}].after must be an "
+                                          f"integer in (1, {self.horizon - 1}), got "
+                                          f"{phase.after!r}")
+            kwargs = dict(env_setting.kwargs)
+            if budget is not None:
+                kwargs[budget] = 1
             try:
-                env = gym.make(env_setting.id, **{**dict(env_setting.kwargs), "horizon": 1})
+                env = gym.make(env_setting.id, **kwargs)
             except (ValueError, TypeError) as exc:
                 raise ExperimentError(f"{where}: envs[{i}].kwargs: {exc}") from exc
             try:
                 for j, agent in enumerate(self.agents):
                     try:
-                        agents.make(agent.name, observation_space=env.observation_space,
-                                    action_space=env.action_space, **dict(agent.params))
-                    except (ValueError, TypeError) as exc:
-                        raise ExperimentError(f"{where}: agents[{j}].params "
-                                              f"(on envs[{i}]): {exc}") from exc
+                        rollout.make_agent(agent.name, env_setting.id, env.observation_space,
+                                           env.action_space, agent.params)
+                    except rollout.AgentMismatch as exc:
+                        raise ExperimentError(f"{where}: agents[{j}] on envs[{i}]: {exc}"
+                                              ) from exc
             finally:
                 env.close()
         keys = [c.key for c in self.cells()]
@@ -263,17 +317,21 @@ class Experiment:
             raise ExperimentError(f"{where}: the same environment and agent setting appear twice")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "horizon": self.horizon, "seeds": self.seeds,
-                "seed": self.seed, "envs": [e.to_dict() for e in self.envs],
-                "agents": [a.to_dict() for a in self.agents],
-                "resources": self.resources.to_dict()}
+        out = {"name": self.name, "horizon": self.horizon, "seeds": self.seeds,
+               "seed": self.seed, "envs": [e.to_dict() for e in self.envs],
+               "agents": [a.to_dict() for a in self.agents],
+               "resources": self.resources.to_dict()}
+        if self.imports:
+            out["imports"] = list(self.imports)
+        return out
 
 
 # --------------------------------------------------------------------------------------------
 # Reading experiments from TOML (or an already parsed mapping).
 # --------------------------------------------------------------------------------------------
 
-_TOP_FIELDS = {"name", "horizon", "seeds", "seed", "envs", "agents", "resources"}
+_TOP_FIELDS = {"name", "horizon", "seeds", "seed", "envs", "agents", "resources",
+               "imports"}
 
 
 def _resources(value: Any, where: str) -> Resources:
@@ -319,11 +377,25 @@ def experiment_from_dict(data: Mapping[str, Any], source: str = "experiment") ->
     for i, table in enumerate(env_tables):
         where = f"{source}: envs[{i}]"
         t = _mapping(table, where)
-        extra = sorted(set(t) - {"id", "kwargs", "label"})
+        extra = sorted(set(t) - {"id", "kwargs", "label", "phases"})
         if extra:
             raise ExperimentError(f"{where}: unknown field(s) {', '.join(extra)}")
+        phases = t.get("phases", [])
+        if not isinstance(phases, list):
+            raise ExperimentError(f"{where}.phases must be an array of tables, got {phases!r}")
+        env_phases = []
+        for p, phase in enumerate(phases):
+            pt = _mapping(phase, f"{where}.phases[{p}]")
+            extra = sorted(set(pt) - {"after", "kwargs"})
+            if extra:
+                raise ExperimentError(f"{where}.phases[{p}]: unknown field(s) "
+                                      f"{', '.join(extra)}; allowed: after, kwargs")
+            env_phases.append(Phase(_require(pt, "after", f"{where}.phases[{p}]"),
+                                    _mapping(pt.get("kwargs", {}),
+                                             f"{where}.phases[{p}].kwargs")))
         envs.append(EnvSetting(str(_require(t, "id", where)),
-                               _mapping(t.get("kwargs", {}), f"{where}.kwargs"), t.get("label")))
+                               _mapping(t.get("kwargs", {}), f"{where}.kwargs"), t.get("label"),
+                               tuple(env_phases)))
     agent_settings: list[AgentSetting] = []
     for j, table in enumerate(agent_tables):
         where = f"{source}: agents[{j}]"
@@ -348,8 +420,12 @@ def experiment_from_dict(data: Mapping[str, Any], source: str = "experiment") ->
             agent_settings.append(AgentSetting(agent_name, params, t.get("label"), own))
     resources = (_resources(data["resources"], f"{source}: resources") if "resources" in data
                  else Resources())
+    imports = data.get("imports", [])
+    if not isinstance(imports, list) or not all(isinstance(m, str) for m in imports):
+        raise ExperimentError(f"{source}: imports must be an array of module names, "
+                              f"got {imports!r}")
     return Experiment(name=name, envs=envs, agents=agent_settings, horizon=horizon, seeds=seeds,
-                      seed=seed, resources=resources)
+                      seed=seed, resources=resources, imports=tuple(imports))
 
 
 def load_experiment(path: str | Path) -> Experiment:

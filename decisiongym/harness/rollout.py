@@ -1,208 +1,400 @@
-"""Run one agent on one bandit environment for many replicates at once.
+"""The one rollout loop: any registered Gymnasium env, any agent, metrics from recorders.
 
-A run is a function of (environment, agent, replicates, horizon, seed) that returns arrays
-(STYLE.md, item 14); printing, tables and plots consume them. The replicates run in one native
-vector env (``gym.make_vec(..., vectorization_mode="vector_entry_point")``): the Python loop is
-over time steps only.
+A run is a function of (env, agent, replicates, budget, seed) that returns metric arrays
+(STYLE.md, item 14); tables and plots consume them. :func:`run` is the entry point::
 
-Which regret is recorded depends on what the environment's step ``info`` carries:
+    from decisiongym.harness import run
+    result = run("decisiongym/ChapelleLi-v0", "thompson-beta", replicates=100, horizon=10_000)
+    result.arrays["final_regret"].mean()
 
-- stochastic bandits (``expected_reward``, ``optimal_expected_reward``): the pseudo-regret
-  sum_{s<=t} (mu* - mu_{A_s}) (seed 5.2, item 7);
-- adversarial bandits (``rewards``, the whole reward vector R_s of the round): the regret against
-  the best fixed arm in hindsight, max_k sum_{s<=t} R_s(k) - sum_{s<=t} R_s(A_s) (seed 5.2.3,
-  item 1), the best arm taken afresh at every t. Against a reactive adversary R_s are the vectors
-  the run produced (see ``ReactiveAdversaryBandit-v0``).
+The env
+    A native vector env where the id has a vector entry point, else Gymnasium's
+    ``SyncVectorEnv`` (``vectorization="async"`` for ``AsyncVectorEnv``). One seeding contract
+    for both: replicate i of seed s is the single env reset with seed s + i. Every vector env
+    runs with Gymnasium's NEXT_STEP autoreset; the loop marks the reset steps, so no recorder
+    counts them (and :class:`~decisiongym.agents.base.BaseAgent` does not learn from them).
+
+The budget
+    ``horizon`` is the harness's budget per replicate: env steps, or episodes where the env
+    declares ``metadata["decisiongym.budget_unit"] = "episodes"``. It enters the env's
+    constructor only where the env declares that it takes one
+    (``metadata["decisiongym.budget_kwarg"]``, the kwarg's name; the bandits' ``horizon``).
+
+The agent
+    A registered agent name (``decisiongym.agents.make``) or an agent object already built
+    (e.g. :class:`~decisiongym.agents.policy.PolicyAgent` around a trained model). An agent
+    that does not fit the env's spaces is refused before anything runs
+    (:class:`AgentMismatch`). An agent registered with a training loop of its own (SB3's
+    algorithms, the GAN game, SMDP learners) is handed a
+    :class:`~decisiongym.agents.base.TrainingTask` instead of being stepped here.
+
+The metrics
+    Recorders (:mod:`decisiongym.harness.recorders`), chosen by what the env declares, or
+    given (``recorders=[...]``).
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 import decisiongym  # noqa: F401  (registers the environments)
 from decisiongym import agents
+from decisiongym.agents.base import TrainingTask, envs_per_learner, training_loop
+from decisiongym.harness.experiment import Phase
+from decisiongym.harness.recorders import (
+    EpisodeRecorder,
+    Recorder,
+    RolloutSetup,
+    StepBatch,
+    default_recorders,
+    episode_arrays,
+)
+
+#: Env metadata key: the name of the constructor kwarg that takes the step budget per episode.
+BUDGET_KWARG_KEY = "decisiongym.budget_kwarg"
+#: Env metadata key: "steps" (default) or "episodes": what the harness's budget counts.
+BUDGET_UNIT_KEY = "decisiongym.budget_unit"
+VECTORIZATION = ("auto", "sync", "async")
+#: Seed offset of each later phase of a run (phase p resets the env with seed + p * offset).
+PHASE_SEED_OFFSET = 10_000
+
+
+class AgentMismatch(ValueError):
+    """The agent cannot act on the env's spaces (or its parameters are wrong for them)."""
 
 
 @dataclass(frozen=True)
-class BanditRun:
-    """What a bandit run recorded.
+class RunResult:
+    """Metric arrays (one column per replicate) and record entries of one run."""
 
-    On the time grid ``grid`` (G,) of steps t (1-based): ``regret`` (G, n), the cumulative
-    pseudo-regret sum_{s<=t} (mu* - mu_{A_s}) of each replicate, and ``best_arm_pulls`` (G, n),
-    how many of the first t pulls went to a best arm. ``lai_robbins_constant`` (n,) is C(mu) of
-    each replicate's first episode (NaN where undefined). With ``keep_steps`` the per-step arrays
-    (horizon, n) are kept too.
+    arrays: dict[str, NDArray[Any]]
+    record: dict[str, Any]
 
-    On an adversarial bandit (``regret_kind == "best-fixed-arm"``) ``regret`` is
-    max_k sum_{s<=t} R_s(k) - sum_{s<=t} R_s(A_s); ``best_arm_pulls`` counts the pulls of the arm
-    that led (highest cumulative reward, that round included) in the round it was pulled; the
-    per-step arrays are ``actions``, ``rewards`` and ``regret_per_step``.
-    """
-
-    env_id: str
-    agent: str
-    params: dict[str, Any]
-    seed: int
-    grid: NDArray[np.int64]
-    regret: NDArray[np.float64]
-    best_arm_pulls: NDArray[np.int64]
-    reward_sum: NDArray[np.float64]
-    lai_robbins_constant: NDArray[np.float64]
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    arm_means: NDArray[np.float64] | None = None
-    actions: NDArray[np.int64] | None = None
-    rewards: NDArray[np.float64] | None = None
-    expected_rewards: NDArray[np.float64] | None = None
-    optimal_expected_rewards: NDArray[np.float64] | None = None
-    regret_kind: str = "pseudo"
-    regret_per_step: NDArray[np.float64] | None = None
+    def __getitem__(self, name: str) -> NDArray[Any]:
+        try:
+            return self.arrays[name]
+        except KeyError:
+            raise KeyError(f"this run recorded no {name!r}; it has {sorted(self.arrays)}"
+                           ) from None
 
     @property
-    def horizon(self) -> int:
-        return int(self.grid[-1])
-
-    @property
-    def replicates(self) -> int:
-        return int(self.regret.shape[1])
-
-    @property
-    def final_regret(self) -> NDArray[np.float64]:
-        """Pseudo-regret at the horizon, one value per replicate."""
-        return self.regret[-1]
-
-    @property
-    def pseudo_regret(self) -> NDArray[np.float64]:
-        """Cumulative pseudo-regret at every step, shape (horizon, replicates).
-
-        Needs a run made with ``keep_steps=True``.
-        """
-        if self.regret_kind != "pseudo":
-            raise ValueError("this run is on an adversarial bandit: its regret is against the "
-                             "best fixed arm in hindsight (.regret, .regret_per_step), not a "
-                             "pseudo-regret")
-        if self.expected_rewards is None or self.optimal_expected_rewards is None:
-            raise ValueError("pseudo_regret per step needs run_bandit(..., keep_steps=True); "
-                             "use .regret on .grid otherwise")
-        return np.cumsum(self.optimal_expected_rewards - self.expected_rewards, axis=0)
+    def metric(self) -> str:
+        """The run's headline metric: "regret", "return" or "accuracy" (or "" if none)."""
+        return headline_metric(self.arrays)
 
 
-def _check_positive_int(name: str, value: Any) -> int:
+def headline_metric(arrays: Mapping[str, Any]) -> str:
+    """"regret" when there is a ``final_regret``, else "return" (``final_return``), else
+    "accuracy" (``final_accuracy``), else ""."""
+    for metric in ("regret", "return", "accuracy"):
+        if f"final_{metric}" in arrays:
+            return metric
+    return ""
+
+
+# --------------------------------------------------------------------------------------------
+# What an env declares.
+# --------------------------------------------------------------------------------------------
+
+
+def env_metadata(env_id: str) -> dict[str, Any]:
+    """The metadata of the env class registered as ``env_id`` (without building it)."""
+    spec = gym.spec(env_id)
+    entry = spec.entry_point
+    creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+    return dict(getattr(creator, "metadata", None) or {})
+
+
+def budget_kwarg(env_id: str) -> str | None:
+    """The constructor kwarg that takes the step budget, where the env declares one."""
+    name = env_metadata(env_id).get(BUDGET_KWARG_KEY)
+    return None if name is None else str(name)
+
+
+def budget_unit(env_id: str) -> str:
+    """What the budget counts on this env: "steps" (default) or "episodes"."""
+    unit = str(env_metadata(env_id).get(BUDGET_UNIT_KEY, "steps"))
+    if unit not in ("steps", "episodes"):
+        raise ValueError(f"{env_id}: metadata[{BUDGET_UNIT_KEY!r}] must be 'steps' or "
+                         f"'episodes', got {unit!r}")
+    return unit
+
+
+def env_kwargs_with_budget(env_id: str, env_kwargs: Mapping[str, Any] | None,
+                           horizon: int | None) -> dict[str, Any]:
+    """``env_kwargs`` plus the budget under the env's declared kwarg (none if undeclared)."""
+    kwargs = dict(env_kwargs or {})
+    name = budget_kwarg(env_id)
+    if name is not None and horizon is not None:
+        if name in kwargs:
+            raise ValueError(f"{env_id}: do not set {name} in the env kwargs; the harness's "
+                             "horizon sets it")
+        kwargs[name] = horizon
+    return kwargs
+
+
+def make_vector_env(env_id: str, num_envs: int, env_kwargs: Mapping[str, Any] | None = None,
+                    *, horizon: int | None = None, vectorization: str = "auto"
+                    ) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of ``env_id``: native where the id has a vector entry point (and
+    ``vectorization == "auto"``), else ``SyncVectorEnv`` / ``AsyncVectorEnv``; NEXT_STEP
+    autoreset and replicate i seeded ``seed + i`` either way. ``horizon`` is passed as the
+    env's declared budget kwarg, if it declares one."""
+    if vectorization not in VECTORIZATION:
+        raise ValueError(f"vectorization must be one of {VECTORIZATION}, got {vectorization!r}")
+    kwargs = env_kwargs_with_budget(env_id, env_kwargs, horizon)
+    spec = gym.spec(env_id)
+    if vectorization == "auto":
+        mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
+    else:
+        mode = vectorization
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+
+
+def _describe_space(space: Any) -> str:
+    return repr(space)
+
+
+def make_agent(agent: str, env_id: str, observation_space: Any, action_space: Any,
+               params: Mapping[str, Any] | None = None) -> Any:
+    """Build agent ``agent`` for the env's single spaces; :class:`AgentMismatch` naming both
+    when it does not fit them (or its parameters are wrong)."""
+    try:
+        return agents.make(agent, observation_space=observation_space,
+                           action_space=action_space, **dict(params or {}))
+    except (ValueError, TypeError) as exc:
+        raise AgentMismatch(f"agent {agent!r} does not fit env {env_id!r} (observation space "
+                            f"{_describe_space(observation_space)}, action space "
+                            f"{_describe_space(action_space)}): {exc}") from exc
+
+
+def check_agent_fits(agent: Any, env_id: str, observation_space: Any, action_space: Any
+                     ) -> None:
+    """Refuse an agent object built for other spaces than the env's."""
+    for what, mine, theirs in (("observation", getattr(agent, "observation_space", None),
+                                observation_space),
+                               ("action", getattr(agent, "action_space", None), action_space)):
+        if mine is not None and mine != theirs:
+            raise AgentMismatch(f"agent {getattr(agent, 'name', type(agent).__name__)!r} was "
+                                f"built for {what} space {mine!r}, but env {env_id!r} has "
+                                f"{theirs!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# The loop.
+# --------------------------------------------------------------------------------------------
+
+
+def rollout(env: Any, agent: Any, *, learners: int, budget: int, seed: int,
+            budget_unit: str = "steps", recorders: Sequence[Recorder] | None = None,
+            phases: Sequence[tuple[int, Callable[[], Any]]] = (), progress: bool = False,
+            description: str = "") -> tuple[list[Recorder], Any]:
+    """Step ``agent`` (already reset for ``env.num_envs`` copies) on the vector ``env``.
+
+    Runs ``budget`` env steps per learner (``budget // envs_per_learner`` vector steps), or
+    until every learner has finished ``budget`` episodes. ``phases``: (vector step, make the
+    next env) pairs; at that step the env is replaced and reset with a seed of its own.
+    Returns the started recorders (call ``finish``) and the env last used (closed)."""
+    k = envs_per_learner(agent)
+    copies = int(env.num_envs)
+    if copies != learners * k:
+        raise ValueError(f"rollout: the env has {copies} copies; {learners} learners of "
+                         f"{k} copies each need {learners * k}")
+    learner_of = np.arange(copies) // k
+    episodes_mode = budget_unit == "episodes"
+    vector_steps = max(1, budget // k)
+    changes = sorted(phases, key=lambda p: p[0])
+    show = progress
+    bar = tqdm(total=None if episodes_mode else vector_steps, disable=not show,
+               desc=description, unit="step", leave=False, file=sys.stderr)
+    chosen: list[Recorder] | None = list(recorders) if recorders is not None else None
+    setup: RolloutSetup | None = None
+    try:
+        obs, reset_info = env.reset(seed=seed)
+        fresh = np.zeros(copies, dtype=bool)  # the next step is a reset step
+        episodes = np.zeros(learners, dtype=np.int64)
+        t = 0
+        phase = 0
+        while (episodes < budget).any() if episodes_mode else t < vector_steps:
+            if phase < len(changes) and t == changes[phase][0]:
+                env.close()
+                env = changes[phase][1]()
+                phase += 1
+                obs, _ = env.reset(seed=seed + phase * PHASE_SEED_OFFSET)
+                fresh[:] = False
+                for recorder in chosen or ():
+                    recorder.new_phase(env)
+            start = time.perf_counter()
+            actions = agent.act(obs)
+            acted = time.perf_counter() - start
+            next_obs, rewards, terminated, truncated, info = env.step(actions)
+            start = time.perf_counter()
+            agent.update(obs, actions, rewards, next_obs, terminated, truncated)
+            seconds = acted + time.perf_counter() - start
+            t += 1
+            live = ~fresh
+            if episodes_mode:
+                live &= episodes[learner_of] < budget
+            ended = (np.asarray(terminated) | np.asarray(truncated)) & ~fresh
+            batch = StepBatch(t=t, env_steps=t * k, actions=np.asarray(actions),
+                              rewards=np.asarray(rewards, dtype=np.float64),
+                              terminated=np.asarray(terminated, dtype=bool),
+                              truncated=np.asarray(truncated, dtype=bool), info=info,
+                              live=live, all_live=bool(live.all()), agent_seconds=seconds)
+            if setup is None:
+                setup = RolloutSetup(env=env, agent=agent, learners=learners,
+                                     envs_per_learner=k, budget=budget,
+                                     budget_unit=budget_unit, seed=seed,
+                                     reset_info=reset_info, learner_of=learner_of)
+                if chosen is None:
+                    chosen = default_recorders(env, info)
+                for recorder in chosen:
+                    recorder.start(setup)
+            for recorder in chosen or ():
+                recorder.step(batch)
+            if episodes_mode and ended.any():
+                np.add.at(episodes, learner_of[ended & live], 1)
+            fresh = ended
+            obs = next_obs
+            bar.update(1)
+    finally:
+        bar.close()
+        env.close()
+    return chosen or [], env
+
+
+def merge_recordings(recorders: Sequence[Recorder]) -> tuple[dict[str, NDArray[Any]],
+                                                               dict[str, Any]]:
+    """The recorders' arrays and record entries in one pair; a name two recorders both give
+    must hold the same values (``grid``), else ValueError."""
+    arrays: dict[str, NDArray[Any]] = {}
+    record: dict[str, Any] = {}
+    for recorder in recorders:
+        out, extra = recorder.finish()
+        for name, value in out.items():
+            if name in arrays and not np.array_equal(arrays[name], value, equal_nan=True):
+                if name == "mean_reward":
+                    continue  # the same quantity; the first recorder's stands
+                raise ValueError(f"two recorders give different {name!r} arrays "
+                                 f"({type(recorder).__name__} is the second)")
+            arrays.setdefault(name, np.asarray(value))
+        record.update(extra)
+    record["recorders"] = [type(r).__name__ for r in recorders]
+    return arrays, record
+
+
+def _check_count(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"run_bandit: {name} must be a positive integer, got {value!r}")
+        raise ValueError(f"run: {name} must be a positive integer, got {value!r}")
     return int(value)
 
 
-def run_bandit(env_id: str, agent: str, *, replicates: int, horizon: int, seed: int = 0,
-               env_kwargs: dict[str, Any] | None = None,
-               agent_params: dict[str, Any] | None = None,
-               grid: ArrayLike | None = None, keep_steps: bool = True,
-               progress: bool | None = None) -> BanditRun:
-    """Run ``replicates`` independent copies of ``agent`` on ``env_id`` for one episode.
+def run(env_id: str, agent: Any, *, replicates: int, horizon: int, seed: int = 0,
+        env_kwargs: Mapping[str, Any] | None = None,
+        agent_params: Mapping[str, Any] | None = None, progress: bool = False,
+        recorders: Sequence[Recorder] | None = None, vectorization: str = "auto",
+        phases: Sequence[Phase] = ()) -> RunResult:
+    """Run ``replicates`` independent copies of ``agent`` on ``env_id`` with a budget of
+    ``horizon`` per replicate; return the recorded metrics.
 
-    The env is reset with ``seed`` (replicate i gets seed + i, as a single env would) and the
-    agent with ``seed`` too (its generator has a spawn key of its own). ``grid``: the steps at
-    which to record the curves (default every step). ``keep_steps=False`` keeps memory at
-    O(grid x replicates) for long horizons. ``progress`` shows a bar on stderr; None shows it
-    only on a terminal. On an adversarial bandit (step ``info["rewards"]``) the regret is
-    against the best fixed arm in hindsight (see the module docstring).
+    ``agent``: a registered name (built with ``agent_params``) or an agent object (it is reset
+    here for ``replicates`` copies). The env is reset with ``seed`` (replicate i gets
+    seed + i) and the agent with ``seed`` too (its generator has a spawn key of its own).
+    ``recorders``: instead of the env's own choice. ``phases``: later phases of the task
+    (:class:`Phase`). ``progress``: a progress bar on stderr.
     """
-    env_kwargs = dict(env_kwargs or {})
-    agent_params = dict(agent_params or {})
-    horizon = _check_positive_int("horizon", horizon)
-    replicates = _check_positive_int("replicates", replicates)
-    steps = np.arange(1, horizon + 1) if grid is None else np.asarray(grid, dtype=np.int64)
-    if steps.ndim != 1 or steps.size == 0 or steps[0] < 1 or steps[-1] != horizon \
-            or np.any(np.diff(steps) <= 0):
-        raise ValueError("run_bandit: grid must be increasing steps in [1, horizon] ending at "
-                         f"the horizon {horizon}")
-    record_at = [-1] * (horizon + 1)  # grid index of each step, -1 between grid points
-    for g, step in enumerate(steps.tolist()):
-        record_at[step] = g
-
-    env = gym.make_vec(env_id, num_envs=replicates, vectorization_mode="vector_entry_point",
-                       horizon=horizon, **env_kwargs)
-    n = replicates
-    regret = np.empty((steps.size, n))
-    best_pulls = np.empty((steps.size, n), dtype=np.int64)
-    reward_sum = np.empty((steps.size, n))
-    per_step: dict[str, NDArray[Any]] = {}
-    if keep_steps:
-        per_step = {"actions": np.empty((horizon, n), dtype=np.int64),
-                    "rewards": np.empty((horizon, n)), "expected": np.empty((horizon, n)),
-                    "optimal": np.empty((horizon, n)), "regret": np.empty((horizon, n))}
+    replicates = _check_count("replicates", replicates)
+    horizon = _check_count("horizon", horizon)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"run: seed must be a non-negative integer, got {seed!r}")
+    if env_id not in gym.registry:
+        raise ValueError(f"run: unknown environment {env_id!r}; register it (or import the "
+                         "module that does) first; `decisiongym list` shows ours")
+    kwargs = dict(env_kwargs or {})
+    params = dict(agent_params or {})
+    unit = budget_unit(env_id)
+    if isinstance(agent, str):
+        loop = training_loop(agent)
+        if loop is not None:
+            if phases:
+                raise ValueError(f"run: agent {agent!r} trains with a loop of its own, which "
+                                 "does not take phases")
+            return _run_training_loop(loop, TrainingTask(
+                env_id=env_id, env_kwargs=kwargs, agent=agent, params=params,
+                replicates=replicates, budget=horizon, seed=int(seed), progress=progress))
+    env = make_vector_env(env_id, replicates, kwargs, horizon=horizon,
+                          vectorization=vectorization)
     try:
-        learner = agents.make(agent, observation_space=env.single_observation_space,
-                              action_space=env.single_action_space, **agent_params)
-        obs, reset_info = env.reset(seed=seed)
-        learner.reset(n, seed=seed)
-        cum_regret = np.zeros(n)
-        cum_best = np.zeros(n, dtype=np.int64)
-        cum_reward = np.zeros(n)
-        cum_table = np.zeros(0)  # adversarial bandits: sum_{s<=t} R_s, shape (n, K)
-        adversarial = False
-        show = sys.stderr.isatty() if progress is None else progress
-        for t in tqdm(range(horizon), disable=not show, desc=f"{agent} on {env_id}",
-                      unit="step", leave=False):
-            a = learner.act(obs)
-            next_obs, r, terminated, truncated, info = env.step(a)
-            learner.update(obs, a, r, next_obs, terminated, truncated)
-            if "rewards" in info:  # adversarial: regret against the best fixed arm
-                if not adversarial:
-                    adversarial, cum_table = True, np.zeros(info["rewards"].shape)
-                cum_table += info["rewards"]
-                cum_reward += r
-                cum_regret = cum_table.max(axis=1) - cum_reward
-                cum_best += a == cum_table.argmax(axis=1)
-            else:
-                expected = info["expected_reward"]
-                optimal = info["optimal_expected_reward"]
-                cum_regret += optimal - expected
-                cum_best += expected == optimal
-                cum_reward += r
-            g = record_at[t + 1]
-            if g >= 0:
-                regret[g] = cum_regret
-                best_pulls[g] = cum_best
-                reward_sum[g] = cum_reward
-            if keep_steps:
-                per_step["actions"][t] = a
-                per_step["rewards"][t] = r
-                if adversarial:
-                    per_step["regret"][t] = cum_regret
-                else:
-                    per_step["expected"][t] = expected
-                    per_step["optimal"][t] = optimal
-            obs = next_obs
-    finally:
+        if isinstance(agent, str):
+            learner = make_agent(agent, env_id, env.single_observation_space,
+                                 env.single_action_space, params)
+        else:
+            if params:
+                raise ValueError("run: agent_params are for an agent given by name; this "
+                                 "agent object is already built")
+            learner = agent
+            check_agent_fits(learner, env_id, env.single_observation_space,
+                             env.single_action_space)
+        k = envs_per_learner(learner)
+        if k != 1:
+            env.close()
+            env = make_vector_env(env_id, replicates * k, kwargs, horizon=horizon,
+                                  vectorization=vectorization)
+    except BaseException:
         env.close()
-    nan = np.full(n, np.nan)
-    return BanditRun(
-        env_id=env_id, agent=agent, params=learner.params, seed=seed, grid=steps, regret=regret,
-        best_arm_pulls=best_pulls, reward_sum=reward_sum,
-        lai_robbins_constant=np.asarray(reset_info.get("lai_robbins_constant", nan), dtype=float),
-        env_kwargs=env_kwargs,
-        arm_means=np.asarray(reset_info["arm_means"]) if "arm_means" in reset_info else None,
-        actions=per_step.get("actions"), rewards=per_step.get("rewards"),
-        expected_rewards=None if adversarial else per_step.get("expected"),
-        optimal_expected_rewards=None if adversarial else per_step.get("optimal"),
-        regret_kind="best-fixed-arm" if adversarial else "pseudo",
-        regret_per_step=per_step.get("regret") if adversarial else None)
+        raise
+    learner.reset(replicates * k, seed=int(seed))
+    vector_phases = []
+    for phase in phases:
+        if not 0 < phase.after < horizon or unit != "steps":
+            raise ValueError(f"{env_id}: a phase starts after a number of env steps in "
+                             f"(0, {horizon}), got {phase.after!r}")
+
+        def make(phase: Phase = phase) -> Any:
+            return make_vector_env(env_id, replicates * k, {**kwargs, **dict(phase.kwargs)},
+                                   horizon=horizon, vectorization=vectorization)
+
+        vector_phases.append((phase.after // k, make))
+    name = agent if isinstance(agent, str) else getattr(agent, "name", type(agent).__name__)
+    used, _ = rollout(env, learner, learners=replicates, budget=horizon, seed=int(seed),
+                      budget_unit=unit, recorders=recorders, phases=vector_phases,
+                      progress=progress, description=f"{name} on {env_id}")
+    arrays, record = merge_recordings(used)
+    record["resolved_params"] = dict(getattr(learner, "params", {}) or {})
+    record["budget_unit"] = unit
+    return RunResult(arrays, record)
 
 
-def lai_robbins_curve(run: BanditRun) -> NDArray[np.float64] | None:
-    """C log t on the run's grid when every replicate faces the same C (one problem up to a
-    permutation of the arms, e.g. Chapelle-Li); None when C is undefined or varies (e.g. the
-    Kuleshov-Precup means drawn afresh per replicate, whose mean C diverges)."""
-    from decisiongym.harness.metrics import shared_value
+def _run_training_loop(loop: Any, task: TrainingTask) -> RunResult:
+    """Hand the task to the agent's own loop; turn episode records into the episode
+    recorder's arrays."""
+    arrays, record = loop(task)
+    arrays = dict(arrays)
+    if "episode_return" in arrays and "episode_end_step" in arrays \
+            and "final_return" not in arrays:
+        ret = np.asarray(arrays.pop("episode_return"), dtype=np.float64)
+        end = np.asarray(arrays.pop("episode_end_step"), dtype=np.float64)
+        length = np.asarray(arrays.pop("episode_length", np.full_like(ret, np.nan)),
+                            dtype=np.float64)
+        reward_sum = np.asarray(arrays.pop("reward_sum", np.nansum(ret, axis=0)),
+                                dtype=np.float64)
+        arrays.update(episode_arrays(ret, length, end, task.budget, reward_sum))
+        record = {**record, "recorders": [EpisodeRecorder.__name__], "window": 20}
+    return RunResult({k: np.asarray(v) for k, v in arrays.items()},
+                     {"resolved_params": dict(task.params), **record,
+                      "training_loop": True})
 
-    c = shared_value(run.lai_robbins_constant)
-    if c is None:
-        return None
-    return np.asarray(c * np.log(run.grid.astype(np.float64)))
+
+__all__ = ["BUDGET_KWARG_KEY", "BUDGET_UNIT_KEY", "AgentMismatch", "Phase", "RunResult",
+           "budget_kwarg", "budget_unit", "check_agent_fits", "env_kwargs_with_budget",
+           "env_metadata", "headline_metric", "make_agent", "make_vector_env",
+           "merge_recordings", "rollout", "run"]

@@ -39,73 +39,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from decisiongym.harness.experiment import Cell, Experiment
-from decisiongym.harness.metrics import time_grid
-from decisiongym.harness.rollout import run_bandit
+from decisiongym.harness.rollout import run
 from decisiongym.harness.store import CellFailure, CellResult, ResultsStore, make_record
 
 CellFunction = Callable[[Cell], CellResult]
 
 
-#: Env ids whose cells another module runs: id -> "module:function", imported when first used.
-CELL_FUNCTIONS: dict[str, str] = {
-    f"decisiongym/{name}-v0": "decisiongym.harness.episodic:run_episodic_cell"
-    for name in ("TabularMDP", "Maze", "RandomWalk", "SparseMaze")}
-CELL_FUNCTIONS["decisiongym/FeudalMaze-v0"] = "decisiongym.harness.hierarchical:run_trials_cell"
-CELL_FUNCTIONS["decisiongym/FourRooms-v0"] = "decisiongym.harness.hierarchical:run_options_cell"
-CELL_FUNCTIONS.update({f"decisiongym/{name}-v0": "decisiongym.harness.nas:run_nas_cell"
-                       for name in ("NASChain", "NASCell")})
-CELL_FUNCTIONS["decisiongym/GANGame"] = "decisiongym.harness.gans:run_gan_cell"
+def import_modules(modules: Sequence[str]) -> None:
+    """Import the user modules that register envs or agents (a cell's ``imports``), in
+    whichever process runs the cell."""
+    import importlib
 
-#: Agents whose cells another module runs on any env (deep RL and SB3), checked before the env
-#: ids: agent name -> "module:function".
-AGENT_CELL_FUNCTIONS: dict[str, str] = {
-    name: "decisiongym.harness.deep:run_deep_cell"
-    for name in ("dqn", "reinforce", "actor-critic", "evolution-strategies", "rnd",
-                 "count-bonus", "sb3-ppo", "sb3-a2c", "sb3-dqn")}
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ImportError(f"cannot import {module!r} (named in the experiment's imports): "
+                              f"{exc}") from exc
 
 
 def run_cell(cell: Cell) -> CellResult:
-    """Run one cell: all its seeds at once in one native vector env; return metric arrays.
-
-    Cells of the env ids in :data:`CELL_FUNCTIONS` go to the function named there (the MDP and
-    maze envs: :func:`decisiongym.harness.episodic.run_episodic_cell`). For bandits:
-
-    Arrays (G grid points, n = cell.seeds replicates):
-    ``grid`` (G,) steps; ``regret`` (G, n) float32 cumulative regret per replicate: the
-    pseudo-regret on stochastic bandits, the regret against the best fixed arm in hindsight on
-    adversarial ones (the record's ``regret_kind`` says which);
-    ``final_regret`` (n,) float64; ``best_arm_fraction`` (n,) share of pulls that went to a best
-    arm; ``best_arm_fraction_curve`` (G,) its mean over replicates up to each t;
-    ``mean_reward`` (n,) average reward per step; ``lai_robbins_constant`` (n,) C(mu) per
-    replicate (NaN where undefined).
-    """
-    target = AGENT_CELL_FUNCTIONS.get(cell.agent.name) or CELL_FUNCTIONS.get(cell.env.id)
-    if target is not None:
-        import importlib
-
-        module, _, function = target.partition(":")
-        return getattr(importlib.import_module(module), function)(cell)
-    grid = time_grid(cell.horizon)
-    run = run_bandit(cell.env.id, cell.agent.name, replicates=cell.seeds, horizon=cell.horizon,
-                     seed=cell.seed, env_kwargs=dict(cell.env.kwargs),
-                     agent_params=dict(cell.agent.params), grid=grid, keep_steps=False,
-                     progress=False)
-    t = grid.astype(np.float64)
-    arrays: dict[str, Any] = {
-        "grid": grid,
-        "regret": run.regret.astype(np.float32),
-        "final_regret": run.regret[-1].copy(),
-        "best_arm_fraction": run.best_arm_pulls[-1] / float(cell.horizon),
-        "best_arm_fraction_curve": (run.best_arm_pulls / t[:, None]).mean(axis=1),
-        "mean_reward": run.reward_sum[-1] / float(cell.horizon),
-        "lai_robbins_constant": run.lai_robbins_constant,
-    }
-    record = make_record(cell, {"arrays": sorted(arrays), "resolved_params": run.params,
-                                "regret_kind": run.regret_kind})
+    """Run one cell: its ``seeds`` replicates at once through the harness's rollout loop
+    (:func:`decisiongym.harness.rollout.run`); store what the recorders measured."""
+    import_modules(cell.imports)
+    result = run(cell.env.id, cell.agent.name, replicates=cell.seeds, horizon=cell.horizon,
+                 seed=cell.seed, env_kwargs=dict(cell.env.kwargs),
+                 agent_params=dict(cell.agent.params), phases=cell.env.phases)
+    arrays = result.arrays
+    record = make_record(cell, {"arrays": sorted(arrays), **result.record})
     return CellResult(arrays, record)
 
 
