@@ -557,3 +557,297 @@ def test_shared_value() -> None:
     assert metrics.shared_value([2.5, 2.6]) is None
     assert metrics.shared_value([np.nan, np.nan]) is None
     assert metrics.shared_value([]) is None
+
+
+# --------------------------------------------------------------------------------------------
+# aggregate_median, optimality_gap, performance_profile, probability_of_improvement
+# (rliable's remaining estimators; Agarwal et al. 2021)
+# --------------------------------------------------------------------------------------------
+
+# (runs, tasks) = (2, 2), dyadic values so every expected number below is exact in binary.
+# Task 0 has runs 0.25 and 0.5 (mean 0.375), task 1 has runs 1.0 and 1.5 (mean 1.25).
+_TINY = np.array([[0.25, 1.0], [0.5, 1.5]])
+
+
+def test_aggregate_median_by_hand() -> None:
+    # Task means 0.375 and 1.25; the median of two values is their midpoint 0.8125.
+    assert metrics.aggregate_median(_TINY) == 0.8125
+    # Three tasks with means 1, 5, 2 -> median 2 (the outlying task 1 does not move it).
+    assert metrics.aggregate_median([[0.0, 4.0, 2.0], [2.0, 6.0, 2.0]]) == 2.0
+
+
+def test_optimality_gap_by_hand() -> None:
+    # gamma = 1: shortfalls max(1 - s, 0) = 0.75, 0, 0.5, 0 -> 1.25 / 4 = 0.3125 (the 1.5 above
+    # gamma earns nothing extra).
+    assert metrics.optimality_gap(_TINY) == 0.3125
+    assert metrics.optimality_gap(_TINY, gamma=1.0) == 0.3125
+    # gamma = 0.5: only 0.25 falls short, by 0.25 -> 0.25 / 4 = 0.0625.
+    assert metrics.optimality_gap(_TINY, 0.5) == 0.0625
+    # gamma = 2: 1.75 + 1.5 + 1 + 0.5 = 4.75 -> 1.1875.
+    assert metrics.optimality_gap(_TINY, 2.0) == 1.1875
+    # gamma at or below every score: no gap at all.
+    assert metrics.optimality_gap(_TINY, 0.25) == 0.0
+    assert metrics.optimality_gap(_TINY, -3.0) == 0.0
+
+
+def test_optimality_gap_of_negated_regret() -> None:
+    # Regret is lower-is-better: pass -regret and gamma = 0 (zero regret). Regrets 0, 2, 4, 6
+    # -> shortfalls 0, 2, 4, 6 -> mean 3, the mean regret.
+    regret = np.array([[0.0, 2.0], [4.0, 6.0]])
+    assert metrics.optimality_gap(-regret, gamma=0.0) == 3.0
+
+
+def test_optimality_gap_interval_via_stratified_bootstrap() -> None:
+    s = _scores(10, 4, seed=1)
+    point, low, high = metrics.stratified_bootstrap_ci(s, metrics.optimality_gap, n_boot=300,
+                                                       random_state=0)
+    assert point == float(metrics.optimality_gap(s))
+    assert 0.0 <= low < point < high
+    # Scores all above gamma: every resample has gap 0.
+    assert metrics.stratified_bootstrap_ci(s + 10.0, metrics.optimality_gap, n_boot=50) == (
+        0.0, 0.0, 0.0)
+
+
+def test_performance_profile_run_score_by_hand() -> None:
+    # Scores 0.25, 0.5, 1.0, 1.5; fraction strictly above tau:
+    # tau 0 -> 4/4; 0.25 -> 3/4 (0.25 itself does not count); 0.5 -> 2/4; 1.0 -> 1/4;
+    # 1.5 -> 0; 0.75 -> 2/4.
+    taus = [0.0, 0.25, 0.5, 1.0, 1.5, 0.75]
+    out = metrics.performance_profile(_TINY, taus)
+    assert out.shape == (6,)
+    np.testing.assert_array_equal(out, [1.0, 0.75, 0.5, 0.25, 0.0, 0.5])
+    np.testing.assert_array_equal(metrics.performance_profile(_TINY, taus, method="run"), out)
+    # A scalar tau gives one value.
+    np.testing.assert_array_equal(metrics.performance_profile(_TINY, 0.25), [0.75])
+
+
+def test_performance_profile_average_score_by_hand() -> None:
+    # Task means 0.375 and 1.25: tau 0 -> 2/2; 0.375 -> 1/2 (equal does not count);
+    # 1.0 -> 1/2; 1.25 -> 0; 2 -> 0.
+    out = metrics.performance_profile(_TINY, [0.0, 0.375, 1.0, 1.25, 2.0], method="average")
+    np.testing.assert_array_equal(out, [1.0, 0.5, 0.5, 0.0, 0.0])
+
+
+def test_performance_profile_ci_bands() -> None:
+    s = _scores(10, 4, seed=2)
+    taus = np.linspace(-2.0, 5.0, 15)
+    profile, low, high = metrics.performance_profile_ci(s, taus, n_boot=300, random_state=0)
+    assert profile.shape == low.shape == high.shape == (15,)
+    np.testing.assert_array_equal(profile, metrics.performance_profile(s, taus))
+    assert np.all(low <= profile) and np.all(profile <= high)
+    assert np.all((0.0 <= low) & (high <= 1.0))
+    # Reproducible, and a Generator from the same seed is the same stream.
+    again = metrics.performance_profile_ci(s, taus, n_boot=300,
+                                           random_state=np.random.default_rng(0))
+    for a, b in zip((profile, low, high), again, strict=True):
+        assert a.tobytes() == b.tobytes()
+    # Where every score is above (or below) tau, every resample agrees: a zero-width band.
+    assert low[0] == high[0] == 1.0 and low[-1] == high[-1] == 0.0
+    avg, avg_low, avg_high = metrics.performance_profile_ci(s, taus, method="average",
+                                                            n_boot=300, random_state=0)
+    np.testing.assert_array_equal(avg, metrics.performance_profile(s, taus, method="average"))
+    assert np.all(avg_low <= avg) and np.all(avg <= avg_high)
+
+
+def test_performance_profile_ci_constant_scores_are_degenerate() -> None:
+    profile, low, high = metrics.performance_profile_ci(np.full((5, 3), 0.5), [0.0, 0.5, 1.0],
+                                                        n_boot=100)
+    np.testing.assert_array_equal(profile, [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(low, profile)
+    np.testing.assert_array_equal(high, profile)
+
+
+def test_probability_of_improvement_by_hand() -> None:
+    # Task 0: X runs {1, 3}, Y runs {1, 2}. Pairs (x, y): (1, 1) tie -> 1/2, (1, 2) -> 0,
+    # (3, 1) -> 1, (3, 2) -> 1: 2.5 / 4 = 0.625.
+    # Task 1: X and Y both {0, 0}: all four pairs tie -> 0.5. Mean over tasks 0.5625.
+    x = np.array([[1.0, 0.0], [3.0, 0.0]])
+    y = np.array([[1.0, 0.0], [2.0, 0.0]])
+    assert metrics.probability_of_improvement(x, y) == 0.5625
+    # P(Y > X): task 0 (1,1) 1/2, (2,1) 1, (1,3) 0, (2,3) 0 -> 1.5 / 4 = 0.375; task 1 0.5;
+    # mean 0.4375 = 1 - 0.5625.
+    assert metrics.probability_of_improvement(y, x) == 0.4375
+
+
+def test_probability_of_improvement_different_run_counts() -> None:
+    # One task, X runs {1, 2, 3} (3 runs) and Y runs {0, 2} (2 runs): 6 pairs.
+    # x = 1: beats 0 (1), loses to 2 (0); x = 2: beats 0 (1), ties 2 (1/2); x = 3: 1, 1.
+    # Total 4.5 / 6 = 0.75.
+    x = np.array([[1.0], [2.0], [3.0]])
+    y = np.array([[0.0], [2.0]])
+    assert metrics.probability_of_improvement(x, y) == 0.75
+    assert metrics.probability_of_improvement(y, x) == 0.25
+    # An algorithm against itself: 1/2 by symmetry, ties or not.
+    assert metrics.probability_of_improvement(x, x) == 0.5
+    # Dominance: every X run above every Y run.
+    assert metrics.probability_of_improvement(x + 10.0, x) == 1.0
+
+
+def test_probability_of_improvement_is_antisymmetric_and_matches_mannwhitneyu() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    # Integer scores so that ties are common.
+    x = rng.integers(0, 4, size=(7, 5)).astype(float)
+    y = rng.integers(0, 4, size=(4, 5)).astype(float)
+    p_xy = float(metrics.probability_of_improvement(x, y))
+    p_yx = float(metrics.probability_of_improvement(y, x))
+    assert p_xy + p_yx == pytest.approx(1.0, abs=1e-15)
+    u = [stats.mannwhitneyu(x[:, m], y[:, m]).statistic / (7 * 4) for m in range(5)]
+    assert p_xy == pytest.approx(float(np.mean(u)), abs=1e-15)
+
+
+def test_probability_of_improvement_of_negated_regret() -> None:
+    # Lower regret is better: X has regrets {1, 2}, Y {3, 4}, so X is better in every pair;
+    # P(X > Y) on -regret is 1, on the raw regrets 0.
+    rx = np.array([[1.0], [2.0]])
+    ry = np.array([[3.0], [4.0]])
+    assert metrics.probability_of_improvement(-rx, -ry) == 1.0
+    assert metrics.probability_of_improvement(rx, ry) == 0.0
+
+
+def test_probability_of_improvement_ci() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.5, 1.0, size=(10, 4))
+    y = rng.normal(0.0, 1.0, size=(8, 4))
+    point, low, high = metrics.probability_of_improvement_ci(x, y, n_boot=300, random_state=0)
+    assert point == float(metrics.probability_of_improvement(x, y))
+    assert 0.0 <= low < point < high <= 1.0
+    assert metrics.probability_of_improvement_ci(x, y, n_boot=300, random_state=0) == (
+        point, low, high)
+    # Complete dominance survives every resample.
+    assert metrics.probability_of_improvement_ci(x + 100.0, y, n_boot=50) == (1.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 2, 2), (), (0, 3), (3, 0)])
+def test_new_estimators_reject_non_matrix_scores(shape: tuple[int, ...]) -> None:
+    bad = np.zeros(shape)
+    good = np.zeros((3, 2))  # the shape checks come before the task-count check
+    with pytest.raises(ValueError, match=r"scores must be a non-empty \(runs, tasks\)"):
+        metrics.optimality_gap(bad)
+    with pytest.raises(ValueError, match=r"scores must be a non-empty \(runs, tasks\)"):
+        metrics.aggregate_median(bad)
+    with pytest.raises(ValueError, match=r"scores must be a non-empty \(runs, tasks\)"):
+        metrics.performance_profile(bad, [0.0])
+    with pytest.raises(ValueError, match=r"scores must be a non-empty \(runs, tasks\)"):
+        metrics.performance_profile_ci(bad, [0.0], n_boot=10)
+    with pytest.raises(ValueError, match=r"scores_x must be a non-empty"):
+        metrics.probability_of_improvement(bad, good)
+    with pytest.raises(ValueError, match=r"scores_y must be a non-empty"):
+        metrics.probability_of_improvement(good, bad)
+    with pytest.raises(ValueError, match=r"scores_x must be a non-empty"):
+        metrics.probability_of_improvement_ci(bad, good, n_boot=10)
+
+
+def test_new_estimators_reject_nan_scores() -> None:
+    s = _TINY.copy()
+    s[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN \(at \(run, task\) \(1, 0\)\)"):
+        metrics.optimality_gap(s)
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.performance_profile(s, [0.0])
+    with pytest.raises(ValueError, match="scores_y contain NaN"):
+        metrics.probability_of_improvement(_TINY, s)
+
+
+def test_new_estimators_reject_bad_options() -> None:
+    with pytest.raises(ValueError, match="'median'"):
+        metrics.performance_profile(_TINY, [0.0], method="median")
+    with pytest.raises(ValueError, match="'median'"):
+        metrics.performance_profile_ci(_TINY, [0.0], method="median")
+    with pytest.raises(ValueError, match=r"taus .* got shape \(2, 1\)"):
+        metrics.performance_profile(_TINY, [[0.0], [1.0]])
+    with pytest.raises(ValueError, match=r"taus .* got shape \(0,\)"):
+        metrics.performance_profile(_TINY, [])
+    with pytest.raises(ValueError, match="taus contain NaN"):
+        metrics.performance_profile(_TINY, [0.0, np.nan])
+    with pytest.raises(ValueError, match="gamma must be finite, got nan"):
+        metrics.optimality_gap(_TINY, gamma=float("nan"))
+    with pytest.raises(ValueError, match="gamma must be finite, got inf"):
+        metrics.optimality_gap(_TINY, gamma=float("inf"))
+    with pytest.raises(ValueError, match="scores_x has 2 tasks, scores_y has 3"):
+        metrics.probability_of_improvement(_TINY, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="scores_x has 2 tasks, scores_y has 3"):
+        metrics.probability_of_improvement_ci(_TINY, np.zeros((2, 3)))
+    for level in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match=f"level must be in \\(0, 1\\), got {level}"):
+            metrics.performance_profile_ci(_TINY, [0.0], level=level)
+        with pytest.raises(ValueError, match=f"level must be in \\(0, 1\\), got {level}"):
+            metrics.probability_of_improvement_ci(_TINY, _TINY, level=level)
+    for ci in (lambda: metrics.performance_profile_ci(_TINY, [0.0], n_boot=0),
+               lambda: metrics.probability_of_improvement_ci(_TINY, _TINY, n_boot=0),
+               lambda: metrics.stratified_bootstrap_ci(_TINY, metrics.aggregate_mean,
+                                                       n_boot=0)):
+        with pytest.raises(ValueError, match="n_boot must be >= 1, got 0"):
+            ci()
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-check of the estimators above against rliable (skipped when it is not installed)
+# --------------------------------------------------------------------------------------------
+
+
+def _cross_check_cases() -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(11)
+    cases = [(_TINY, _TINY[::-1] + 0.25)]
+    for n_x, n_y, n_tasks in [(3, 3, 1), (5, 8, 4), (10, 10, 7)]:
+        cases.append((rng.normal(0.6, 0.5, size=(n_x, n_tasks)),
+                      rng.normal(0.5, 0.5, size=(n_y, n_tasks))))
+        # Integer-valued scores: many ties within and across algorithms.
+        cases.append((rng.integers(0, 3, size=(n_x, n_tasks)).astype(float),
+                      rng.integers(0, 3, size=(n_y, n_tasks)).astype(float)))
+    return cases
+
+
+def test_new_estimators_agree_with_rliable_metrics() -> None:
+    rly = pytest.importorskip("rliable.metrics")
+    for x, y in _cross_check_cases():
+        assert metrics.aggregate_median(x) == pytest.approx(rly.aggregate_median(x), rel=1e-14)
+        for gamma in (0.0, 0.5, 1.0, 2.0):
+            assert metrics.optimality_gap(x, gamma) == pytest.approx(
+                rly.aggregate_optimality_gap(x, gamma), rel=1e-12, abs=1e-15)
+        assert metrics.probability_of_improvement(x, y) == pytest.approx(
+            rly.probability_of_improvement(x, y), rel=1e-14, abs=1e-15)
+        assert metrics.probability_of_improvement(x, x) == pytest.approx(
+            rly.probability_of_improvement(x, x), rel=1e-14)
+
+
+def test_performance_profile_agrees_with_rliable() -> None:
+    library, _ = _rliable()  # rliable.library: skipped when arch fails to import (pandas 3)
+    for x, _y in _cross_check_cases():
+        taus = np.concatenate([np.linspace(-1.0, 3.0, 17), np.unique(x)])  # ties with scores
+        np.testing.assert_array_equal(metrics.performance_profile(x, taus),
+                                      library.score_distributions(x, taus))
+        np.testing.assert_array_equal(metrics.performance_profile(x, taus, method="average"),
+                                      library.average_score_distributions(x, taus))
+
+
+def test_profile_and_improvement_intervals_agree_with_rliable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    library, rly = _rliable()
+    rng = np.random.default_rng(4)
+    x = rng.normal(0.6, 0.5, size=(12, 5))
+    y = rng.normal(0.4, 0.5, size=(9, 5))
+    taus = np.linspace(-0.5, 1.5, 9)
+    profile, low, high = metrics.performance_profile_ci(x, taus, n_boot=2000, random_state=0)
+    points, intervals = library.get_interval_estimates(
+        {"x": x}, lambda m: library.score_distributions(m, taus), reps=2000,
+        random_state=np.random.RandomState(0))
+    np.testing.assert_array_equal(profile, points["x"])
+    # Different random streams: percentile endpoints agree to Monte Carlo error. The profile
+    # takes values k / 60 (60 scores), so allow one step of 1/60 plus a little.
+    np.testing.assert_allclose(low, intervals["x"][0], atol=1.5 / 60)
+    np.testing.assert_allclose(high, intervals["x"][1], atol=1.5 / 60)
+
+    point, p_low, p_high = metrics.probability_of_improvement_ci(x, y, n_boot=2000,
+                                                                 random_state=0)
+    # rliable's StratifiedIndependentBootstrap draws its indices with np.random.choice (the
+    # global stream, ignoring random_state): give it a seeded one for this test only.
+    monkeypatch.setattr(np.random, "choice", np.random.RandomState(0).choice)
+    points, intervals = library.get_interval_estimates(
+        {"xy": [x, y]}, rly.probability_of_improvement, reps=2000,
+        random_state=np.random.RandomState(0))
+    assert point == pytest.approx(float(points["xy"]), rel=1e-14)
+    width = p_high - p_low
+    assert p_low == pytest.approx(float(np.ravel(intervals["xy"])[0]), abs=0.1 * width)
+    assert p_high == pytest.approx(float(np.ravel(intervals["xy"])[1]), abs=0.1 * width)

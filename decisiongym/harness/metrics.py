@@ -175,6 +175,199 @@ def aggregate_mean(scores: ArrayLike) -> FloatArray:
     return np.asarray(np.mean(np.asarray(scores, dtype=np.float64)))
 
 
+def aggregate_median(scores: ArrayLike) -> FloatArray:
+    """Median over tasks of each task's mean score over runs (rliable's aggregate median).
+
+    ``scores``: (n_runs, n_tasks). Agarwal et al. (2021), "Deep Reinforcement Learning at the
+    Edge of the Statistical Precipice", NeurIPS: the median of the per-task means.
+    """
+    x = _score_matrix("aggregate_median", scores)
+    return np.asarray(np.median(x.mean(axis=0)))
+
+
+# --------------------------------------------------------------------------------------------
+# rliable's other estimators (Agarwal et al. 2021, "Deep Reinforcement Learning at the Edge of
+# the Statistical Precipice", NeurIPS). Like rliable they assume higher scores are better: for a
+# lower-is-better quantity such as regret, pass its negation (and thresholds on that scale).
+# --------------------------------------------------------------------------------------------
+
+_PROFILE_METHODS = ("run", "average")
+
+
+def _score_matrix(name: str, scores: ArrayLike, what: str = "scores") -> FloatArray:
+    """``scores`` as a float (n_runs, n_tasks) matrix; ValueError when it is not one or has NaN."""
+    x = np.asarray(scores, dtype=np.float64)
+    if x.ndim != 2 or x.size == 0:
+        raise ValueError(f"{name}: {what} must be a non-empty (runs, tasks) matrix, "
+                         f"got shape {x.shape}")
+    if np.isnan(x).any():
+        raise ValueError(f"{name}: {what} contain NaN (at (run, task) "
+                         f"{tuple(int(i) for i in np.argwhere(np.isnan(x))[0])})")
+    return x
+
+
+def _check_bootstrap(name: str, level: float, n_boot: int) -> None:
+    if not 0 < level < 1:
+        raise ValueError(f"{name}: level must be in (0, 1), got {level!r}")
+    if n_boot < 1:
+        raise ValueError(f"{name}: n_boot must be >= 1, got {n_boot!r}")
+
+
+def _stratified_resample(x: FloatArray, rng: np.random.Generator) -> FloatArray:
+    """One stratified resample of a (n_runs, n_tasks) matrix: each task's runs are drawn with
+    replacement, independently of the other tasks (rliable's StratifiedBootstrap)."""
+    n_runs, n_tasks = x.shape
+    rows = rng.integers(0, n_runs, size=(n_runs, n_tasks))
+    return x[rows, np.arange(n_tasks)]
+
+
+def _percentile_interval(boot: FloatArray, level: float) -> tuple[FloatArray, FloatArray]:
+    """Percentile interval along axis 0 of the bootstrap replicates ``boot`` (n_boot, ...)."""
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
+    return np.asarray(low), np.asarray(high)
+
+
+def optimality_gap(scores: ArrayLike, gamma: float = 1.0) -> FloatArray:
+    """Optimality gap: how far scores fall short of ``gamma`` on average (lower is better).
+
+    ``scores``: (n_runs, n_tasks); returns a scalar array. The mean over all runs and tasks of
+    max(gamma - score, 0), which equals rliable's ``gamma - mean(min(scores, gamma))``: scores
+    above ``gamma`` count as ``gamma`` and earn nothing extra (Agarwal et al. 2021, Sec. 4.3).
+    It is an aggregate like :func:`aggregate_mean`, so
+    ``stratified_bootstrap_ci(scores, optimality_gap)`` gives its interval (another gamma via
+    ``functools.partial(optimality_gap, gamma=...)``). Scores are higher-is-better; for regret
+    pass ``-regret`` and ``gamma`` on that scale (e.g. ``gamma=0`` for zero regret).
+    """
+    x = _score_matrix("optimality_gap", scores)
+    if not math.isfinite(gamma):
+        raise ValueError(f"optimality_gap: gamma must be finite, got {gamma!r}")
+    return np.asarray(np.mean(np.maximum(gamma - x, 0.0)))
+
+
+def performance_profile(scores: ArrayLike, taus: ArrayLike, *, method: str = "run"
+                        ) -> FloatArray:
+    """Performance profile: the fraction of scores above each threshold tau.
+
+    ``scores``: (n_runs, n_tasks); ``taus``: a scalar or (k,) thresholds; returns (k,) (a
+    scalar tau gives (1,)). Agarwal et al. (2021), Sec. 4.1, as rliable's
+    ``create_performance_profile``:
+
+    * ``method="run"`` (the run-score distribution, rliable's default): the fraction of all
+      n_runs * n_tasks scores with score > tau;
+    * ``method="average"`` (the average-score distribution): the fraction of tasks whose mean
+      score over runs is > tau.
+
+    The comparison is strict, so a score equal to tau does not count. Scores are
+    higher-is-better; for regret pass ``-regret`` with ``taus`` on that scale. Bands for plots:
+    :func:`performance_profile_ci`.
+    """
+    x = _score_matrix("performance_profile", scores)
+    if method not in _PROFILE_METHODS:
+        raise ValueError(f"performance_profile: method must be one of {_PROFILE_METHODS}, "
+                         f"got {method!r}")
+    t = _taus("performance_profile", taus)
+    return _profile(x, t, method)
+
+
+def _taus(name: str, taus: ArrayLike) -> FloatArray:
+    t = np.asarray(taus, dtype=np.float64)
+    if t.ndim > 1 or t.size == 0:
+        raise ValueError(f"{name}: taus must be a scalar or a non-empty 1-D array, "
+                         f"got shape {t.shape}")
+    if np.isnan(t).any():
+        raise ValueError(f"{name}: taus contain NaN: {t.tolist()!r}")
+    return np.atleast_1d(t)
+
+
+def _profile(x: FloatArray, t: FloatArray, method: str) -> FloatArray:
+    values = np.sort(x.reshape(-1) if method == "run" else x.mean(axis=0))
+    # Values <= tau are the first searchsorted(..., side="right") of the sorted values.
+    above = values.size - np.searchsorted(values, t, side="right")
+    return np.asarray(above / values.size)
+
+
+def performance_profile_ci(scores: ArrayLike, taus: ArrayLike, *, method: str = "run",
+                           level: float = 0.95, n_boot: int = 2000,
+                           random_state: RandomState = 0
+                           ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Performance profile with pointwise stratified-bootstrap bands.
+
+    Returns (profile, low, high), each of shape (k,) for k thresholds: :func:`performance_profile`
+    of ``scores`` (n_runs, n_tasks) and, at each tau separately, the percentile interval of the
+    profile over ``n_boot`` stratified resamples (runs redrawn within each task, as
+    :func:`stratified_bootstrap_ci` and rliable's ``create_performance_profile``). Every tau
+    uses the same resamples.
+    """
+    x = _score_matrix("performance_profile_ci", scores)
+    if method not in _PROFILE_METHODS:
+        raise ValueError(f"performance_profile_ci: method must be one of {_PROFILE_METHODS}, "
+                         f"got {method!r}")
+    t = _taus("performance_profile_ci", taus)
+    _check_bootstrap("performance_profile_ci", level, n_boot)
+    rng = _generator(random_state)
+    boot = np.stack([_profile(_stratified_resample(x, rng), t, method) for _ in range(n_boot)])
+    low, high = _percentile_interval(boot, level)
+    return _profile(x, t, method), low, high
+
+
+def probability_of_improvement(scores_x: ArrayLike, scores_y: ArrayLike) -> FloatArray:
+    """Average probability of improvement P(X > Y) of algorithm X over algorithm Y.
+
+    ``scores_x``: (n_x, n_tasks), ``scores_y``: (n_y, n_tasks), the same tasks in the same
+    order; the run counts may differ. Returns a scalar array in [0, 1]. Agarwal et al. (2021),
+    Sec. 4.3: per task m, P(X_m > Y_m) = U / (n_x n_y) with U the Mann-Whitney U statistic of
+    X_m against Y_m, i.e. the fraction of the n_x n_y run pairs (x, y) with x > y, a tie counting
+    1/2; the result is the mean over tasks. U is counted directly (sorted ``searchsorted``,
+    exact integer counts), not with ``scipy.stats.mannwhitneyu``; it equals rliable's value,
+    which calls ``mannwhitneyu``. P(X > Y) + P(Y > X) = 1. Scores are higher-is-better; for
+    regret pass ``-regret`` of both. Interval: :func:`probability_of_improvement_ci`.
+    """
+    x = _score_matrix("probability_of_improvement", scores_x, "scores_x")
+    y = _score_matrix("probability_of_improvement", scores_y, "scores_y")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"probability_of_improvement: scores_x has {x.shape[1]} tasks, "
+                         f"scores_y has {y.shape[1]}")
+    return _probability_of_improvement(x, y)
+
+
+def _probability_of_improvement(x: FloatArray, y: FloatArray) -> FloatArray:
+    n_x, n_y = x.shape[0], y.shape[0]
+    sorted_y = np.sort(y, axis=0)
+    twice_u = np.empty(x.shape[1])
+    for m in range(x.shape[1]):
+        below = np.searchsorted(sorted_y[:, m], x[:, m], side="left")  # y < x
+        at_or_below = np.searchsorted(sorted_y[:, m], x[:, m], side="right")  # y <= x
+        # 2U = 2 #(y < x) + #(y == x): ties count 1/2.
+        twice_u[m] = float(np.sum(below) + np.sum(at_or_below))
+    return np.asarray(np.mean(twice_u / (2.0 * n_x * n_y)))
+
+
+def probability_of_improvement_ci(scores_x: ArrayLike, scores_y: ArrayLike, *,
+                                  level: float = 0.95, n_boot: int = 2000,
+                                  random_state: RandomState = 0) -> tuple[float, float, float]:
+    """Point estimate and percentile interval of :func:`probability_of_improvement`.
+
+    ``scores_x`` (n_x, n_tasks), ``scores_y`` (n_y, n_tasks). Each resample redraws the runs of
+    X within each task and, independently, the runs of Y within each task (rliable's
+    ``StratifiedIndependentBootstrap``, used for its probability-of-improvement intervals);
+    otherwise as :func:`stratified_bootstrap_ci`.
+    """
+    x = _score_matrix("probability_of_improvement_ci", scores_x, "scores_x")
+    y = _score_matrix("probability_of_improvement_ci", scores_y, "scores_y")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"probability_of_improvement_ci: scores_x has {x.shape[1]} tasks, "
+                         f"scores_y has {y.shape[1]}")
+    _check_bootstrap("probability_of_improvement_ci", level, n_boot)
+    rng = _generator(random_state)
+    boot = np.empty(n_boot)
+    for b in range(n_boot):
+        x_b = _stratified_resample(x, rng)
+        boot[b] = float(_probability_of_improvement(x_b, _stratified_resample(y, rng)))
+    low, high = _percentile_interval(boot, level)
+    return float(_probability_of_improvement(x, y)), float(low), float(high)
+
+
 def stratified_bootstrap_ci(scores: ArrayLike, statistic: Callable[[FloatArray], FloatArray],
                             *, level: float = 0.95, n_boot: int = 2000,
                             random_state: RandomState = 0) -> tuple[float, float, float]:
@@ -182,22 +375,18 @@ def stratified_bootstrap_ci(scores: ArrayLike, statistic: Callable[[FloatArray],
 
     ``scores``: (n_runs, n_tasks). Each task's runs are resampled with replacement independently
     (the strata are the tasks), as in rliable; ``statistic`` maps a (n_runs, n_tasks) matrix to a
-    number (e.g. :func:`interquartile_mean` or :func:`aggregate_mean`).
+    number (e.g. :func:`interquartile_mean`, :func:`aggregate_mean`, :func:`aggregate_median` or
+    :func:`optimality_gap`).
     """
     x = np.asarray(scores, dtype=np.float64)
     if x.ndim != 2 or x.size == 0:
         raise ValueError(f"stratified_bootstrap_ci: scores must be a non-empty (runs, tasks) "
                          f"matrix, got shape {x.shape}")
-    if not 0 < level < 1:
-        raise ValueError(f"stratified_bootstrap_ci: level must be in (0, 1), got {level!r}")
+    _check_bootstrap("stratified_bootstrap_ci", level, n_boot)
     rng = _generator(random_state)
-    n_runs, n_tasks = x.shape
     point = float(statistic(x))
     stats_boot = np.empty(n_boot)
-    cols = np.arange(n_tasks)
     for b in range(n_boot):
-        rows = rng.integers(0, n_runs, size=(n_runs, n_tasks))
-        stats_boot[b] = float(statistic(x[rows, cols]))
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(stats_boot, [alpha, 1.0 - alpha])
+        stats_boot[b] = float(statistic(_stratified_resample(x, rng)))
+    low, high = _percentile_interval(stats_boot, level)
     return point, float(low), float(high)
