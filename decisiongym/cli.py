@@ -39,6 +39,8 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from decisiongym import list_environments
+
+    _import_user_modules(args)
     from decisiongym.agents import list_agents
 
     envs = list_environments()
@@ -53,48 +55,101 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from decisiongym.harness.metrics import mean_confidence_interval, time_grid
-    from decisiongym.harness.rollout import lai_robbins_curve, run_bandit
+def _import_user_modules(args: argparse.Namespace) -> tuple[str, ...]:
+    """Import the modules named by ``--import`` (they register a user's envs and agents)."""
+    from decisiongym.harness.runners import import_modules
 
+    modules = tuple(getattr(args, "imports", None) or ())
+    import_modules(modules)
+    return modules
+
+
+def _interval_text(values: Any) -> tuple[float, str]:
+    import numpy as np
+
+    from decisiongym.harness.metrics import mean_confidence_interval
+
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return float("nan"), "n/a (no finished episode)"
+    mean, lo, hi = mean_confidence_interval(x)
+    return mean, "n/a (one replicate)" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from decisiongym.harness.metrics import shared_value
+    from decisiongym.harness.rollout import run
+
+    _import_user_modules(args)
     params = dict(args.param)
     env_kwargs = dict(args.env_kwarg)
-    if args.horizon < 1:
-        raise ValueError(f"--horizon must be a positive integer, got {args.horizon}")
-    run = run_bandit(args.env, args.agent, replicates=args.seeds, horizon=args.horizon,
-                     seed=args.seed, env_kwargs=env_kwargs, agent_params=params,
-                     grid=time_grid(args.horizon, 100, 100), keep_steps=False,
-                     progress=None if not args.quiet else False)
-    mean, lo, hi = mean_confidence_interval(run.final_regret)
-    best_share = float(run.best_arm_pulls[-1].mean() / args.horizon)
-    shown = ", ".join(f"{k}={v!r}" for k, v in run.params.items()) or "defaults"
+    result = run(args.env, args.agent, replicates=args.seeds, horizon=args.horizon,
+                 seed=args.seed, env_kwargs=env_kwargs, agent_params=params,
+                 progress=not args.quiet and sys.stderr.isatty(),
+                 vectorization=args.vectorization)
+    a = result.arrays
+    resolved = result.record.get("resolved_params", {})
+    shown = ", ".join(f"{k}={v!r}" for k, v in resolved.items()) or "defaults"
+    unit = "episodes" if result.record.get("budget_unit") == "episodes" else "env steps"
     print(f"env      {args.env} {json.dumps(env_kwargs) if env_kwargs else ''}".rstrip())
     print(f"agent    {args.agent} ({shown})")
-    print(f"budget   horizon T = {args.horizon}, {args.seeds} replicates, seed {args.seed}")
-    interval = "n/a (one replicate)" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]"
-    adversarial = run.regret_kind == "best-fixed-arm"
-    what = "regret against the best fixed arm" if adversarial else "pseudo-regret"
-    print(f"{what} at T: {mean:.2f}  95% CI {interval}")
-    bound = lai_robbins_curve(run)
-    if bound is not None:
-        print(f"Lai-Robbins lower bound C log T (asymptotic): {bound[-1]:.2f}")
-    best = "the arm leading so far" if adversarial else "a best arm"
-    print(f"mean reward per step: {float(run.reward_sum[-1].mean()) / args.horizon:.4f};  "
-          f"pulls of {best}: {100 * best_share:.1f}%")
+    print(f"budget   {args.horizon} {unit} per replicate, {args.seeds} replicates, "
+          f"seed {args.seed}")
+    summary: dict[str, Any] = {}
+    kind = result.record.get("regret_kind")
+    if "final_regret" in a:
+        what = {"best-fixed-arm": "regret against the best fixed arm",
+                "episodic": "regret against the optimal start value (summed over episodes)"
+                }.get(str(kind), "pseudo-regret")
+        mean, text = _interval_text(a["final_regret"])
+        print(f"{what} at the end: {mean:.2f}  95% CI {text}")
+        summary.update(final_regret_mean=mean, regret_kind=kind)
+        constant = shared_value(a["lai_robbins_constant"]) if "lai_robbins_constant" in a \
+            else None
+        if constant is not None:
+            print(f"Lai-Robbins lower bound C log T (asymptotic): "
+                  f"{constant * math.log(args.horizon):.2f}")
+        if "best_arm_fraction" in a:
+            best = "the arm leading so far" if kind == "best-fixed-arm" else "a best arm"
+            share = float(np.mean(a["best_arm_fraction"]))
+            print(f"pulls of {best}: {100 * share:.1f}%")
+            summary["best_arm_fraction"] = share
+    if "final_return" in a:
+        mean, text = _interval_text(a["final_return"])
+        episodes = float(np.mean(a["episodes"]))
+        print(f"return (mean of the last 20 episodes): {mean:.2f}  95% CI {text}; "
+              f"{episodes:.1f} episodes per replicate")
+        summary.update(final_return_mean=mean, episodes=episodes)
+    if "final_accuracy" in a:
+        mean, text = _interval_text(a["final_accuracy"])
+        print(f"accuracy: {mean:.4f}  95% CI {text}")
+        summary["final_accuracy_mean"] = mean
+    if "mean_reward" in a:
+        print(f"mean reward per step: {float(np.nanmean(a['mean_reward'])):.4f}")
+        summary["mean_reward"] = float(np.nanmean(a["mean_reward"]))
     if args.plot:
-        from decisiongym.harness.metrics import shared_value
-        from decisiongym.harness.report import plot_regret
+        from decisiongym.harness import report
 
-        plot_regret(run.grid, {args.agent: run.regret}, args.plot,
-                    title=f"{args.agent} on {args.env}",
-                    lai_robbins=shared_value(run.lai_robbins_constant))
+        if "regret" in a:
+            constant = shared_value(a["lai_robbins_constant"]) if "lai_robbins_constant" \
+                in a else None
+            report.plot_regret(a["grid"], {args.agent: a["regret"]}, args.plot,
+                               title=f"{args.agent} on {args.env}", lai_robbins=constant,
+                               ylabel=report.REGRET_LABELS.get(str(kind), "cumulative regret"))
+        elif "return_curve" in a:
+            report.plot_curves(a["grid"], {args.agent: a["return_curve"]}, args.plot,
+                               title=f"{args.agent} on {args.env}",
+                               ylabel="return (mean of the last 20 episodes)")
+        else:
+            raise ValueError("--plot: this run recorded no regret or return curve")
         print(f"plot     {args.plot}")
     if args.json:
         record = {"env": args.env, "env_kwargs": env_kwargs, "agent": args.agent,
-                  "params": run.params, "horizon": args.horizon, "replicates": args.seeds,
-                  "seed": args.seed, "regret_kind": run.regret_kind,
-                  "final_pseudo_regret_mean": mean, "final_pseudo_regret_ci95": [lo, hi],
-                  "best_arm_fraction": best_share}
+                  "params": resolved, "horizon": args.horizon, "replicates": args.seeds,
+                  "seed": args.seed, "metric": result.metric, **summary}
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(record, fh, indent=2, default=str)
     return 0
@@ -146,7 +201,8 @@ def _report(experiment: Any, out: Path, checks: Sequence[Any] = (), text: str = 
 
     results = report.load_results(experiment, out, skip_missing=skip_missing)
     rows = [report.summary_row(d) for d in results]
-    across = report.aggregate_rows(results) if aggregate and len(experiment.envs) > 1 else []
+    several = len({d.cell.env.name for d in results}) > 1
+    across = report.aggregate_rows(results) if aggregate and several else []
     report.write_summary(out, rows, experiment=experiment, checks=checks,
                          extra={"aggregate": across, **(extra or {})})
     if plots:
@@ -154,13 +210,17 @@ def _report(experiment: Any, out: Path, checks: Sequence[Any] = (), text: str = 
     if text:
         print(text)
     else:
-        print(report.format_table(rows, report.SUMMARY_COLUMNS))
-    if across:
-        print("\nAcross environments (IQM and mean of the final regret, stratified bootstrap 95%):")
-        print(report.format_table(across, [
-            ("agent_label", "agent"), ("iqm_final_regret", "IQM"), ("iqm_ci_low", "low"),
-            ("iqm_ci_high", "high"), ("mean_final_regret", "mean"), ("mean_ci_low", "low"),
-            ("mean_ci_high", "high")]))
+        print(report.format_summary(rows))
+    for metric in ("regret", "return", "accuracy"):
+        chosen = [r for r in across if r["metric"] == metric]
+        if not chosen:
+            continue
+        print(f"\nAcross environments (IQM and mean of the final {metric}, stratified bootstrap "
+              "95%; tasks: the environments each agent was measured on):")
+        print(report.format_table(chosen, [
+            ("agent_label", "agent"), ("tasks", "tasks"), (f"iqm_final_{metric}", "IQM"),
+            ("iqm_ci_low", "low"), ("iqm_ci_high", "high"), (f"mean_final_{metric}", "mean"),
+            ("mean_ci_low", "low"), ("mean_ci_high", "high")]))
     if checks:
         print("\nChecks against the published findings:")
         print(report.format_checks(checks))
@@ -194,9 +254,15 @@ def _sweep(experiment: Any, out: Path, args: argparse.Namespace) -> Any:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from decisiongym.harness.experiment import load_experiment
 
+    modules = _import_user_modules(args)
     experiment = load_experiment(args.experiment)
+    if modules:  # the workers import them too
+        experiment = dataclasses.replace(
+            experiment, imports=tuple(dict.fromkeys((*experiment.imports, *modules))))
     out = Path(args.out)
     summary = _sweep(experiment, out, args)
     if summary.failed:
@@ -210,6 +276,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from decisiongym.harness.reproductions import get_reproduction
 
+    _import_user_modules(args)
     reproduction = get_reproduction(args.name)
     experiment = reproduction.experiment(args.quick)
     out = Path(args.out or f"results/{reproduction.name}{'-quick' if args.quick else ''}")
@@ -258,10 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = sub.add_parser("list", help="list environments and agents")
     p_list.set_defaults(func=_cmd_list)
 
+    def add_import(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--import", dest="imports", action="append", default=[],
+                       metavar="MODULE", help="import MODULE first: it registers your own envs "
+                       "or agents (repeatable; imported in every worker)")
+
+    add_import(p_list)
+
     p_run = sub.add_parser(
-        "run", help="run one agent on one bandit env for N replicates; print the pseudo-regret")
+        "run", help="run one agent on any registered env for N replicates; print the metric "
+        "that fits (regret, return, accuracy)")
     p_run.add_argument("--env", required=True, help="environment id, e.g. "
-                       "decisiongym/ChapelleLi-v0")
+                       "decisiongym/ChapelleLi-v0 or CartPole-v1")
     p_run.add_argument("--agent", required=True, help="agent name (see `decisiongym list`)")
     p_run.add_argument("--param", action="append", type=parse_assignment, default=[],
                        metavar="KEY=VALUE", help="agent parameter (repeatable)")
@@ -269,12 +344,19 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="KEY=VALUE", help="environment kwarg (repeatable)")
     p_run.add_argument("--seeds", type=int, default=100,
                        help="number of replicates, run at once in one vector env (default 100)")
-    p_run.add_argument("--horizon", type=int, default=1000, help="horizon T (default 1000)")
+    p_run.add_argument("--horizon", type=int, default=1000,
+                       help="budget per replicate: env steps (episodes where the env says so); "
+                       "default 1000")
+    p_run.add_argument("--vectorization", choices=["auto", "sync", "async"], default="auto",
+                       help="auto: the env's native vector env if it has one, else "
+                       "SyncVectorEnv; sync/async: Gymnasium's wrappers")
     p_run.add_argument("--seed", type=int, default=0,
                        help="base seed: replicate i is seeded with seed + i (default 0)")
-    p_run.add_argument("--plot", metavar="PNG", help="save the regret curve with its 95%% band")
+    p_run.add_argument("--plot", metavar="PNG",
+                       help="save the regret (or return) curve with its 95%% band")
     p_run.add_argument("--json", metavar="PATH", help="write the summary as JSON")
     p_run.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_import(p_run)
     p_run.set_defaults(func=_cmd_run)
 
     p_train = sub.add_parser(
@@ -300,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(torch.load(weights_only=True); another architecture is refused)")
     p_train.add_argument("--eval-episodes", type=int, default=10,
                          help="greedy evaluation episodes per env copy at the end (default 10)")
+    add_import(p_train)
     p_train.set_defaults(func=_cmd_train)
 
     p_cmp = sub.add_parser("compare", help="run an experiment file (TOML) and report")
@@ -308,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--out", required=True, help="results directory")
     p_cmp.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     _add_runner_options(p_cmp)
+    add_import(p_cmp)
     p_cmp.set_defaults(func=_cmd_compare)
 
     from decisiongym.harness.reproductions import list_reproductions
@@ -319,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_rep.add_argument("--quick", action="store_true", help="small size (for tests and a look)")
     p_rep.add_argument("--out", help="results directory (default results/NAME[-quick])")
     _add_runner_options(p_rep)
+    add_import(p_rep)
     p_rep.set_defaults(func=_cmd_reproduce)
     return parser
 

@@ -145,7 +145,7 @@ class EnvSetting:
         return f"{short}({args})" if args else short
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"id": self.id, "kwargs": dict(self.kwargs), "label": self.label}
+        out: dict[str, Any] = {"id": self.id, "kwargs": dict(self.kwargs), "label": self.label}
         if self.phases:
             out["phases"] = [p.to_dict() for p in self.phases]
         return out

@@ -555,7 +555,7 @@ class ModelRecorder(BaseRecorder):
         table["end"][e, rows] = batch.env_steps
         table["optimal"][e, rows] = self.optimal
         agent = self.setup.agent
-        if self.predicts:
+        if self.v_pi is not None:
             diff = agent.values[rows][:, self.nonterminal] - self.v_pi[self.nonterminal]
             table["verr"][e, rows] = np.sqrt((diff ** 2).mean(axis=1))
         if self.controls:

@@ -18,13 +18,26 @@ from numpy.typing import NDArray
 
 from decisiongym.harness import metrics
 from decisiongym.harness.experiment import Cell, Experiment, canonical_json
+from decisiongym.harness.rollout import headline_metric
 from decisiongym.harness.store import CellResult, ResultsStore
 
-SUMMARY_FIELDS = [
-    "env", "env_kwargs", "agent", "params", "env_label", "agent_label", "horizon", "seeds",
-    "final_regret_mean", "final_regret_se", "final_regret_ci_low", "final_regret_ci_high",
-    "regret_over_log_t", "best_arm_fraction", "mean_reward", "lai_robbins_bound",
-]
+#: The columns of ``summary.csv``. A row fills the columns of its cell's metric: regret
+#: studies the ``final_regret_*`` group, episodic studies the ``final_return_*`` group and
+#: ``episodes``, supervised ones the ``final_accuracy_*`` group; the others stay empty (in the
+#: JSON rows they are absent). No column holds a quantity under another's name.
+IDENTITY_FIELDS = ["env", "env_kwargs", "agent", "params", "env_label", "agent_label",
+                   "horizon", "seeds", "metric"]
+METRIC_FIELDS: dict[str, list[str]] = {
+    "regret": ["final_regret_mean", "final_regret_se", "final_regret_ci_low",
+               "final_regret_ci_high", "regret_over_log_t", "best_arm_fraction", "mean_reward",
+               "lai_robbins_bound"],
+    "return": ["final_return_mean", "final_return_se", "final_return_ci_low",
+               "final_return_ci_high", "episodes"],
+    "accuracy": ["final_accuracy_mean", "final_accuracy_se", "final_accuracy_ci_low",
+                 "final_accuracy_ci_high"],
+}
+SUMMARY_FIELDS = IDENTITY_FIELDS + [f for fields in METRIC_FIELDS.values() for f in fields
+                                    if f != "mean_reward"] + ["mean_reward"]
 
 
 @dataclass(frozen=True)
@@ -47,8 +60,25 @@ class CellData:
         return self.result.arrays
 
     @property
+    def metric(self) -> str:
+        """The cell's headline metric: "regret", "return", "accuracy" or ""."""
+        return headline_metric(self.arrays)
+
+    def final(self, metric: str | None = None) -> NDArray[np.float64]:
+        """The final value of ``metric`` (default the headline metric), one per replicate."""
+        name = f"final_{metric or self.metric}"
+        if name not in self.arrays:
+            raise KeyError(f"cell {self.cell.key} recorded no {name!r}; it has "
+                           f"{sorted(self.arrays)}")
+        return np.asarray(self.arrays[name], dtype=np.float64)
+
+    @property
     def final_regret_mean(self) -> float:
-        return float(self.arrays["final_regret"].mean())
+        return float(self.final("regret").mean())
+
+    @property
+    def final_return_mean(self) -> float:
+        return float(np.nanmean(self.final("return")))
 
 
 def load_results(experiment: Experiment, out: str | Path, *,
@@ -70,18 +100,29 @@ def load_results(experiment: Experiment, out: str | Path, *,
 
 def lai_robbins_constant_of(data: CellData) -> float | None:
     """C when every replicate of the cell faces the same C, else None."""
+    if "lai_robbins_constant" not in data.arrays:
+        return None
     return metrics.shared_value(data.arrays["lai_robbins_constant"])
 
 
+def _interval_columns(metric: str, values: NDArray[np.float64], random_state: int
+                      ) -> dict[str, float]:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return {}
+    mean, se = metrics.mean_and_standard_error(values)
+    low, high = metrics.bootstrap_mean_ci(values, random_state=random_state)
+    return {f"final_{metric}_mean": float(mean), f"final_{metric}_se": float(se),
+            f"final_{metric}_ci_low": float(low), f"final_{metric}_ci_high": float(high)}
+
+
 def summary_row(data: CellData, *, random_state: int = 0) -> dict[str, Any]:
-    """One row: the cell's final pseudo-regret with standard error and bootstrap 95% interval."""
+    """One row: the cell's identity and its headline metric (final regret, final return or
+    final accuracy) with standard error and bootstrap 95% interval over the replicates."""
     a = data.arrays
-    final = a["final_regret"]
-    mean, se = metrics.mean_and_standard_error(final)
-    low, high = metrics.bootstrap_mean_ci(final, random_state=random_state)
     horizon = data.cell.horizon
-    c = lai_robbins_constant_of(data)
-    return {
+    metric = data.metric
+    row: dict[str, Any] = {
         "env": data.cell.env.id,
         "env_kwargs": canonical_json(dict(data.cell.env.kwargs)),
         "agent": data.cell.agent.name,
@@ -90,35 +131,94 @@ def summary_row(data: CellData, *, random_state: int = 0) -> dict[str, Any]:
         "agent_label": data.cell.agent.display,
         "horizon": horizon,
         "seeds": data.cell.seeds,
-        "final_regret_mean": float(mean),
-        "final_regret_se": float(se),
-        "final_regret_ci_low": float(low),
-        "final_regret_ci_high": float(high),
-        "regret_over_log_t": float(mean) / math.log(horizon) if horizon > 1 else float("nan"),
-        "best_arm_fraction": float(a["best_arm_fraction"].mean()),
-        "mean_reward": float(a["mean_reward"].mean()),
-        "lai_robbins_bound": None if c is None else c * math.log(horizon),
+        "metric": metric,
     }
+    if metric:
+        row.update(_interval_columns(metric, data.final(), random_state))
+    if metric == "regret":
+        mean = row["final_regret_mean"]
+        c = lai_robbins_constant_of(data)
+        row["regret_over_log_t"] = mean / math.log(horizon) if horizon > 1 else float("nan")
+        if "best_arm_fraction" in a:
+            row["best_arm_fraction"] = float(a["best_arm_fraction"].mean())
+        row["lai_robbins_bound"] = None if c is None else c * math.log(horizon)
+    if "episodes" in a:
+        row["episodes"] = float(np.asarray(a["episodes"]).mean())
+    if "mean_reward" in a:
+        row["mean_reward"] = float(np.nanmean(a["mean_reward"]))
+    return row
 
 
 def aggregate_rows(results: Sequence[CellData], *, random_state: int = 0) -> list[dict[str, Any]]:
-    """Per agent setting, across environments: IQM and mean of the final regret with stratified
-    bootstrap 95% intervals (rliable's definitions; runs x tasks, tasks = environments)."""
-    by_agent: dict[str, list[CellData]] = {}
+    """Per agent setting, across environments: IQM and mean of the final value of the
+    headline metric with stratified bootstrap 95% intervals (rliable's definitions; runs x
+    tasks, tasks = environments). ``tasks`` says on how many environments each agent was
+    measured; an agent measured on fewer environments than another is ranked on those
+    alone."""
+    by_agent: dict[tuple[str, str], list[CellData]] = {}
     for d in results:
-        by_agent.setdefault(d.cell.agent.display, []).append(d)
+        if d.metric:
+            by_agent.setdefault((d.cell.agent.display, d.metric), []).append(d)
     rows = []
-    for label, cells in by_agent.items():
-        runs = min(d.arrays["final_regret"].size for d in cells)
-        scores = np.stack([d.arrays["final_regret"][:runs] for d in cells], axis=1)
+    for (label, metric), cells in by_agent.items():
+        runs = min(d.final().size for d in cells)
+        scores = np.stack([d.final()[:runs] for d in cells], axis=1)
+        if not np.all(np.isfinite(scores)):
+            continue
         iqm, iqm_lo, iqm_hi = metrics.stratified_bootstrap_ci(
             scores, metrics.interquartile_mean, n_boot=500, random_state=random_state)
         mean, mean_lo, mean_hi = metrics.stratified_bootstrap_ci(
             scores, metrics.aggregate_mean, n_boot=500, random_state=random_state)
-        rows.append({"agent_label": label, "tasks": len(cells), "runs": runs,
-                     "iqm_final_regret": iqm, "iqm_ci_low": iqm_lo, "iqm_ci_high": iqm_hi,
-                     "mean_final_regret": mean, "mean_ci_low": mean_lo, "mean_ci_high": mean_hi})
+        rows.append({"agent_label": label, "metric": metric, "tasks": len(cells),
+                     "runs": runs, f"iqm_final_{metric}": iqm, "iqm_ci_low": iqm_lo,
+                     "iqm_ci_high": iqm_hi, f"mean_final_{metric}": mean,
+                     "mean_ci_low": mean_lo, "mean_ci_high": mean_hi})
     return rows
+
+
+def one_scale(results: Sequence[CellData]) -> bool:
+    """True when every cell has the same headline metric and the same env id (the
+    environments differ only in their kwargs), so scores can be pooled across them."""
+    return (len({d.metric for d in results}) == 1 and bool(results[0].metric)
+            and len({d.cell.env.id for d in results}) == 1
+            and len({d.cell.env.name for d in results}) > 1)
+
+
+def plot_performance_profile(results: Sequence[CellData], path: str | Path, *,
+                             random_state: int = 0) -> Path:
+    """rliable's performance profile of each agent setting over the experiment's
+    environments (runs x environments), with stratified bootstrap 95% bands: the share of
+    runs whose final score beats tau (for regret: is at most tau)."""
+    plt = pyplot()
+    metric = results[0].metric
+    by_agent: dict[str, list[CellData]] = {}
+    for d in results:
+        by_agent.setdefault(d.cell.agent.display, []).append(d)
+    tasks = len({d.cell.env.name for d in results})
+    pooled = np.concatenate([d.final() for d in results])
+    taus = np.linspace(float(np.min(pooled)), float(np.max(pooled)), 101)
+    sign = -1.0 if metric == "regret" else 1.0
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for label, cells in by_agent.items():
+        if len(cells) != tasks:
+            continue  # measured on fewer environments: not comparable
+        runs = min(d.final().size for d in cells)
+        scores = np.stack([d.final()[:runs] for d in cells], axis=1)
+        # Lower regret is better: the share of runs with regret <= tau is the profile of the
+        # negated scores at -tau (plus the ties, which a strict profile leaves out).
+        profile, low, high = metrics.performance_profile_ci(
+            sign * scores, sign * taus - (1e-12 if metric == "regret" else 0.0),
+            n_boot=500, random_state=random_state)
+        (line,) = ax.plot(taus, profile, label=label)
+        ax.fill_between(taus, low, high, alpha=0.2, color=line.get_color())
+    ax.set_xlabel(f"final {metric} tau")
+    ax.set_ylabel(f"share of runs with {metric} {'<=' if metric == 'regret' else '>'} tau")
+    ax.set_title(f"performance profile over {tasks} environments")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    target = Path(path)
+    save_figure(fig, target)
+    return target
 
 
 def write_summary(out: str | Path, rows: Sequence[dict[str, Any]], *,
@@ -129,7 +229,8 @@ def write_summary(out: str | Path, rows: Sequence[dict[str, Any]], *,
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "summary.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=SUMMARY_FIELDS, extrasaction="ignore",
+                                restval="")
         writer.writeheader()
         for row in rows:
             writer.writerow(row)
@@ -170,10 +271,33 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, st
     return "\n".join(out)
 
 
-SUMMARY_COLUMNS = [("env_label", "environment"), ("agent_label", "agent"),
-                   ("final_regret_mean", "regret(T)"), ("final_regret_ci_low", "ci95 low"),
-                   ("final_regret_ci_high", "ci95 high"), ("regret_over_log_t", "regret/log T"),
-                   ("best_arm_fraction", "best arm"), ("lai_robbins_bound", "Lai-Robbins")]
+#: Terminal columns per headline metric.
+SUMMARY_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "regret": [("env_label", "environment"), ("agent_label", "agent"),
+               ("final_regret_mean", "regret(T)"), ("final_regret_ci_low", "ci95 low"),
+               ("final_regret_ci_high", "ci95 high"), ("regret_over_log_t", "regret/log T"),
+               ("best_arm_fraction", "best arm"), ("lai_robbins_bound", "Lai-Robbins")],
+    "return": [("env_label", "environment"), ("agent_label", "agent"),
+               ("final_return_mean", "return"), ("final_return_ci_low", "ci95 low"),
+               ("final_return_ci_high", "ci95 high"), ("episodes", "episodes")],
+    "accuracy": [("env_label", "environment"), ("agent_label", "agent"),
+                 ("final_accuracy_mean", "accuracy"), ("final_accuracy_ci_low", "ci95 low"),
+                 ("final_accuracy_ci_high", "ci95 high")],
+}
+
+
+def format_summary(rows: Sequence[dict[str, Any]]) -> str:
+    """The summary rows as terminal tables, one per headline metric."""
+    parts = []
+    for metric, columns in SUMMARY_COLUMNS.items():
+        chosen = [r for r in rows if r.get("metric") == metric]
+        if chosen:
+            parts.append(format_table(chosen, columns))
+    other = [r for r in rows if r.get("metric") not in SUMMARY_COLUMNS]
+    if other:
+        parts.append(format_table(other, [("env_label", "environment"),
+                                          ("agent_label", "agent"), ("metric", "metric")]))
+    return "\n\n".join(parts)
 
 
 def format_checks(checks: Sequence[Check]) -> str:
@@ -258,17 +382,65 @@ def plot_regret_curves(results: Sequence[CellData], path: str | Path, *, title: 
                        random_state=random_state, references=references, ylabel=ylabel)
 
 
+def plot_curves(grid: NDArray[Any], curves: dict[str, NDArray[Any]], path: str | Path, *,
+                title: str = "", ylabel: str = "", xlabel: str = "env steps",
+                random_state: int = 0) -> Path:
+    """Per-run curves (G, n) by label: the mean over runs with a bootstrap 95% band (NaN
+    entries, e.g. before a run's first episode, are left out of each point's mean)."""
+    plt = pyplot()
+    t = np.asarray(grid, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for label, values in curves.items():
+        v = np.asarray(values, dtype=np.float64)
+        ok = np.isfinite(v).all(axis=1)
+        if not ok.any():
+            continue
+        mean = v[ok].mean(axis=1)
+        low, high = metrics.bootstrap_mean_ci(v[ok], n_boot=500, random_state=random_state)
+        (line,) = ax.plot(t[ok], mean, label=label)
+        ax.fill_between(t[ok], low, high, alpha=0.2, color=line.get_color())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    target = Path(path)
+    save_figure(fig, target)
+    return target
+
+
+REGRET_LABELS = {"pseudo": "cumulative pseudo-regret",
+                 "best-fixed-arm": "cumulative regret against the best fixed arm",
+                 "episodic": "cumulative regret against the optimal start value"}
+
+
 def plot_all(results: Sequence[CellData], out: str | Path) -> list[Path]:
-    """One PNG per environment setting under ``DIR/plots``."""
-    by_env: dict[str, list[CellData]] = {}
+    """One PNG per environment setting and headline metric under ``DIR/plots``: regret
+    curves, return against env steps, or accuracy; and a performance profile
+    (``DIR/plots/performance_profile.png``) when the environments share one scale."""
+    by_env: dict[tuple[str, str], list[CellData]] = {}
     for d in results:
-        by_env.setdefault(d.cell.env.name, []).append(d)
+        by_env.setdefault((d.cell.env.name, d.metric), []).append(d)
     paths = []
-    for env_name, cells in by_env.items():
+    for (env_name, metric), cells in by_env.items():
         safe = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in env_name)
-        adversarial = cells[0].result.record.get("regret_kind") == "best-fixed-arm"
-        ylabel = ("cumulative regret against the best fixed arm" if adversarial
-                  else "cumulative pseudo-regret")
-        paths.append(plot_regret_curves(cells, Path(out) / "plots" / f"regret_{safe}.png",
-                                        title=env_name, ylabel=ylabel))
+        folder = Path(out) / "plots"
+        if metric == "regret":
+            ylabel = REGRET_LABELS.get(str(cells[0].result.record.get("regret_kind")),
+                                       "cumulative regret")
+            paths.append(plot_regret_curves(cells, folder / f"regret_{safe}.png",
+                                            title=env_name, ylabel=ylabel))
+        elif metric == "return" and "return_curve" in cells[0].arrays:
+            paths.append(plot_curves(
+                cells[0].arrays["grid"], {d.cell.agent.display: d.arrays["return_curve"]
+                                          for d in cells}, folder / f"return_{safe}.png",
+                title=env_name, ylabel="return (mean of the last 20 episodes)"))
+        elif metric == "accuracy" and "accuracy_curve" in cells[0].arrays:
+            paths.append(plot_curves(
+                cells[0].arrays["grid"], {d.cell.agent.display: d.arrays["accuracy_curve"]
+                                          for d in cells}, folder / f"accuracy_{safe}.png",
+                title=env_name, ylabel="accuracy so far"))
+    if len(results) > 1 and one_scale(results):
+        paths.append(plot_performance_profile(results, Path(out) / "plots"
+                                              / "performance_profile.png"))
     return paths

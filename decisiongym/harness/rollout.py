@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 import decisiongym  # noqa: F401  (registers the environments)
 from decisiongym import agents
 from decisiongym.agents.base import TrainingTask, envs_per_learner, training_loop
+from decisiongym.envs.vector import BUDGET_KWARG
 from decisiongym.harness.experiment import Phase
 from decisiongym.harness.recorders import (
     EpisodeRecorder,
@@ -60,7 +61,7 @@ from decisiongym.harness.recorders import (
 )
 
 #: Env metadata key: the name of the constructor kwarg that takes the step budget per episode.
-BUDGET_KWARG_KEY = "decisiongym.budget_kwarg"
+BUDGET_KWARG_KEY = BUDGET_KWARG
 #: Env metadata key: "steps" (default) or "episodes": what the harness's budget counts.
 BUDGET_UNIT_KEY = "decisiongym.budget_unit"
 VECTORIZATION = ("auto", "sync", "async")
