@@ -64,7 +64,8 @@ def _import_user_modules(args: argparse.Namespace) -> tuple[str, ...]:
     return modules
 
 
-def _interval_text(values: Any) -> tuple[float, str]:
+def _interval_text(values: Any) -> tuple[float, list[float], str]:
+    """Mean, Student-t 95% interval and its text, over the finite values."""
     import numpy as np
 
     from decisiongym.harness.metrics import mean_confidence_interval
@@ -72,9 +73,10 @@ def _interval_text(values: Any) -> tuple[float, str]:
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
     if x.size == 0:
-        return float("nan"), "n/a (no finished episode)"
+        return float("nan"), [float("nan")] * 2, "n/a (no finished episode)"
     mean, lo, hi = mean_confidence_interval(x)
-    return mean, "n/a (one replicate)" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]"
+    text = "n/a (one replicate)" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]"
+    return mean, [lo, hi], text
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -104,9 +106,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         what = {"best-fixed-arm": "regret against the best fixed arm",
                 "episodic": "regret against the optimal start value (summed over episodes)"
                 }.get(str(kind), "pseudo-regret")
-        mean, text = _interval_text(a["final_regret"])
+        mean, ci, text = _interval_text(a["final_regret"])
         print(f"{what} at the end: {mean:.2f}  95% CI {text}")
-        summary.update(final_regret_mean=mean, regret_kind=kind)
+        summary.update(final_regret_mean=mean, final_regret_ci95=ci, regret_kind=kind)
         constant = shared_value(a["lai_robbins_constant"]) if "lai_robbins_constant" in a \
             else None
         if constant is not None:
@@ -118,15 +120,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"pulls of {best}: {100 * share:.1f}%")
             summary["best_arm_fraction"] = share
     if "final_return" in a:
-        mean, text = _interval_text(a["final_return"])
+        mean, ci, text = _interval_text(a["final_return"])
         episodes = float(np.mean(a["episodes"]))
         print(f"return (mean of the last 20 episodes): {mean:.2f}  95% CI {text}; "
               f"{episodes:.1f} episodes per replicate")
-        summary.update(final_return_mean=mean, episodes=episodes)
+        summary.update(final_return_mean=mean, final_return_ci95=ci, episodes=episodes)
     if "final_accuracy" in a:
-        mean, text = _interval_text(a["final_accuracy"])
+        mean, ci, text = _interval_text(a["final_accuracy"])
         print(f"accuracy: {mean:.4f}  95% CI {text}")
-        summary["final_accuracy_mean"] = mean
+        summary.update(final_accuracy_mean=mean, final_accuracy_ci95=ci)
     if "mean_reward" in a:
         print(f"mean reward per step: {float(np.nanmean(a['mean_reward'])):.4f}")
         summary["mean_reward"] = float(np.nanmean(a["mean_reward"]))
@@ -158,29 +160,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from decisiongym.harness.deep import train
+    from decisiongym.harness.training import train
 
+    _import_user_modules(args)
     result = train(args.env, args.agent, seeds=args.seeds, steps=args.steps, seed=args.seed,
                    env_kwargs=dict(args.env_kwarg), agent_params=dict(args.param),
                    log_dir=args.log_dir, log_every=args.log_every,
                    tensorboard=args.tensorboard, checkpoint=args.checkpoint,
-                   resume=args.resume, eval_episodes=args.eval_episodes)
-    run = result.run
-    final = run.final_return()
+                   resume=args.resume, eval_episodes=args.eval_episodes,
+                   progress=sys.stderr.isatty())
     print(f"env      {args.env}")
-    print(f"agent    {args.agent} ({', '.join(f'{k}={v!r}' for k, v in run.params.items())})")
-    print(f"budget   {run.steps} env steps per learner, {args.seeds} learner(s), seed {args.seed}"
-          f"; {run.seconds:.1f} s, {args.seeds * run.steps / max(run.seconds, 1e-9):.0f} env "
-          "steps/s")
+    print(f"agent    {args.agent} ({', '.join(f'{k}={v!r}' for k, v in result.params.items())})")
+    print(f"budget   {result.steps} env steps per learner, {args.seeds} learner(s), seed "
+          f"{args.seed}; {result.seconds:.1f} s, "
+          f"{args.seeds * result.steps / max(result.seconds, 1e-9):.0f} env steps/s")
     print("training return (mean of the last 20 episodes) per learner: "
-          + ", ".join(f"{x:.1f}" for x in final))
+          + ", ".join(f"{x:.1f}" for x in result.final_return))
     if np.isfinite(result.evaluation).any():
         print(f"greedy evaluation ({args.eval_episodes} episodes per env copy): "
               + ", ".join(f"{x:.1f}" for x in result.evaluation))
     if result.log_path:
         print(f"log      {result.log_path}")
     if result.checkpoint:
-        print(f"checkpoint {result.checkpoint} (load with --resume)")
+        files = [f for f in result.checkpoint_files if f != result.checkpoint]
+        print(f"checkpoint {result.checkpoint} (load with --resume)"
+              + (f": {', '.join(files)}" if files else ""))
     return 0
 
 
@@ -377,9 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="env steps between log rows and checkpoints (default 1000)")
     p_train.add_argument("--tensorboard", action="store_true",
                          help="also log to TensorBoard (needs the tensorboard package)")
-    p_train.add_argument("--checkpoint", help="save the agent here (torch.save) at every log")
+    p_train.add_argument("--checkpoint", help="save the agent here at every log (torch.save; "
+                         "sb3-*: SB3's model.save, one zip per learner)")
     p_train.add_argument("--resume", help="load this checkpoint before training "
-                         "(torch.load(weights_only=True); another architecture is refused)")
+                         "(torch.load(weights_only=True), sb3-*: SB3's load; another "
+                         "architecture is refused)")
     p_train.add_argument("--eval-episodes", type=int, default=10,
                          help="greedy evaluation episodes per env copy at the end (default 10)")
     add_import(p_train)

@@ -30,12 +30,13 @@ def test_run_prints_regret_with_interval_and_writes_plot_and_json(
                  "--param", "a=1", "--plot", str(png), "--json", str(record), "--quiet"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "pseudo-regret at T:" in out and "95% CI [" in out
+    assert "pseudo-regret at the end:" in out and "95% CI [" in out
     assert "Lai-Robbins" in out
     assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
     data = json.loads(record.read_text())
-    lo, hi = data["final_pseudo_regret_ci95"]
-    assert lo <= data["final_pseudo_regret_mean"] <= hi
+    lo, hi = data["final_regret_ci95"]
+    assert lo <= data["final_regret_mean"] <= hi
+    assert data["metric"] == "regret" and data["regret_kind"] == "pseudo"
     assert data["params"] == {"a": 1, "b": 1.0, "pull_each_arm_first": False}
 
 
@@ -69,4 +70,4 @@ def test_console_script_runs() -> None:
                              "decisiongym/BernoulliBandit-v0", "--agent", "ucb1", "--seeds", "3",
                              "--horizon", "50", "--quiet"],
                             capture_output=True, text=True, check=True, timeout=120)
-    assert "pseudo-regret at T:" in result.stdout
+    assert "pseudo-regret at the end:" in result.stdout

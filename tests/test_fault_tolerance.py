@@ -212,14 +212,14 @@ def test_compare_reports_failed_cells_and_exits_1(tmp_path: Path, monkeypatch: p
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     from decisiongym.harness import runners
 
-    real = runners.run_bandit
+    real = runners.run
 
     def broken(env_id: str, agent: str, **kwargs: object) -> object:
         if agent == "thompson-beta":
             raise FloatingPointError("posterior went NaN")
         return real(env_id, agent, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runners, "run_bandit", broken)
+    monkeypatch.setattr(runners, "run", broken)
     path = tmp_path / "e.toml"
     path.write_text('name = "e"\nhorizon = 50\nseeds = 3\n[[envs]]\n'
                     'id = "decisiongym/BernoulliBandit-v0"\nkwargs = { means = [0.3, 0.6] }\n'
@@ -233,7 +233,7 @@ def test_compare_reports_failed_cells_and_exits_1(tmp_path: Path, monkeypatch: p
     assert len(failure_files) == 1
     assert "posterior went NaN" in failure_files[0].read_text()
     assert "Traceback" in failure_files[0].read_text()
-    monkeypatch.setattr(runners, "run_bandit", real)
+    monkeypatch.setattr(runners, "run", real)
     assert main(["compare", str(path), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
     assert "1 cells computed, 1 already stored, 0 failed" in capsys.readouterr().err
     assert not list((tmp_path / "out" / "failures").glob("*.json"))

@@ -282,9 +282,22 @@ class Experiment:
                                       f"{agent.name!r}; known: {', '.join(sorted(known_agents))}")
         for i, env_setting in enumerate(self.envs):
             if env_setting.id not in gym.registry:
-                raise ExperimentError(f"{where}: envs[{i}].id: unknown environment "
-                                      f"{env_setting.id!r}; see `decisiongym list`, or name "
-                                      "the module that registers it in imports")
+                # Only agents with a training loop of their own run on an id outside
+                # Gymnasium's registry (the GAN game); their loop checks the id and kwargs.
+                stepped = [j for j, agent in enumerate(self.agents)
+                           if rollout.own_training_loop(agent.name) is None]
+                if stepped or env_setting.phases:
+                    raise ExperimentError(f"{where}: envs[{i}].id: unknown environment "
+                                          f"{env_setting.id!r}; see `decisiongym list`, or "
+                                          "name the module that registers it in imports")
+                for j, agent in enumerate(self.agents):
+                    try:
+                        rollout.check_training_agent(agent.name, env_setting.id,
+                                                     env_setting.kwargs, agent.params)
+                    except (ValueError, TypeError) as exc:
+                        raise ExperimentError(f"{where}: agents[{j}].params (on envs[{i}]): "
+                                              f"{exc}") from exc
+                continue
             budget = rollout.budget_kwarg(env_setting.id)
             if budget is not None and budget in env_setting.kwargs:
                 raise ExperimentError(f"{where}: envs[{i}].kwargs: do not set {budget} here; "
@@ -307,9 +320,9 @@ class Experiment:
                     try:
                         rollout.make_agent(agent.name, env_setting.id, env.observation_space,
                                            env.action_space, agent.params)
-                    except rollout.AgentMismatch as exc:
-                        raise ExperimentError(f"{where}: agents[{j}] on envs[{i}]: {exc}"
-                                              ) from exc
+                    except (ValueError, TypeError) as exc:
+                        raise ExperimentError(f"{where}: agents[{j}].params (on envs[{i}]): "
+                                              f"{exc}") from exc
             finally:
                 env.close()
         keys = [c.key for c in self.cells()]

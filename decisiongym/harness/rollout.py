@@ -26,7 +26,10 @@ The agent
     that does not fit the env's spaces is refused before anything runs
     (:class:`AgentMismatch`). An agent registered with a training loop of its own (SB3's
     algorithms, the GAN game, SMDP learners) is handed a
-    :class:`~decisiongym.agents.base.TrainingTask` instead of being stepped here.
+    :class:`~decisiongym.agents.base.TrainingTask` instead of being stepped here; its
+    parameters are still validated by its class first. Its env id need not be a Gymnasium id
+    (the GAN game is a two-player game that only its loop knows): the loop then checks the id
+    and the env kwargs itself, with an error that names them.
 
 The metrics
     Recorders (:mod:`decisiongym.harness.recorders`), chosen by what the env declares, or
@@ -167,15 +170,17 @@ def _describe_space(space: Any) -> str:
 
 def make_agent(agent: str, env_id: str, observation_space: Any, action_space: Any,
                params: Mapping[str, Any] | None = None) -> Any:
-    """Build agent ``agent`` for the env's single spaces; :class:`AgentMismatch` naming both
-    when it does not fit them (or its parameters are wrong)."""
+    """Build agent ``agent`` for the env's single spaces. :class:`AgentMismatch` naming both
+    when it does not fit the spaces; ValueError naming both when a parameter is wrong."""
     try:
         return agents.make(agent, observation_space=observation_space,
                            action_space=action_space, **dict(params or {}))
     except (ValueError, TypeError) as exc:
-        raise AgentMismatch(f"agent {agent!r} does not fit env {env_id!r} (observation space "
-                            f"{_describe_space(observation_space)}, action space "
-                            f"{_describe_space(action_space)}): {exc}") from exc
+        if "space" in str(exc).lower():
+            raise AgentMismatch(f"agent {agent!r} does not fit env {env_id!r} (observation "
+                                f"space {_describe_space(observation_space)}, action space "
+                                f"{_describe_space(action_space)}): {exc}") from exc
+        raise ValueError(f"agent {agent!r} on env {env_id!r}: {exc}") from exc
 
 
 def check_agent_fits(agent: Any, env_id: str, observation_space: Any, action_space: Any
@@ -317,21 +322,23 @@ def run(env_id: str, agent: Any, *, replicates: int, horizon: int, seed: int = 0
     horizon = _check_count("horizon", horizon)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"run: seed must be a non-negative integer, got {seed!r}")
+    kwargs = dict(env_kwargs or {})
+    params = dict(agent_params or {})
+    loop = own_training_loop(agent)
+    if loop is not None:
+        # The agent's own loop runs the task: the env id need not be a Gymnasium id (the GAN
+        # game is not); the loop checks env_id and env_kwargs itself.
+        if phases:
+            raise ValueError(f"run: agent {agent!r} trains with a loop of its own, which "
+                             "does not take phases")
+        check_training_agent(agent, env_id, kwargs, params, horizon)
+        return _run_training_loop(loop, TrainingTask(
+            env_id=env_id, env_kwargs=kwargs, agent=agent, params=params,
+            replicates=replicates, budget=horizon, seed=int(seed), progress=progress))
     if env_id not in gym.registry:
         raise ValueError(f"run: unknown environment {env_id!r}; register it (or import the "
                          "module that does) first; `decisiongym list` shows ours")
-    kwargs = dict(env_kwargs or {})
-    params = dict(agent_params or {})
     unit = budget_unit(env_id)
-    if isinstance(agent, str):
-        loop = training_loop(agent)
-        if loop is not None:
-            if phases:
-                raise ValueError(f"run: agent {agent!r} trains with a loop of its own, which "
-                                 "does not take phases")
-            return _run_training_loop(loop, TrainingTask(
-                env_id=env_id, env_kwargs=kwargs, agent=agent, params=params,
-                replicates=replicates, budget=horizon, seed=int(seed), progress=progress))
     env = make_vector_env(env_id, replicates, kwargs, horizon=horizon,
                           vectorization=vectorization)
     try:
@@ -375,6 +382,30 @@ def run(env_id: str, agent: Any, *, replicates: int, horizon: int, seed: int = 0
     return RunResult(arrays, record)
 
 
+def own_training_loop(agent: Any) -> Any:
+    """The training loop registered with agent name ``agent``, or None (an agent object, an
+    unknown name, or an agent that the rollout loop steps)."""
+    if not isinstance(agent, str) or agent not in dict(agents.list_agents()):
+        return None
+    return training_loop(agent)
+
+
+def check_training_agent(agent: str, env_id: str, env_kwargs: Mapping[str, Any],
+                         params: Mapping[str, Any], horizon: int | None = None) -> None:
+    """Validate the parameters of an agent with a training loop of its own by building its
+    class: for the spaces of ``env_id`` where it is a Gymnasium id (made once with
+    ``env_kwargs``; :class:`AgentMismatch` when the agent does not fit them), without spaces
+    (None) where it is not, e.g. a game that only the agent's loop knows."""
+    if env_id not in gym.registry:
+        make_agent(agent, env_id, None, None, params)
+        return
+    env = gym.make(env_id, **env_kwargs_with_budget(env_id, env_kwargs, horizon))
+    try:
+        make_agent(agent, env_id, env.observation_space, env.action_space, params)
+    finally:
+        env.close()
+
+
 def _run_training_loop(loop: Any, task: TrainingTask) -> RunResult:
     """Hand the task to the agent's own loop; turn episode records into the episode
     recorder's arrays."""
@@ -396,6 +427,6 @@ def _run_training_loop(loop: Any, task: TrainingTask) -> RunResult:
 
 
 __all__ = ["BUDGET_KWARG_KEY", "BUDGET_UNIT_KEY", "AgentMismatch", "Phase", "RunResult",
-           "budget_kwarg", "budget_unit", "check_agent_fits", "env_kwargs_with_budget",
-           "env_metadata", "headline_metric", "make_agent", "make_vector_env",
-           "merge_recordings", "rollout", "run"]
+           "budget_kwarg", "budget_unit", "check_agent_fits", "check_training_agent",
+           "env_kwargs_with_budget", "env_metadata", "headline_metric", "make_agent",
+           "make_vector_env", "merge_recordings", "own_training_loop", "rollout", "run"]
