@@ -377,3 +377,14 @@ def test_user_module_is_imported_by_ray_workers(user_experiment: Path,
         assert _cell_files(out) == inprocess_files
     finally:
         ray_module.shutdown()
+
+
+def test_async_vectorization_in_an_experiment_stores_the_same_files(tmp_path: Path) -> None:
+    def experiment(vectorization: str) -> Experiment:
+        return Experiment(name="v", horizon=60, seeds=2,
+                          envs=[EnvSetting("user/Chain-v0", vectorization=vectorization)],
+                          agents=[AgentSetting("q-learning")], imports=("tests.userpkg.chain",))
+
+    for mode in ("auto", "async"):
+        assert run_experiment(experiment(mode), tmp_path / mode, progress=False).failed == []
+    assert _cell_files(tmp_path / "auto") == _cell_files(tmp_path / "async")

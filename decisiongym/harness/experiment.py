@@ -33,7 +33,9 @@ Any registered Gymnasium env works (ours, Gymnasium's, or a user's, registered b
 in ``imports``, which every worker imports before it runs a cell). The horizon is the harness's
 budget per replicate; it enters an env's constructor only where the env declares the kwarg that
 takes it (:func:`decisiongym.harness.rollout.budget_kwarg`). An ``[[envs]]`` table may add
-``phases`` (:class:`Phase`): later stages of the task with other kwargs.
+``phases`` (:class:`Phase`): later stages of the task with other kwargs, and
+``vectorization = "async"`` to step an env without a native vector env in one process per
+replicate (Gymnasium's ``AsyncVectorEnv``; the same result as the default ``SyncVectorEnv``).
 
 Every cell (one environment setting x one agent setting) runs all its seeds at once in one
 vector env; all agents on one environment see the same seeds, hence the same reward
@@ -132,6 +134,10 @@ class EnvSetting:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     label: str | None = None
     phases: tuple[Phase, ...] = ()
+    #: "auto" (the native vector env where there is one, else SyncVectorEnv), "sync" or
+    #: "async" (AsyncVectorEnv: one process per replicate). Not part of a cell's spec: every
+    #: choice gives the same result.
+    vectorization: str = field(default="auto", compare=False)
 
     @property
     def name(self) -> str:
@@ -148,6 +154,8 @@ class EnvSetting:
         out: dict[str, Any] = {"id": self.id, "kwargs": dict(self.kwargs), "label": self.label}
         if self.phases:
             out["phases"] = [p.to_dict() for p in self.phases]
+        if self.vectorization != "auto":
+            out["vectorization"] = self.vectorization
         return out
 
 
@@ -390,7 +398,7 @@ def experiment_from_dict(data: Mapping[str, Any], source: str = "experiment") ->
     for i, table in enumerate(env_tables):
         where = f"{source}: envs[{i}]"
         t = _mapping(table, where)
-        extra = sorted(set(t) - {"id", "kwargs", "label", "phases"})
+        extra = sorted(set(t) - {"id", "kwargs", "label", "phases", "vectorization"})
         if extra:
             raise ExperimentError(f"{where}: unknown field(s) {', '.join(extra)}")
         phases = t.get("phases", [])
@@ -406,9 +414,13 @@ def experiment_from_dict(data: Mapping[str, Any], source: str = "experiment") ->
             env_phases.append(Phase(_require(pt, "after", f"{where}.phases[{p}]"),
                                     _mapping(pt.get("kwargs", {}),
                                              f"{where}.phases[{p}].kwargs")))
+        vectorization = t.get("vectorization", "auto")
+        if vectorization not in ("auto", "sync", "async"):
+            raise ExperimentError(f"{where}.vectorization must be 'auto', 'sync' or 'async', "
+                                  f"got {vectorization!r}")
         envs.append(EnvSetting(str(_require(t, "id", where)),
                                _mapping(t.get("kwargs", {}), f"{where}.kwargs"), t.get("label"),
-                               tuple(env_phases)))
+                               tuple(env_phases), vectorization))
     agent_settings: list[AgentSetting] = []
     for j, table in enumerate(agent_tables):
         where = f"{source}: agents[{j}]"

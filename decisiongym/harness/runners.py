@@ -67,7 +67,8 @@ def run_cell(cell: Cell) -> CellResult:
     import_modules(cell.imports)
     result = run(cell.env.id, cell.agent.name, replicates=cell.seeds, horizon=cell.horizon,
                  seed=cell.seed, env_kwargs=dict(cell.env.kwargs),
-                 agent_params=dict(cell.agent.params), phases=cell.env.phases)
+                 agent_params=dict(cell.agent.params), phases=cell.env.phases,
+                 vectorization=cell.env.vectorization)
     arrays = result.arrays
     record = make_record(cell, {"arrays": sorted(arrays), **result.record})
     return CellResult(arrays, record)
