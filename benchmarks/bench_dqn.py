@@ -26,15 +26,14 @@ import numpy as np
 import torch
 
 import decisiongym  # noqa: F401  (registers the environments)
-from decisiongym.harness.deep import run_deep
+from decisiongym.harness import run
 from decisiongym.harness.reproductions.deep_rl import ZOO_DQN_OURS, ZOO_DQN_SB3
 
 
 def ours(steps: int, learners: int = 1) -> float:
     params = {**ZOO_DQN_OURS, "exploration_steps": int(0.16 * steps), "device": "cpu"}
     start = time.perf_counter()
-    run_deep("CartPole-v1", "dqn", replicates=learners, steps=steps, seed=0,
-             agent_params=params)
+    run("CartPole-v1", "dqn", replicates=learners, horizon=steps, seed=0, agent_params=params)
     return learners * steps / (time.perf_counter() - start)
 
 

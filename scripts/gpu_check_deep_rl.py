@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import decisiongym  # noqa: F401
-from decisiongym.harness.deep import run_deep
+from decisiongym.harness import run
 from decisiongym.harness.reproductions.deep_rl import ZOO_DQN_OURS
 
 
@@ -29,14 +29,14 @@ def measure(agent: str, device: str, learners: int, steps: int) -> dict[str, flo
     if agent == "dqn":
         params.update(ZOO_DQN_OURS, exploration_steps=int(0.16 * steps))
     start = time.perf_counter()
-    run = run_deep("CartPole-v1", agent, replicates=learners, steps=steps, seed=0,
-                   agent_params=params)
+    result = run("CartPole-v1", agent, replicates=learners, horizon=steps, seed=0,
+                 agent_params=params)
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     return {"agent": agent, "device": device, "learners": learners, "steps": steps,
             "seconds": seconds, "env_steps_per_s": learners * steps / seconds,
-            "final_return": float(np.nanmean(run.final_return()))}
+            "final_return": float(np.nanmean(result["final_return"]))}
 
 
 def main() -> None:

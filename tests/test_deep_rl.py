@@ -1,5 +1,6 @@
 """Deep RL agents (DQN, REINFORCE, actor-critic, ES, RND, count bonus), linear VFA, the SB3
-adapter, checkpoints and ``decisiongym train``. All on CPU, one torch thread."""
+agents in the harness's cells, checkpoints and ``decisiongym train``. All on CPU, one torch
+thread. Training runs go through the harness's one rollout loop (``decisiongym.harness.run``)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import decisiongym  # noqa: F401
 from decisiongym import agents
 from decisiongym.agents.deep import DQN, CheckpointMismatch, centered_ranks
 from decisiongym.cli import main
-from decisiongym.harness.deep import evaluate, run_deep, run_deep_cell
+from decisiongym.harness import RunResult, run
 from decisiongym.harness.experiment import AgentSetting, Cell, EnvSetting
+from decisiongym.harness.runners import run_cell
+from decisiongym.harness.training import evaluate
 
 torch.set_num_threads(1)
 
@@ -36,6 +39,21 @@ FAST: dict[str, dict[str, Any]] = {
 }
 
 
+def _train(env_id: str, name: str, *, replicates: int, steps: int, seed: int = 0,
+           env_kwargs: dict[str, Any] | None = None,
+           agent_params: dict[str, Any] | None = None) -> tuple[RunResult, Any]:
+    """Train ``replicates`` learners through ``run`` with an agent object built here, so that
+    the trained agent can be evaluated afterwards."""
+    kwargs = dict(env_kwargs or {})
+    probe = gym.make(env_id, **kwargs)
+    agent = agents.make(name, observation_space=probe.observation_space,
+                        action_space=probe.action_space, **(agent_params or {}))
+    probe.close()
+    result = run(env_id, agent, replicates=replicates, horizon=steps, seed=seed,
+                 env_kwargs=kwargs)
+    return result, agent
+
+
 def _random_return(env_id: str, episodes: int = 200, **kwargs: Any) -> float:
     from decisiongym.harness.reproductions.deep_rl import random_policy_return
 
@@ -50,15 +68,15 @@ def test_same_seed_same_curve_bit_for_bit(name: str) -> None:
     env_id, kwargs = ((CARTPOLE, {}) if name not in ("rnd", "count-bonus")
                       else ("decisiongym/SparseMaze-v0", {"length": 8}))
     steps = 600 if name == "rnd" else 1200
-    runs = [run_deep(env_id, name, replicates=2, steps=steps, seed=3, env_kwargs=kwargs,
-                     agent_params=FAST[name]) for _ in range(2)]
-    a, b = (r.episode_return for r in runs)
+    runs = [run(env_id, name, replicates=2, horizon=steps, seed=3, env_kwargs=kwargs,
+                agent_params=FAST[name]) for _ in range(2)]
+    a, b = (r["episode_return"] for r in runs)
     assert a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
     assert np.isfinite(a).sum() >= 4
-    other = run_deep(env_id, name, replicates=2, steps=steps, seed=4, env_kwargs=kwargs,
-                     agent_params=FAST[name])
+    other = run(env_id, name, replicates=2, horizon=steps, seed=4, env_kwargs=kwargs,
+                agent_params=FAST[name])
     if name != "evolution-strategies":  # (ES may finish the same few episodes alike)
-        assert not np.array_equal(a, other.episode_return[:a.shape[0]], equal_nan=True)
+        assert not np.array_equal(a, other["episode_return"][:a.shape[0]], equal_nan=True)
 
 
 def test_device_auto_is_cpu_here_and_parameters_are_checked() -> None:
@@ -107,12 +125,12 @@ def test_dqn_never_learns_from_a_reset_step() -> None:
 def test_dqn_solves_a_small_image_maze_in_3000_steps() -> None:
     kwargs = {"layout": "small", "observation": "image", "max_episode_steps": 100}
     params = {**SMALL_DQN, "learning_starts": 500, "exploration_steps": 1500}
-    run = run_deep("decisiongym/Maze-v0", "dqn", replicates=2, steps=3000, seed=0,
-                   env_kwargs=kwargs, agent_params=params)
+    result, agent = _train("decisiongym/Maze-v0", "dqn", replicates=2, steps=3000, seed=0,
+                           env_kwargs=kwargs, agent_params=params)
     # Shortest path 5 steps at -1 each: the greedy policy is optimal in both learners.
-    np.testing.assert_array_equal(evaluate(run.agent, "decisiongym/Maze-v0", episodes=2,
+    np.testing.assert_array_equal(evaluate(agent, "decisiongym/Maze-v0", episodes=2,
                                            env_kwargs=kwargs), [-5.0, -5.0])
-    assert run.final_return().min() >= -8.0  # epsilon-greedy training episodes, near optimal
+    assert result["final_return"].min() >= -8.0  # epsilon-greedy training, near optimal
 
 
 def test_cnn_torso_is_independent_conv_nets_run_as_one() -> None:
@@ -145,11 +163,11 @@ def test_cnn_torso_learners_on_the_image_maze(name: str) -> None:
     kwargs = {"layout": "small", "observation": "image", "max_episode_steps": 100}
     params: dict[str, Any] = {**FAST[name], "torso": "cnn", "conv_channels": [8, 8]}
     steps = 1600 if name == "evolution-strategies" else 600  # ES: 8 episodes of <= 100 steps
-    runs = [run_deep("decisiongym/Maze-v0", name, replicates=2, steps=steps, seed=1,
-                     env_kwargs=kwargs, agent_params=params) for _ in range(2)]
-    a, b = (r.episode_return for r in runs)
+    runs = [_train("decisiongym/Maze-v0", name, replicates=2, steps=steps, seed=1,
+                   env_kwargs=kwargs, agent_params=params) for _ in range(2)]
+    a, b = (r["episode_return"] for r, _ in runs)
     assert np.array_equal(a, b, equal_nan=True) and np.isfinite(a).sum() >= 2
-    arch = runs[0].agent.architecture()  # type: ignore[attr-defined]
+    arch = runs[0][1].architecture()
     assert arch["torso"] == "cnn" and arch["conv_channels"] == [8, 8]
 
 
@@ -158,9 +176,9 @@ def test_dqn_with_a_cnn_torso_solves_a_small_image_maze_in_5000_steps() -> None:
     the conv net has more to fit on a 3 x 4 image.)"""
     kwargs = {"layout": "small", "observation": "image", "max_episode_steps": 100}
     params = {**SMALL_DQN, "learning_starts": 500, "exploration_steps": 1500, "torso": "cnn"}
-    run = run_deep("decisiongym/Maze-v0", "dqn", replicates=2, steps=5000, seed=0,
-                   env_kwargs=kwargs, agent_params=params)
-    np.testing.assert_array_equal(evaluate(run.agent, "decisiongym/Maze-v0", episodes=2,
+    _, agent = _train("decisiongym/Maze-v0", "dqn", replicates=2, steps=5000, seed=0,
+                      env_kwargs=kwargs, agent_params=params)
+    np.testing.assert_array_equal(evaluate(agent, "decisiongym/Maze-v0", episodes=2,
                                            env_kwargs=kwargs), [-5.0, -5.0])
 
 
@@ -188,24 +206,24 @@ def test_cnn_torso_needs_an_image_and_is_part_of_the_architecture(tmp_path: Path
 
 def test_actor_critic_reaches_195_on_cartpole_within_100k_steps() -> None:
     """Budget: 100,000 env steps (8 copies x 12,500), n_steps 8, Adam 1e-3."""
-    run = run_deep(CARTPOLE, "actor-critic", replicates=1, steps=100_000, seed=0)
-    assert run.final_return()[0] >= 195.0
-    assert evaluate(run.agent, CARTPOLE, episodes=2)[0] >= 195.0
+    result, agent = _train(CARTPOLE, "actor-critic", replicates=1, steps=100_000, seed=0)
+    assert result["final_return"][0] >= 195.0
+    assert evaluate(agent, CARTPOLE, episodes=2)[0] >= 195.0
 
 
 def test_reinforce_clearly_beats_the_random_policy() -> None:
     random_return = _random_return(CARTPOLE)  # about 22
     for baseline in (True, False):
-        run = run_deep(CARTPOLE, "reinforce", replicates=1, steps=30_000, seed=0,
-                       agent_params={"baseline": baseline})
-        assert run.final_return()[0] > 1.8 * random_return, baseline
-        assert evaluate(run.agent, CARTPOLE, episodes=2)[0] > 2.5 * random_return, baseline
+        result, agent = _train(CARTPOLE, "reinforce", replicates=1, steps=30_000, seed=0,
+                               agent_params={"baseline": baseline})
+        assert result["final_return"][0] > 1.8 * random_return, baseline
+        assert evaluate(agent, CARTPOLE, episodes=2)[0] > 2.5 * random_return, baseline
 
 
 def test_evolution_strategies_improve_on_cartpole() -> None:
-    run = run_deep(CARTPOLE, "evolution-strategies", replicates=2, steps=60_000, seed=0)
-    first_generation = np.nanmean(run.episode_return[:16])
-    final = evaluate(run.agent, CARTPOLE, episodes=3)
+    result, agent = _train(CARTPOLE, "evolution-strategies", replicates=2, steps=60_000, seed=0)
+    first_generation = np.nanmean(result["episode_return"][:16])
+    final = evaluate(agent, CARTPOLE, episodes=3)
     assert final.min() > 2 * first_generation, (first_generation, final)
 
 
@@ -216,9 +234,9 @@ def test_dqn_reaches_195_on_cartpole_within_50k_steps() -> None:
 
     Two learners (seed 0): both greedy policies score 500. DQN's greedy return oscillates
     late in training: a single learner with seed 0 ended at 93 after the same budget."""
-    run = run_deep(CARTPOLE, "dqn", replicates=2, steps=50_000, seed=0,
-                   agent_params={"exploration_steps": 8000})
-    assert evaluate(run.agent, CARTPOLE, episodes=5).min() >= 195.0
+    _, agent = _train(CARTPOLE, "dqn", replicates=2, steps=50_000, seed=0,
+                      agent_params={"exploration_steps": 8000})
+    assert evaluate(agent, CARTPOLE, episodes=5).min() >= 195.0
 
 
 @pytest.mark.slow
@@ -226,12 +244,12 @@ def test_count_bonus_finds_the_end_of_a_long_corridor_where_dqn_does_not() -> No
     kwargs = {"length": 30}
     params = {**SMALL_DQN, "learning_starts": 500, "target_update": 250,
               "buffer_size": 20_000, "exploration_steps": 9000}
-    plain = run_deep("decisiongym/SparseMaze-v0", "dqn", replicates=2, steps=30_000, seed=0,
-                     env_kwargs=kwargs, agent_params=params)
-    bonus = run_deep("decisiongym/SparseMaze-v0", "count-bonus", replicates=2, steps=30_000,
-                     seed=0, env_kwargs=kwargs,
-                     agent_params={"base": "dqn", "base_params": params, "coef": 0.05})
-    assert np.nanmean(bonus.final_return()) > np.nanmean(plain.final_return()) + 0.3
+    plain = run("decisiongym/SparseMaze-v0", "dqn", replicates=2, horizon=30_000, seed=0,
+                env_kwargs=kwargs, agent_params=params)
+    bonus = run("decisiongym/SparseMaze-v0", "count-bonus", replicates=2, horizon=30_000,
+                seed=0, env_kwargs=kwargs,
+                agent_params={"base": "dqn", "base_params": params, "coef": 0.05})
+    assert np.nanmean(bonus["final_return"]) > np.nanmean(plain["final_return"]) + 0.3
 
 
 # ----- linear value-function approximation ----------------------------------------------------
@@ -280,8 +298,7 @@ def _trained_dqn(hidden: list[int]) -> DQN:
     box = gym.make(CARTPOLE).observation_space
     agent = agents.make("dqn", observation_space=box, action_space=spaces.Discrete(2),
                         **{**SMALL_DQN, "hidden": hidden})
-    agent.reset(2, seed=0)
-    run_deep(CARTPOLE, "dqn", replicates=2, steps=400, seed=0, agent=agent)
+    run(CARTPOLE, agent, replicates=2, horizon=400, seed=0)  # resets it for 2 learners
     assert isinstance(agent, DQN)
     return agent
 
@@ -338,41 +355,47 @@ def test_train_command_logs_checkpoints_and_refuses_another_architecture(
     assert code == 2 and "another architecture" in err and "hidden" in err
 
 
-# ----- the SB3 adapter and the harness cell ----------------------------------------------------
+# ----- SB3's agents in the harness's cells -----------------------------------------------------
+
+EPISODE_ARRAYS = {"episode_return", "episode_length", "episode_end_step", "episodes", "grid",
+                  "return_curve", "final_return", "mean_reward"}
 
 
-def test_sb3_adapter_gives_the_same_result_format_on_our_maze() -> None:
+def test_sb3_cells_give_the_episode_recorders_arrays_on_our_maze() -> None:
     env = EnvSetting("decisiongym/SparseMaze-v0", {"length": 5, "observation": "coords",
                                                    "max_episode_steps": 30})
     cells = [Cell(env, AgentSetting("sb3-a2c", {"hyperparams": {"n_steps": 8}}), 2, 0, 600),
              Cell(env, AgentSetting("actor-critic", {"hidden": [16]}), 2, 0, 600)]
-    sb3, ours = (run_deep_cell(c) for c in cells)
-    assert set(sb3.arrays) == set(ours.arrays)
-    for key, value in sb3.arrays.items():
-        assert value.shape[-1:] == ours.arrays[key].shape[-1:] or key.startswith("episode")
+    sb3, ours = (run_cell(c) for c in cells)
+    assert set(sb3.arrays) == EPISODE_ARRAYS and EPISODE_ARRAYS <= set(ours.arrays)
+    for key in EPISODE_ARRAYS:
+        assert sb3.arrays[key].shape[-1:] == ours.arrays[key].shape[-1:] \
+            or key.startswith("episode") or key == "grid"
+    np.testing.assert_array_equal(sb3.arrays["grid"], ours.arrays["grid"])
     assert sb3.arrays["return_curve"].shape == (sb3.arrays["grid"].size, 2)
     assert np.isfinite(sb3.arrays["final_return"]).all()
-    assert sb3.record["agent"] == "sb3-a2c" and sb3.record["regret_kind"] == \
-        "negative-final-return"
+    assert np.nanmax(sb3.arrays["episode_end_step"]) <= 600  # nothing past the budget
+    assert sb3.record["agent"] == "sb3-a2c" and sb3.record["training_loop"]
+    assert sb3.record["resolved_params"]["hyperparams"] == {"n_steps": 8}
     # SB3's seeds fix its curve too.
-    again = run_deep_cell(cells[0])
+    again = run_cell(cells[0])
     np.testing.assert_array_equal(again.arrays["episode_return"], sb3.arrays["episode_return"])
 
 
-def test_sb3_agents_refuse_act() -> None:
+def test_untrained_sb3_agents_refuse_act() -> None:
     agent = agents.make("sb3-ppo", observation_space=spaces.Discrete(3),
                         action_space=spaces.Discrete(2))
     agent.reset(1, seed=0)
-    with pytest.raises(NotImplementedError, match="SB3's own loop"):
+    with pytest.raises(RuntimeError, match="SB3's own loop"):
         agent.act(np.zeros(1, dtype=np.int64))
 
 
 def test_acrobot_runs_through_a_sync_vector_env() -> None:
     """Acrobot-v1 has no native vector env: the harness falls back to SyncVectorEnv."""
-    runs = [run_deep("Acrobot-v1", "actor-critic", replicates=1, steps=1100, seed=0,
-                     agent_params={"hidden": [16], "envs_per_learner": 2}) for _ in range(2)]
-    assert np.isfinite(runs[0].episode_return).sum() >= 2
-    np.testing.assert_array_equal(runs[0].episode_return, runs[1].episode_return)
+    runs = [run("Acrobot-v1", "actor-critic", replicates=1, horizon=1100, seed=0,
+                agent_params={"hidden": [16], "envs_per_learner": 2}) for _ in range(2)]
+    assert np.isfinite(runs[0]["episode_return"]).sum() >= 2
+    np.testing.assert_array_equal(runs[0]["episode_return"], runs[1]["episode_return"])
 
 
 @pytest.mark.slow

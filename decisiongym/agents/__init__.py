@@ -16,7 +16,9 @@ from decisiongym.agents import deep as _deep  # noqa: F401  (registers the agent
 from decisiongym.agents import feudal as _feudal  # noqa: F401  (registers the agents)
 from decisiongym.agents import linear as _linear  # noqa: F401  (registers the agents)
 from decisiongym.agents import neural as _neural  # noqa: F401  (registers the agents)
+from decisiongym.agents import options as _options  # noqa: F401  (registers the agents)
 from decisiongym.agents import planning as _planning  # noqa: F401  (registers the agents)
+from decisiongym.agents import sb3 as _sb3  # noqa: F401  (registers the agents)
 from decisiongym.agents import tabular as _tabular  # noqa: F401  (registers the agents)
 from decisiongym.agents.base import (
     Agent,
@@ -27,10 +29,12 @@ from decisiongym.agents.base import (
     make,
     register,
 )
+from decisiongym.agents.policy import PolicyAgent
 
 __all__ = [
     "Agent",
     "BaseAgent",
+    "PolicyAgent",
     "agent_parameters",
     "argmax_random_ties",
     "list_agents",

@@ -63,7 +63,6 @@ __all__ = [
     "EvolutionStrategies",
     "RandomNetworkDistillation",
     "Reinforce",
-    "SB3Agent",
     "resolve_device",
 ]
 
@@ -1230,48 +1229,3 @@ class CountBonus(_BonusWrapper):
         learner = rows // self.envs_per_learner
         np.add.at(self.counts, (learner, ids), 1)
         return np.asarray(1.0 / np.sqrt(self.counts[learner, ids]))
-
-
-# --------------------------------------------------------------------------------------------
-# Stable-Baselines3 entries (trained by decisiongym.harness.deep.run_sb3).
-# --------------------------------------------------------------------------------------------
-
-SB3_ALGORITHMS = ("ppo", "a2c", "dqn")
-
-
-class SB3Agent(BaseAgent):
-    """A registry entry for an SB3 algorithm: it validates the parameters; the harness trains it
-    with SB3's own loop (:func:`run_sb3`), so ``act``/``update`` are not available."""
-
-    algorithm = "ppo"
-
-    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
-                 hyperparams: dict[str, Any] | None = None, policy: str = "MlpPolicy",
-                 n_envs: int = 1) -> None:
-        super().__init__(observation_space=observation_space, action_space=action_space)
-        if hyperparams is not None and not isinstance(hyperparams, dict):
-            raise self._param_error("hyperparams", hyperparams, "a dict of SB3 constructor "
-                                    "arguments")
-        if self.algorithm == "dqn" and not isinstance(action_space, spaces.Discrete):
-            raise ValueError(f"{self.name}: SB3's DQN needs a Discrete action space, got "
-                             f"{action_space!r}")
-        self.hyperparams = dict(hyperparams or {})
-        self.policy = str(policy)
-        self.envs_per_learner = self._check_int("n_envs", n_envs)
-
-    def _reset_state(self, num_envs: int) -> None:
-        pass
-
-    def _act(self, obs: Any) -> NDArray[Any]:
-        raise NotImplementedError(f"{self.name} trains with SB3's own loop: run it through the "
-                                  "harness (run_deep / decisiongym train), not act/update")
-
-    def _learn(self, rows: Any, obs: Any, actions: Any, rewards: Any, next_obs: Any,
-               terminated: Any, truncated: Any) -> None:
-        raise NotImplementedError(f"{self.name} trains with SB3's own loop")
-
-
-for _algo in SB3_ALGORITHMS:
-    register(f"sb3-{_algo}", f"Stable-Baselines3 {_algo.upper()} through the harness adapter "
-             "(hyperparams, policy, n_envs)")(
-        type(f"SB3{_algo.upper()}", (SB3Agent,), {"algorithm": _algo}))

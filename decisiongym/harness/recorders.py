@@ -679,13 +679,16 @@ def declared_recorders(env: Any) -> tuple[str, ...] | None:
     return None if names is None else tuple(names)
 
 
-def default_recorders(env: Any, first_info: dict[str, Any]) -> list[Recorder]:
-    """The recorders for ``env``, from its metadata or else from its first step's ``info``."""
+def default_recorders(env: Any, first_info: dict[str, Any], *, envs_per_learner: int = 1
+                      ) -> list[Recorder]:
+    """The recorders for ``env``, from its metadata or else from its first step's ``info``.
+    The model recorder (one env copy per learner) is left out of the default choice for an
+    agent whose learners step several copies (``envs_per_learner`` > 1)."""
     names = declared_recorders(env)
     if names is None:
         if offers_regret(first_info):
             names = ("regret",)
-        elif exposes_model(env):
+        elif exposes_model(env) and envs_per_learner == 1:
             names = ("episodes", "model")
         else:
             names = ("episodes",)

@@ -262,7 +262,7 @@ def rollout(env: Any, agent: Any, *, learners: int, budget: int, seed: int,
                                      budget_unit=budget_unit, seed=seed,
                                      reset_info=reset_info, learner_of=learner_of)
                 if chosen is None:
-                    chosen = default_recorders(env, info)
+                    chosen = default_recorders(env, info, envs_per_learner=k)
                 for recorder in chosen:
                     recorder.start(setup)
             for recorder in chosen or ():

@@ -164,9 +164,9 @@ def experiment(quick: bool = False) -> Experiment:
 
 def random_policy_return(env: EnvSetting, episodes: int = 50, seed: int = 0) -> float:
     """Mean return of the uniformly random policy (the reference every agent must beat)."""
-    from decisiongym.harness.deep import make_env
+    from decisiongym.harness.rollout import make_vector_env
 
-    venv = make_env(env.id, episodes, dict(env.kwargs))
+    venv = make_vector_env(env.id, episodes, dict(env.kwargs))
     rng = np.random.default_rng(seed)
     n_actions = int(venv.single_action_space.n)  # type: ignore[attr-defined]
     venv.reset(seed=seed)
