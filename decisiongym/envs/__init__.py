@@ -1,7 +1,16 @@
 """Gymnasium environments of decisiongym, registered as ``decisiongym/<Name>-v<N>``.
 
 Registration happens on ``import decisiongym``. Every environment has a native vector entry
-point: ``gym.make_vec(id, num_envs=n, vectorization_mode="vector_entry_point")``.
+point: ``gym.make_vec(id, num_envs=n, vectorization_mode="vector_entry_point")``, a subclass of
+:class:`decisiongym.envs.vector.NextStepVectorEnv` (Gymnasium's NEXT_STEP autoreset; replicate
+i of ``reset(seed=s)`` is the single env reset with seed ``s + i``).
+
+The step budget. An env class (single or vector) whose constructor takes the number of steps of
+an episode as a keyword sets ``metadata["decisiongym.budget_kwarg"]``
+(:data:`decisiongym.envs.vector.BUDGET_KWARG`) to that keyword's name: ``"horizon"`` for the
+stochastic, adversarial and contextual bandits, ``ImageClassification-v0`` and
+``AdversarialAttack-v0``. The harness passes an experiment's horizon to the constructor under
+that name, and to no env without the key (MDPs, mazes, ``SequenceTask-v0``, NAS).
 """
 
 from __future__ import annotations
@@ -9,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gymnasium as gym
+
+from decisiongym.envs.vector import BUDGET_KWARG, NextStepVectorEnv
 
 NAMESPACE = "decisiongym"
 
@@ -75,7 +86,7 @@ ENVIRONMENTS: tuple[EnvEntry, ...] = (
              f"{_SUPERVISED}:SequenceTaskVector",
              "sequence read step by step, answered at the end (long_dependency with gap, copy)"),
     EnvEntry(f"{NAMESPACE}/AdversarialAttack-v0", f"{_ATTACK}:AdversarialAttack",
-             f"{_ATTACK}:make_attack_vector_env",
+             f"{_ATTACK}:AdversarialAttackVector",
              "perturb a clean input within the eps-ball; reward the victim's loss (eps, norm, "
              "victim_method, horizon)"),
     EnvEntry(f"{NAMESPACE}/TabularMDP-v0", f"{_MDP}:TabularMDP", f"{_MDP}:TabularMDPVector",
@@ -124,4 +135,5 @@ def list_environments() -> list[tuple[str, str]]:
     return [(e.id, e.summary) for e in ENVIRONMENTS]
 
 
-__all__ = ["ENVIRONMENTS", "NAMESPACE", "EnvEntry", "list_environments", "register_all"]
+__all__ = ["BUDGET_KWARG", "ENVIRONMENTS", "NAMESPACE", "EnvEntry", "NextStepVectorEnv",
+           "list_environments", "register_all"]

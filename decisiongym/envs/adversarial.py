@@ -34,17 +34,11 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 from numpy.typing import ArrayLike, NDArray
 
-from decisiongym.envs._validation import (
-    check_discrete_actions,
-    check_num_envs,
-    check_render_mode,
-    replicate_rngs,
-)
+from decisiongym.envs._validation import check_render_mode
 from decisiongym.envs.bandits import _as_single_action, _check_horizon, _check_k
+from decisiongym.envs.vector import BUDGET_KWARG, NextStepVectorEnv
 
 __all__ = [
     "ADVERSARIES",
@@ -414,7 +408,8 @@ class AdversarialBanditEnv(gym.Env[np.int64, np.int64]):
     """A K-armed adversarial bandit as a Gymnasium env (a batch of one of
     :class:`AdversaryCore`); subclasses choose the adversary."""
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
+    metadata = {"render_modes": ["ansi"], "render_fps": 4,  # noqa: RUF012
+                BUDGET_KWARG: "horizon"}
     env_name: str = "AdversarialBandit"
 
     def __init__(self, adversary: Adversary, horizon: int | None,
@@ -453,69 +448,55 @@ class AdversarialBanditEnv(gym.Env[np.int64, np.int64]):
         return _render_ansi(self.env_name, self._core, 0)
 
 
-class AdversarialBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
+class AdversarialBanditVectorEnv(NextStepVectorEnv[IntArray, IntArray, NDArray[Any]]):
     """``num_envs`` replicates of an adversarial bandit, stepped as arrays.
 
-    Autoreset is Gymnasium's NEXT_STEP: the step after a replicate's episode is truncated resets
-    it, ignores its action and returns reward 0, with ``info["_rewards"][i]`` False.
+    Autoreset is Gymnasium's NEXT_STEP (:class:`~decisiongym.envs.vector.NextStepVectorEnv`):
+    the step after a replicate's episode is truncated resets it, ignores its action and returns
+    reward 0, with ``info["_rewards"][i]`` False.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4,  # noqa: RUF012
-                "autoreset_mode": AutoresetMode.NEXT_STEP}
+                BUDGET_KWARG: "horizon"}
     env_name: str = "AdversarialBandit"
+    _only_truncates = True  # a bandit never terminates
 
     def __init__(self, adversary: Adversary, horizon: int | None, num_envs: int = 1,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
-        num_envs = check_num_envs(self.env_name, num_envs)
+        self._init_vector(num_envs, render_mode)
         if horizon is None:
             horizon = adversary.table.shape[0] if isinstance(adversary, TableAdversary) else 1000
         horizon = _check_horizon(self.env_name, horizon)
         if max_episode_steps is not None:
             horizon = min(horizon, _check_horizon(self.env_name, max_episode_steps))
         self.horizon = horizon
-        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
-                                             render_mode)
-        self.num_envs = int(num_envs)
         self.n_arms = adversary.n_arms
-        self.single_action_space = spaces.Discrete(self.n_arms)
-        self.single_observation_space = spaces.Discrete(1)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._set_spaces(spaces.Discrete(1), spaces.Discrete(self.n_arms))
         self._core = AdversaryCore(adversary, self.num_envs, self.horizon)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._all = np.arange(self.num_envs)
 
-    def reset(self, *, seed: int | Sequence[int] | None = None,
-              options: dict[str, Any] | None = None) -> tuple[IntArray, dict[str, Any]]:
-        super().reset(seed=None)
-        rngs = replicate_rngs(self.env_name, seed, self.num_envs, self._core.rngs)
-        if rngs is not None:
-            self._core.rngs = rngs
+    def _set_rngs(self, rngs: list[np.random.Generator]) -> None:
+        self._core.rngs = rngs
+
+    def _reset_all(self) -> tuple[IntArray, dict[str, Any]]:
         self._core.reset_rows(self._all)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
         return np.zeros(self.num_envs, dtype=np.int64), {}
 
-    def step(self, actions: Any) -> tuple[IntArray, FloatArray, NDArray[np.bool_],
-                                          NDArray[np.bool_], dict[str, Any]]:
-        if not self._core.rngs:
-            raise gym.error.ResetNeeded(f"{self.env_name}: call reset() before step()")
+    def _reset_rows(self, rows: IntArray) -> None:
+        self._core.reset_rows(rows)
+
+    def _step_batch(self, a: IntArray, stepped: NDArray[np.bool_]
+                    ) -> tuple[IntArray, FloatArray, NDArray[np.bool_], NDArray[np.bool_],
+                               dict[str, Any]]:
         n = self.num_envs
-        if (type(actions) is np.ndarray and actions.dtype == np.int64
-                and actions.shape == (n,) and actions.view(np.uint64).max() < self.n_arms):
-            a = actions
-        else:
-            a = check_discrete_actions(self.env_name, actions, n, self.n_arms)
-        stepped = ~self._autoreset
         if stepped.all():
             received, vectors = self._core.pull(a)
         else:
-            self._core.reset_rows(np.flatnonzero(self._autoreset))
             rows = np.flatnonzero(stepped)
             received, vectors = np.zeros(n), np.zeros((n, self.n_arms))
             received[rows], vectors[rows] = self._core.pull(a[rows], rows)
         truncated = stepped & (self._core.t >= self.horizon)
         terminated = np.zeros(n, dtype=bool)
-        self._autoreset = truncated.copy()
         info = {"rewards": vectors, "_rewards": stepped}
         return np.zeros(n, dtype=np.int64), received, terminated, truncated, info
 

@@ -28,16 +28,10 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 from numpy.typing import ArrayLike, NDArray
 
-from decisiongym.envs._validation import (
-    check_discrete_actions,
-    check_num_envs,
-    check_render_mode,
-    replicate_rngs,
-)
+from decisiongym.envs._validation import check_render_mode
+from decisiongym.envs.vector import BUDGET_KWARG, NextStepVectorEnv
 from decisiongym.theory import lai_robbins_constant
 
 __all__ = [
@@ -505,7 +499,8 @@ class StochasticBanditEnv(gym.Env[np.int64, np.int64]):
     Subclasses fix the reward family and document it; see :class:`BernoulliBandit`.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4,  # noqa: RUF012
+                BUDGET_KWARG: "horizon"}
     env_name: str = "StochasticBandit"
 
     def __init__(self, family: RewardFamily, horizon: int, render_mode: str | None = None) -> None:
@@ -574,12 +569,13 @@ class StochasticBanditEnv(gym.Env[np.int64, np.int64]):
 # --------------------------------------------------------------------------------------------
 
 
-class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
+class StochasticBanditVectorEnv(NextStepVectorEnv[IntArray, IntArray, NDArray[Any]]):
     """``num_envs`` independent replicates of a bandit, stepped as arrays.
 
-    Autoreset is Gymnasium's NEXT_STEP: the step after a replicate's episode is truncated resets
-    it, ignores its action, and returns reward 0; its ``info`` entries are masked out
-    (``info["_expected_reward"][i]`` is False) and ``info["arm_means"]`` carries the new means.
+    Autoreset is Gymnasium's NEXT_STEP (:class:`~decisiongym.envs.vector.NextStepVectorEnv`):
+    the step after a replicate's episode is truncated resets it, ignores its action, and returns
+    reward 0; its ``info`` entries are masked out (``info["_expected_reward"][i]`` is False) and
+    ``info["arm_means"]`` carries the new means.
 
     Arrays that change only at reset (the observations, ``terminated``, ``truncated``,
     ``optimal_expected_reward``, ``optimal_action`` and the info masks) are read-only and shared
@@ -589,30 +585,23 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
     metadata = {  # noqa: RUF012
         "render_modes": ["ansi", "rgb_array"],
         "render_fps": 4,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
+        BUDGET_KWARG: "horizon",
     }
     env_name: str = "StochasticBandit"
+    _only_truncates = True  # a bandit never terminates
 
     def __init__(self, family: RewardFamily, horizon: int, num_envs: int = 1,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
-        num_envs = check_num_envs(self.env_name, num_envs)
+        self._init_vector(num_envs, render_mode)
         horizon = _check_horizon(self.env_name, horizon)
         if max_episode_steps is not None:
             horizon = min(horizon, _check_horizon(self.env_name, max_episode_steps))
         self.horizon = horizon
-        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
-                                             render_mode)
         self.family = family
-        self.num_envs = int(num_envs)
         self.n_arms = family.n_arms
-        self.single_action_space = spaces.Discrete(self.n_arms)
-        self.single_observation_space = spaces.Discrete(1)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._set_spaces(spaces.Discrete(1), spaces.Discrete(self.n_arms))
         self._core = BanditCore(family, self.num_envs, self.horizon)
         self._core.track_render = render_mode is not None
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
-        self._any_autoreset = False
         self._frozen: tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any],
                             NDArray[Any]] | None = None
         self._all = np.arange(self.num_envs)
@@ -622,71 +611,62 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
         """Means of every replicate's current episode, shape (num_envs, K)."""
         return self._core.means.copy()
 
-    def reset(self, *, seed: int | Sequence[int] | None = None,
-              options: dict[str, Any] | None = None) -> tuple[IntArray, dict[str, Any]]:
-        super().reset(seed=None)
-        rngs = replicate_rngs(self.env_name, seed, self.num_envs, self._core.rngs)
-        if rngs is not None:
-            self._core.rngs = rngs
+    def _set_rngs(self, rngs: list[np.random.Generator]) -> None:
+        self._core.rngs = rngs
+
+    def _reset_all(self) -> tuple[IntArray, dict[str, Any]]:
         self._core.reset_rows(self._all)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
-        self._any_autoreset = False
         self._frozen = None
         info = {"arm_means": self._core.means.copy(),
                 "optimal_expected_reward": self._core.optimal.copy(),
                 "lai_robbins_constant": self._core.lai_robbins.copy()}
         return np.zeros(self.num_envs, dtype=np.int64), info
 
-    def _check_actions(self, actions: Any) -> IntArray:
-        return check_discrete_actions(self.env_name, actions, self.num_envs, self.n_arms)
-
-    def step(self, actions: Any) -> tuple[IntArray, FloatArray, NDArray[np.bool_],
-                                          NDArray[np.bool_], dict[str, Any]]:
-        if not self._core.rngs:
-            raise gym.error.ResetNeeded(f"{self.env_name}: call reset() before step()")
-        n = self.num_envs
-        if (type(actions) is np.ndarray and actions.dtype == np.int64
-                and actions.shape == (n,) and actions.view(np.uint64).max() < self.n_arms):
-            a = actions  # valid: int64, right shape, in [0, K) (negatives wrap to huge uint64)
-        else:
-            a = self._check_actions(actions)
-        if not self._any_autoreset and self._core.common_t is not None:
-            rewards, expected = self._core.pull(a)
-            done = self._core.common_t >= self.horizon
-            # Read-only arrays that change only at reset: shared between steps, never copied.
-            if self._frozen is None:
-                frozen = (np.ones(n, dtype=bool), self._core.optimal.copy(),
-                          self._core.optimal_action.copy(), np.zeros(n, dtype=np.int64),
-                          np.zeros(n, dtype=bool))
-                for arr in frozen:
-                    arr.flags.writeable = False
-                self._frozen = frozen
-            mask, optimal, optimal_action, obs, no = self._frozen
-            truncated = mask if done else no
-            self._autoreset = truncated
-            self._any_autoreset = done
-            return obs, rewards, no, truncated, {
-                "expected_reward": expected,
-                "_expected_reward": mask,
-                "optimal_expected_reward": optimal,
-                "_optimal_expected_reward": mask,
-                "optimal_action": optimal_action,
-                "_optimal_action": mask,
-            }
+    def _reset_rows(self, rows: IntArray) -> None:
+        self._core.reset_rows(rows)
         self._frozen = None  # an autoreset changes the means: rebuild after it
+
+    def _step_all(self, a: IntArray) -> tuple[IntArray, FloatArray, NDArray[np.bool_],
+                                              NDArray[np.bool_], dict[str, Any]]:
+        if self._core.common_t is None:  # the replicates' step counts parted ways
+            return self._step_batch(a, np.ones(self.num_envs, dtype=bool))
+        n = self.num_envs
+        rewards, expected = self._core.pull(a)
+        done = self._core.common_t >= self.horizon
+        # Read-only arrays that change only at reset: shared between steps, never copied.
+        if self._frozen is None:
+            frozen = (np.ones(n, dtype=bool), self._core.optimal.copy(),
+                      self._core.optimal_action.copy(), np.zeros(n, dtype=np.int64),
+                      np.zeros(n, dtype=bool))
+            for arr in frozen:
+                arr.flags.writeable = False
+            self._frozen = frozen
+        mask, optimal, optimal_action, obs, no = self._frozen
+        truncated = mask if done else no
+        return obs, rewards, no, truncated, {
+            "expected_reward": expected,
+            "_expected_reward": mask,
+            "optimal_expected_reward": optimal,
+            "_optimal_expected_reward": mask,
+            "optimal_action": optimal_action,
+            "_optimal_action": mask,
+        }
+
+    def _step_batch(self, a: IntArray, stepped: NDArray[np.bool_]
+                    ) -> tuple[IntArray, FloatArray, NDArray[np.bool_], NDArray[np.bool_],
+                               dict[str, Any]]:
+        n = self.num_envs
+        self._frozen = None
         rewards = np.zeros(n)
         expected = np.zeros(n)
-        stepped = ~self._autoreset
-        if self._autoreset.any():
-            reset_rows = np.flatnonzero(self._autoreset)
-            self._core.reset_rows(reset_rows)
+        all_stepped = bool(stepped.all())
+        if not all_stepped:
             rows = np.flatnonzero(stepped)
             rewards[rows], expected[rows] = self._core.pull(a[rows], rows)
         else:
             rewards, expected = self._core.pull(a)
         truncated = stepped & (self._core.steps >= self.horizon)
         terminated = np.zeros(n, dtype=bool)
-        all_stepped = bool(stepped.all())
         if all_stepped:
             optimal, optimal_action = self._core.optimal.copy(), self._core.optimal_action.copy()
         else:
@@ -703,8 +683,6 @@ class StochasticBanditVectorEnv(VectorEnv[IntArray, IntArray, NDArray[Any]]):
         if not all_stepped:
             info["arm_means"] = self._core.means.copy()
             info["_arm_means"] = ~stepped
-        self._autoreset = truncated | terminated
-        self._any_autoreset = bool(self._autoreset.any())
         return np.zeros(n, dtype=np.int64), rewards, terminated, truncated, info
 
     def render(self) -> tuple[Any, ...] | None:

@@ -27,24 +27,17 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 from numpy.typing import ArrayLike, NDArray
 
-from decisiongym.envs._validation import (
-    check_discrete_actions,
-    check_num_envs,
-    check_render_mode,
-    replicate_rngs,
-)
+from decisiongym.envs._validation import check_render_mode
 from decisiongym.envs.bandits import _as_single_action, _check_horizon, _check_k
+from decisiongym.envs.vector import BUDGET_KWARG, NextStepVectorEnv
 
 __all__ = [
     "DATASETS",
@@ -492,7 +485,8 @@ def _render_ansi(name: str, core: ContextualCore, i: int) -> str:
 class ContextualBanditEnv(gym.Env[FloatArray, np.int64]):
     """A contextual bandit as a Gymnasium env (a batch of one of :class:`ContextualCore`)."""
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
+    metadata = {"render_modes": ["ansi"], "render_fps": 4,  # noqa: RUF012
+                BUDGET_KWARG: "horizon"}
     env_name: str = "ContextualBandit"
 
     def __init__(self, problem: ContextualProblem, horizon: int,
@@ -541,40 +535,35 @@ class ContextualBanditEnv(gym.Env[FloatArray, np.int64]):
         return _render_ansi(self.env_name, self._core, 0)
 
 
-class ContextualBanditVectorEnv(VectorEnv[FloatArray, IntArray, NDArray[Any]]):
+class ContextualBanditVectorEnv(NextStepVectorEnv[FloatArray, IntArray, NDArray[Any]]):
     """``num_envs`` independent replicates of a contextual bandit, stepped as arrays.
 
-    Autoreset is Gymnasium's NEXT_STEP: the step after a replicate's episode is truncated resets
-    it, ignores its action and returns reward 0 and the new episode's first context; its
-    ``info`` entries are masked out (``info["_expected_reward"][i]`` is False).
+    Autoreset is Gymnasium's NEXT_STEP (:class:`~decisiongym.envs.vector.NextStepVectorEnv`):
+    the step after a replicate's episode is truncated resets it, ignores its action and returns
+    reward 0 and the new episode's first context; its ``info`` entries are masked out
+    (``info["_expected_reward"][i]`` is False).
     """
 
     metadata = {  # noqa: RUF012
         "render_modes": ["ansi"],
         "render_fps": 4,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
+        BUDGET_KWARG: "horizon",
     }
     env_name: str = "ContextualBandit"
+    _only_truncates = True  # a bandit never terminates
 
     def __init__(self, problem: ContextualProblem, horizon: int, num_envs: int = 1,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
-        num_envs = check_num_envs(self.env_name, num_envs)
+        self._init_vector(num_envs, render_mode)
         horizon = _check_horizon(self.env_name, horizon)
         if max_episode_steps is not None:
             horizon = min(horizon, _check_horizon(self.env_name, max_episode_steps))
         self.horizon = horizon
-        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
-                                             render_mode)
         self.problem = problem
-        self.num_envs = int(num_envs)
         self.n_arms = problem.n_arms
-        self.single_action_space = spaces.Discrete(self.n_arms)
-        self.single_observation_space = spaces.Box(problem.low, problem.high, (problem.dim,),
-                                                   dtype=np.float64)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._set_spaces(spaces.Box(problem.low, problem.high, (problem.dim,), dtype=np.float64),
+                         spaces.Discrete(self.n_arms))
         self._core = ContextualCore(problem, self.num_envs, self.horizon)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._all = np.arange(self.num_envs)
 
     @property
@@ -582,32 +571,25 @@ class ContextualBanditVectorEnv(VectorEnv[FloatArray, IntArray, NDArray[Any]]):
         """The problem of every replicate's current episode."""
         return list(self._core.params)
 
-    def reset(self, *, seed: int | Sequence[int] | None = None,
-              options: dict[str, Any] | None = None) -> tuple[FloatArray, dict[str, Any]]:
-        super().reset(seed=None)
-        rngs = replicate_rngs(self.env_name, seed, self.num_envs, self._core.rngs)
-        if rngs is not None:
-            self._core.rngs = rngs
+    def _set_rngs(self, rngs: list[np.random.Generator]) -> None:
+        self._core.rngs = rngs
+
+    def _reset_all(self) -> tuple[FloatArray, dict[str, Any]]:
         self._core.reset_rows(self._all)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
         eta = self._core.expected_rewards()
         return self._core.observe(), {"expected_rewards": eta,
                                       "optimal_expected_reward": eta.max(axis=1)}
 
-    def _check_actions(self, actions: Any) -> IntArray:
-        return check_discrete_actions(self.env_name, actions, self.num_envs, self.n_arms)
+    def _reset_rows(self, rows: IntArray) -> None:
+        self._core.reset_rows(rows)
 
-    def step(self, actions: Any) -> tuple[FloatArray, FloatArray, NDArray[np.bool_],
-                                          NDArray[np.bool_], dict[str, Any]]:
-        if not self._core.rngs:
-            raise gym.error.ResetNeeded(f"{self.env_name}: call reset() before step()")
-        a = self._check_actions(actions)
+    def _step_batch(self, a: IntArray, stepped: NDArray[np.bool_]
+                    ) -> tuple[FloatArray, FloatArray, NDArray[np.bool_], NDArray[np.bool_],
+                               dict[str, Any]]:
         n = self.num_envs
-        stepped = ~self._autoreset
         rewards = np.zeros(n)
         eta = np.zeros((n, self.n_arms))
-        if self._autoreset.any():
-            self._core.reset_rows(np.flatnonzero(self._autoreset))
+        if not stepped.all():
             rows = np.flatnonzero(stepped)
             rewards[rows], eta[rows] = self._core.pull(a[rows], rows)
         else:
@@ -625,7 +607,6 @@ class ContextualBanditVectorEnv(VectorEnv[FloatArray, IntArray, NDArray[Any]]):
             "expected_rewards": eta,
             "_expected_rewards": stepped.copy(),
         }
-        self._autoreset = truncated | terminated
         return self._core.observe(), rewards, terminated, truncated, info
 
     def render(self) -> tuple[Any, ...] | None:

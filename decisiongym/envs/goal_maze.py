@@ -23,17 +23,11 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
-from decisiongym.envs._validation import (
-    check_discrete_actions,
-    check_num_envs,
-    check_render_mode,
-    replicate_rngs,
-)
+from decisiongym.envs._validation import check_discrete_actions, check_render_mode
 from decisiongym.envs.mdp import _MOVES, _maze, _MazeGrid
+from decisiongym.envs.vector import NextStepVectorEnv
 
 NAME = "GoalMaze-v0"
 
@@ -274,53 +268,42 @@ class GoalMaze(gym.Env[Any, np.int64]):
         return self._core.ansi(0)
 
 
-class GoalMazeVector(VectorEnv[Any, NDArray[np.int64], NDArray[Any]]):
+class GoalMazeVector(NextStepVectorEnv[Any, NDArray[np.int64], NDArray[Any]]):
     """``num_envs`` goal mazes stepped as arrays, NEXT_STEP autoreset (the step after an
     episode ends resets the copy, with a new goal: action ignored, reward 0, not done)."""
 
     __doc__ = _DOC
-    metadata = {  # noqa: RUF012
-        "render_modes": ["ansi"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP,
-    }
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
+    env_name = NAME
 
     def __init__(self, num_envs: int = 1, layout: str | Sequence[str] = "random",
                  size: tuple[int, int] = (9, 9), maze_seed: int = 0,
                  goal: tuple[int, int] | None = None, max_episode_steps: int | None = 50,
                  step_reward: float = -1.0, goal_reward: float = 0.0,
                  observation: str = "flat", render_mode: str | None = None) -> None:
-        self.num_envs = check_num_envs(NAME, num_envs)
-        self.render_mode = check_render_mode(NAME, self.metadata["render_modes"], render_mode)
+        self._init_vector(num_envs, render_mode)
         self._core = _GoalCore(layout, size, maze_seed, goal, max_episode_steps, step_reward,
                                goal_reward, observation, self.num_envs)
         self.maze = self._core.maze
-        self.single_observation_space = self._core.space
-        self.single_action_space = spaces.Discrete(4)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._set_spaces(self._core.space, spaces.Discrete(4))
 
     def compute_reward(self, achieved_goal: Any, desired_goal: Any, info: Any = None) -> Any:
         return self._core.compute_reward(achieved_goal, desired_goal, info)
 
-    def reset(self, *, seed: int | Sequence[int] | None = None,
-              options: dict[str, Any] | None = None
-              ) -> tuple[Any, dict[str, Any]]:
-        super().reset(seed=None)
-        rngs = replicate_rngs(NAME, seed, self.num_envs, self._core.rngs)
-        if rngs is not None:
-            self._core.rngs = rngs
+    def _set_rngs(self, rngs: list[np.random.Generator]) -> None:
+        self._core.rngs = rngs
+
+    def _reset_all(self) -> tuple[Any, dict[str, Any]]:
         self._core.draw_goals(np.arange(self.num_envs))
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
         return self._core.encode(), self._core.info()
 
-    def step(self, actions: Any) -> tuple[Any, NDArray[np.float64],
-                                          NDArray[np.bool_], NDArray[np.bool_], dict[str, Any]]:
+    def _reset_rows(self, rows: NDArray[np.int64]) -> None:
+        self._core.draw_goals(rows)
+
+    def _step_batch(self, a: NDArray[np.int64], moving: NDArray[np.bool_]
+                    ) -> tuple[Any, NDArray[np.float64], NDArray[np.bool_], NDArray[np.bool_],
+                               dict[str, Any]]:
         c = self._core
-        if not c.rngs:
-            raise gym.error.ResetNeeded(f"{NAME}: call reset() before step()")
-        a = check_discrete_actions(NAME, actions, self.num_envs, 4)
-        reset_rows = np.flatnonzero(self._autoreset)
-        moving = ~self._autoreset
         c.states = np.where(moving, c.next[c.states, a], c.states)
         c.steps += moving
         terminated = moving & (c.states == c.goals)
@@ -329,8 +312,6 @@ class GoalMazeVector(VectorEnv[Any, NDArray[np.int64], NDArray[Any]]):
             truncated = moving & ~terminated & (c.steps >= c.max_episode_steps)
         else:
             truncated = np.zeros(self.num_envs, dtype=bool)
-        c.draw_goals(reset_rows)
-        self._autoreset = terminated | truncated
         return c.encode(), rewards.astype(np.float64), terminated, truncated, c.info()
 
     def render(self) -> tuple[str, ...] | None:

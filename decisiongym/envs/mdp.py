@@ -31,16 +31,10 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 from numpy.typing import ArrayLike, NDArray
 
-from decisiongym.envs._validation import (
-    check_discrete_actions,
-    check_num_envs,
-    check_render_mode,
-    replicate_rngs,
-)
+from decisiongym.envs._validation import check_render_mode
+from decisiongym.envs.vector import NextStepVectorEnv
 
 __all__ = [
     "LAYOUTS",
@@ -251,9 +245,9 @@ class TabularCore:
         self.states[:] = self.start_states(u, rows)
         self.steps[:] = 0
 
-    def step(self, actions: IntArray, autoreset: BoolArray | None
+    def step(self, actions: IntArray, reset_rows: IntArray | None
              ) -> tuple[IntArray, FloatArray, BoolArray]:
-        """Move every replicate (those flagged ``autoreset`` are reset instead and get reward 0).
+        """Move every replicate (those in ``reset_rows`` are reset instead and get reward 0).
         Returns (states, rewards, terminated)."""
         m = self.model
         u = None if m.deterministic else self.uniforms()
@@ -269,12 +263,11 @@ class TabularCore:
             rew = m.reward_flat[idx]
         term = m.terminal[nxt]
         self.steps += 1
-        if autoreset is not None:
-            rows = np.flatnonzero(autoreset)
-            nxt[rows] = self.start_states(u, rows)
-            rew[rows] = 0.0
-            term[rows] = False
-            self.steps[rows] = 0
+        if reset_rows is not None:
+            nxt[reset_rows] = self.start_states(u, reset_rows)
+            rew[reset_rows] = 0.0
+            term[reset_rows] = False
+            self.steps[reset_rows] = 0
         self.states = nxt
         return nxt, rew, term
 
@@ -423,7 +416,7 @@ class TabularEnv(_ModelAccess, gym.Env[Any, np.int64]):
         return self._view.rgb(self.state)
 
 
-class TabularVectorEnv(_ModelAccess, VectorEnv[Any, IntArray, NDArray[Any]]):
+class TabularVectorEnv(_ModelAccess, NextStepVectorEnv[Any, IntArray, NDArray[Any]]):
     """``num_envs`` replicates of a finite MDP stepped as arrays, NEXT_STEP autoreset.
 
     The step after a replicate's episode ends resets it: its action is ignored, its reward is 0
@@ -433,66 +426,50 @@ class TabularVectorEnv(_ModelAccess, VectorEnv[Any, IntArray, NDArray[Any]]):
     metadata = {  # noqa: RUF012
         "render_modes": ["ansi", "rgb_array"],
         "render_fps": 4,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
     env_name = "TabularMDP-v0"
 
     def _setup(self, model: TabularModel, view: _View, num_envs: int,
                max_episode_steps: int | None, render_mode: str | None,
                horizon: int | None = None) -> None:
-        num_envs = check_num_envs(self.env_name, num_envs)
-        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
-                                             render_mode)
+        self._init_vector(num_envs, render_mode)
         self.max_episode_steps = _episode_limit(self.env_name, max_episode_steps, horizon)
-        self.num_envs = int(num_envs)
         self._view = view
         self._core = TabularCore(model, self.num_envs)
-        self.single_action_space = spaces.Discrete(model.n_actions)
-        self.single_observation_space = view.single_observation_space
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
-        self._any_autoreset = False
+        self._set_spaces(view.single_observation_space, spaces.Discrete(model.n_actions))
         self._no = np.zeros(self.num_envs, dtype=bool)
         self._no.flags.writeable = False
         self._ones = np.ones(self.num_envs, dtype=bool)
         self._ones.flags.writeable = False
+        self._pending_rows = np.zeros(0, dtype=np.int64)
 
-    def reset(self, *, seed: int | Sequence[int] | None = None,
-              options: dict[str, Any] | None = None) -> tuple[NDArray[Any], dict[str, Any]]:
-        super().reset(seed=None)
-        rngs = replicate_rngs(self.env_name, seed, self.num_envs, self._core.rngs)
-        if rngs is not None:
-            self._core.set_rngs(rngs)
+    def _set_rngs(self, rngs: list[np.random.Generator]) -> None:
+        self._core.set_rngs(rngs)
+
+    def _reset_all(self) -> tuple[NDArray[Any], dict[str, Any]]:
         self._core.reset_all()
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
-        self._any_autoreset = False
         states = self._core.states.copy()
         return self._view.encode(states), {"state": states, "_state": self._ones}
 
-    def _check_actions(self, actions: Any) -> IntArray:
-        return check_discrete_actions(self.env_name, actions, self.num_envs,
-                                      self._core.model.n_actions)
+    def _reset_rows(self, rows: IntArray) -> None:
+        # Done by the step that follows: TabularCore.step resets these rows from the one uniform
+        # every replicate draws per step (replicate i stays on the stream of seed s + i).
+        self._pending_rows = rows
 
-    def step(self, actions: Any) -> tuple[NDArray[Any], FloatArray, BoolArray, BoolArray,
-                                          dict[str, Any]]:
-        if not self._core.rngs:
-            raise gym.error.ResetNeeded(f"{self.env_name}: call reset() before step()")
-        n_a = self._core.model.n_actions
-        if not (type(actions) is np.ndarray and actions.dtype == np.int64
-                and actions.shape == (self.num_envs,)
-                and actions.view(np.uint64).max() < n_a):
-            actions = self._check_actions(actions)
-        reset_rows = self._autoreset if self._any_autoreset else None
-        states, rewards, terminated = self._core.step(actions, reset_rows)
+    def _step_all(self, actions: IntArray) -> tuple[NDArray[Any], FloatArray, BoolArray,
+                                                    BoolArray, dict[str, Any]]:
+        return self._finish(*self._core.step(actions, None))
+
+    def _step_batch(self, actions: IntArray, stepped: BoolArray
+                    ) -> tuple[NDArray[Any], FloatArray, BoolArray, BoolArray, dict[str, Any]]:
+        return self._finish(*self._core.step(actions, self._pending_rows))
+
+    def _finish(self, states: IntArray, rewards: FloatArray, terminated: BoolArray
+                ) -> tuple[NDArray[Any], FloatArray, BoolArray, BoolArray, dict[str, Any]]:
         if self.max_episode_steps is not None:
             truncated = (self._core.steps >= self.max_episode_steps) & ~terminated
-            done = terminated | truncated
         else:
             truncated = self._no
-            done = terminated
-        self._autoreset = done
-        self._any_autoreset = bool(done.any())
         return (self._view.encode(states), rewards, terminated, truncated,
                 {"state": states, "_state": self._ones})
 

@@ -72,10 +72,9 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
+from decisiongym.envs.vector import NextStepVectorEnv
 from decisiongym.nas.cache import EvaluationCache
 from decisiongym.nas.space import (
     CELL_OPS,
@@ -87,6 +86,13 @@ from decisiongym.nas.space import (
     chain_output_size,
     train_and_evaluate,
 )
+
+#: What the harness reads off both classes: its budget counts architectures (episodes), and
+#: :class:`decisiongym.nas.recorders.SearchRecorder` records the searches.
+SEARCH_METADATA: dict[str, Any] = {
+    "decisiongym.budget_unit": "episodes",
+    "decisiongym.recorders": ("decisiongym.nas.recorders:SearchRecorder",),
+}
 
 
 class Evaluation(dict[str, Any]):
@@ -262,7 +268,7 @@ def _make_core(kind: str, kw: dict[str, Any]) -> NASCore:
 
 
 class _NASEnv(gym.Env[NDArray[np.int64], np.int64]):
-    metadata = {"render_modes": []}  # noqa: RUF012
+    metadata = {"render_modes": [], **SEARCH_METADATA}  # noqa: RUF012
     kind = ""
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
@@ -319,34 +325,32 @@ class NASCellEnv(_NASEnv):
 _INFO_KEYS = ("val_accuracy", "test_accuracy", "regret", "evaluation_seconds", "train_seconds")
 
 
-class _NASVectorEnv(VectorEnv[Any, Any, Any]):
-    """``n`` architecture-writing episodes at once (NEXT_STEP autoreset)."""
+class _NASVectorEnv(NextStepVectorEnv[Any, Any, Any]):
+    """``n`` architecture-writing episodes at once (NEXT_STEP autoreset, see
+    :class:`~decisiongym.envs.vector.NextStepVectorEnv`). Nothing is random: a seed changes
+    nothing."""
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}  # noqa: RUF012
+    metadata = {"render_modes": [], **SEARCH_METADATA}  # noqa: RUF012
     kind = ""
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, **kwargs: Any) -> None:
-        if int(num_envs) < 1:
-            raise ValueError(f"decisiongym/{self.kind}-v0: num_envs must be >= 1")
-        self.num_envs = int(num_envs)
+        self._init_vector(num_envs, render_mode)
         self.core = _make_core(self.kind, dict(kwargs))
-        self.single_action_space = spaces.Discrete(int(self.core.choices.max()))
-        self.single_observation_space = spaces.MultiDiscrete(self.core.choices + 1)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._set_spaces(spaces.MultiDiscrete(self.core.choices + 1),
+                         spaces.Discrete(int(self.core.choices.max())))
         self._tokens = np.tile(self.core.choices, (self.num_envs, 1))
         self._pos = np.zeros(self.num_envs, dtype=np.int64)
-        self._done = np.zeros(self.num_envs, dtype=bool)
 
-    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
-              ) -> tuple[NDArray[np.int64], dict[str, Any]]:
+    def _reset_all(self) -> tuple[NDArray[np.int64], dict[str, Any]]:
         self._tokens[:] = self.core.choices
         self._pos[:] = 0
-        self._done[:] = False
         return self._tokens.copy(), {}
 
-    def step(self, actions: Any) -> tuple[NDArray[np.int64], NDArray[np.float64],
-                                          NDArray[np.bool_], NDArray[np.bool_], dict[str, Any]]:
+    def _reset_rows(self, rows: NDArray[np.int64]) -> None:
+        self._tokens[rows] = self.core.choices
+        self._pos[rows] = 0
+
+    def _check_actions(self, actions: Any) -> NDArray[Any]:
         a = np.asarray(actions)
         if a.shape != (self.num_envs,) or not np.issubdtype(a.dtype, np.integer):
             raise ValueError(f"{self.core.env_name}: actions must be {self.num_envs} integers, "
@@ -354,18 +358,18 @@ class _NASVectorEnv(VectorEnv[Any, Any, Any]):
         n_actions = int(self.core.choices.max())
         if (a < 0).any() or (a >= n_actions).any():
             raise ValueError(f"{self.core.env_name}: actions {a} outside Discrete({n_actions})")
-        rewards = np.zeros(self.num_envs)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        restart = self._done.copy()
-        self._tokens[restart] = self.core.choices
-        self._pos[restart] = 0
-        self._done[restart] = False
+        return a
+
+    def _step_batch(self, a: NDArray[Any], stepped: NDArray[np.bool_]
+                    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_],
+                               NDArray[np.bool_], dict[str, Any]]:
         n = self.num_envs
-        info: dict[str, Any] = {k: np.full(n, np.nan) for k in
-                                _INFO_KEYS}
+        rewards = np.zeros(n)
+        terminated = np.zeros(n, dtype=bool)
+        info: dict[str, Any] = {k: np.full(n, np.nan) for k in _INFO_KEYS}
         info["malformed"] = np.zeros(n, dtype=bool)
         info["architecture"] = np.full((n, self.core.n_tokens), -1, dtype=np.int64)
-        for r in np.flatnonzero(~restart):
+        for r in np.flatnonzero(stepped):
             self._tokens[r, self._pos[r]] = a[r]
             self._pos[r] += 1
             tokens = self._tokens[r, :self._pos[r]].tolist()
@@ -373,7 +377,6 @@ class _NASVectorEnv(VectorEnv[Any, Any, Any]):
             if malformed or self._pos[r] == self.core.n_tokens:
                 rewards[r], one = self.core.finish(tokens, malformed)
                 terminated[r] = True
-                self._done[r] = True
                 for k in _INFO_KEYS:
                     info[k][r] = one[k]
                 info["malformed"][r] = malformed
@@ -384,10 +387,12 @@ class _NASVectorEnv(VectorEnv[Any, Any, Any]):
 
 class NASChainVectorEnv(_NASVectorEnv):
     kind = "NASChain"
+    env_name = "decisiongym/NASChain-v0"
 
 
 class NASCellVectorEnv(_NASVectorEnv):
     kind = "NASCell"
+    env_name = "decisiongym/NASCell-v0"
 
 
 __all__ = ["NASCellEnv", "NASCellVectorEnv", "NASChainEnv", "NASChainVectorEnv", "NASCore"]

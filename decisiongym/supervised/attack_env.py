@@ -17,10 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
-from gymnasium.vector import SyncVectorEnv
+from gymnasium.vector.utils import concatenate, create_empty_array, iterate
 from numpy.typing import NDArray
 from torch import nn
 
+from decisiongym.envs.vector import BUDGET_KWARG, NextStepVectorEnv
 from decisiongym.supervised.attacks import NORMS, project
 from decisiongym.supervised.data import IMAGE_DATASETS, load_dataset
 
@@ -88,7 +89,8 @@ _DOC = """The inner maximisation of the seed's robust problem as an episode.
 
 class AdversarialAttack(gym.Env[dict[str, Any], NDArray[np.float32]]):
     __doc__ = _DOC
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
+    metadata = {"render_modes": ["ansi"], "render_fps": 4,  # noqa: RUF012
+                BUDGET_KWARG: "horizon"}
     env_name = "AdversarialAttack-v0"
 
     def __init__(self, dataset: str = "digits", model: str = "mlp",
@@ -212,20 +214,84 @@ class AdversarialAttack(gym.Env[dict[str, Any], NDArray[np.float32]]):
         return f"{self.env_name} {self._last}"
 
 
-def make_attack_vector_env(num_envs: int = 1, max_episode_steps: int | None = None,
-                           **kwargs: Any) -> SyncVectorEnv:
-    """Vector entry point: ``num_envs`` copies in a ``SyncVectorEnv`` sharing one victim (each
-    step runs the victim once per copy; the attack loops of :mod:`attacks` are the batched
-    path). NEXT_STEP autoreset."""
-    if kwargs.get("victim") is None:
-        from decisiongym.supervised.robust import load_victim
+class AdversarialAttackVector(NextStepVectorEnv[dict[str, Any], NDArray[np.float32],
+                                                NDArray[Any]]):
+    """Native vector twin of :class:`AdversarialAttack`: ``num_envs`` copies sharing one victim,
+    NEXT_STEP autoreset (:class:`~decisiongym.envs.vector.NextStepVectorEnv`). Each step queries
+    the victim once per copy, in order (the batched path is the attack loops of
+    :mod:`decisiongym.supervised.attacks`); observations and infos are batched as Gymnasium's
+    ``SyncVectorEnv`` batches them, and replicate i reset with seed s is the single env reset
+    with seed s + i."""
 
-        kwargs["victim"] = load_victim(dataset=kwargs.get("dataset", "digits"),
-                                       model=kwargs.get("model", "mlp"),
-                                       method=kwargs.get("victim_method", "standard"))
-    if max_episode_steps is not None:
-        kwargs["horizon"] = min(int(kwargs.get("horizon", 20)), int(max_episode_steps))
-    return SyncVectorEnv([lambda: AdversarialAttack(**kwargs) for _ in range(num_envs)])
+    metadata = {"render_modes": ["ansi"], "render_fps": 4,  # noqa: RUF012
+                BUDGET_KWARG: "horizon"}
+    env_name = "AdversarialAttack-v0"
+
+    def __init__(self, num_envs: int = 1, horizon: int = 20,
+                 max_episode_steps: int | None = None, render_mode: str | None = None,
+                 **kwargs: Any) -> None:
+        """``kwargs``: those of :class:`AdversarialAttack`."""
+        self._init_vector(num_envs, render_mode)
+        if kwargs.get("victim") is None:
+            from decisiongym.supervised.robust import load_victim
+
+            kwargs["victim"] = load_victim(dataset=kwargs.get("dataset", "digits"),
+                                           model=kwargs.get("model", "mlp"),
+                                           method=kwargs.get("victim_method", "standard"))
+        if max_episode_steps is not None:
+            horizon = min(int(horizon), int(max_episode_steps))
+        self.envs = [AdversarialAttack(horizon=horizon, render_mode=render_mode, **kwargs)
+                     for _ in range(self.num_envs)]
+        self._set_spaces(self.envs[0].observation_space, self.envs[0].action_space)
+        self._pending: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def _batch(self, obs: list[dict[str, Any]]) -> Any:
+        space = self.single_observation_space
+        out: Any = create_empty_array(space, n=self.num_envs, fn=np.zeros)
+        return concatenate(space, obs, out)
+
+    def _set_rngs(self, rngs: list[np.random.Generator]) -> None:
+        for env, rng in zip(self.envs, rngs, strict=True):
+            env.np_random = rng
+
+    def _reset_all(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        obs: list[dict[str, Any]] = []
+        infos: dict[str, Any] = {}
+        for i, env in enumerate(self.envs):
+            o, info = env.reset()
+            obs.append(o)
+            infos = self._add_info(infos, info, i)
+        return self._batch(obs), infos
+
+    def _reset_rows(self, rows: NDArray[np.int64]) -> None:
+        self._pending = {int(i): self.envs[int(i)].reset() for i in rows}
+
+    def _step_batch(self, actions: Any, stepped: NDArray[np.bool_]
+                    ) -> tuple[dict[str, Any], NDArray[np.float64], NDArray[np.bool_],
+                               NDArray[np.bool_], dict[str, Any]]:
+        n = self.num_envs
+        obs: list[dict[str, Any]] = []
+        infos: dict[str, Any] = {}
+        rewards = np.zeros(n, dtype=np.float64)
+        terminated = np.zeros(n, dtype=np.bool_)
+        truncated = np.zeros(n, dtype=np.bool_)
+        for i, (action, env) in enumerate(zip(iterate(self.action_space, actions), self.envs,
+                                              strict=True)):
+            if stepped[i]:
+                o, reward, terminated[i], truncated[i], info = env.step(action)
+                rewards[i] = reward
+            else:  # reset by _reset_rows: reward 0, not done, its reset info
+                o, info = self._pending.pop(i)
+            obs.append(o)
+            infos = self._add_info(infos, info, i)
+        return self._batch(obs), rewards, terminated, truncated, infos
+
+    def render(self) -> tuple[Any, ...] | None:
+        return tuple(env.render() for env in self.envs)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        for env in self.envs:
+            env.close()
 
 
-__all__ = ["REWARDS", "AdversarialAttack", "make_attack_vector_env"]
+__all__ = ["REWARDS", "AdversarialAttack", "AdversarialAttackVector"]

@@ -28,22 +28,16 @@ with full or with bandit feedback; on the sequence task, carrying information ac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
-from decisiongym.envs._validation import (
-    check_discrete_actions,
-    check_render_mode,
-    replicate_rngs,
-)
+from decisiongym.envs._validation import check_render_mode
 from decisiongym.envs.bandits import _as_single_action, _check_horizon
+from decisiongym.envs.vector import BUDGET_KWARG, NextStepVectorEnv
 from decisiongym.supervised.data import (
     IMAGE_DATASETS,
     copy_task,
@@ -203,35 +197,26 @@ class _SupervisedEnv(gym.Env[Any, np.int64]):
         return f"{self.env_name} ({self.feedback} feedback) {self._last}"
 
 
-class _SupervisedVectorEnv(VectorEnv[Any, NDArray[np.int64], NDArray[Any]]):
-    """``num_envs`` replicates stepped as arrays; NEXT_STEP autoreset: the step after an episode
-    ends resets that replicate, ignores its action and returns reward 0 (its info entries are
-    masked out). Replicate i reset with seed s behaves like a single env reset with s + i."""
+class _SupervisedVectorEnv(NextStepVectorEnv[Any, NDArray[np.int64], NDArray[Any]]):
+    """``num_envs`` replicates stepped as arrays; NEXT_STEP autoreset
+    (:class:`~decisiongym.envs.vector.NextStepVectorEnv`): the step after an episode ends
+    resets that replicate, ignores its action and returns reward 0 (its info entries are masked
+    out). Replicate i reset with seed s behaves like a single env reset with s + i."""
 
-    metadata = {  # noqa: RUF012
-        "render_modes": ["ansi"],
-        "render_fps": 4,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
-    }
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
     env_name = "Supervised"
 
     def __init__(self, problem: _Problem, feedback: str, num_envs: int,
                  render_mode: str | None) -> None:
-        self.num_envs = _check_pos_int(self.env_name, "num_envs", num_envs)
-        self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
-                                             render_mode)
+        self._init_vector(num_envs, render_mode)
         self.problem = problem
         self.feedback = feedback
         self.n_classes = problem.n_classes
-        self.single_observation_space, self.single_action_space = _spaces(problem, feedback)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._set_spaces(*_spaces(problem, feedback))
         n, T = self.num_envs, problem.length
         self._inputs = np.zeros((n, T, *problem.input_shape), dtype=np.float32)
         self._targets = np.full((n, T), -1, dtype=np.int64)
         self._t = np.zeros(n, dtype=np.int64)
-        self._rngs: list[np.random.Generator] = []
-        self._autoreset = np.zeros(n, dtype=bool)
         self._rows = np.arange(n)
 
     def _new_episode(self, i: int) -> None:
@@ -244,28 +229,18 @@ class _SupervisedVectorEnv(VectorEnv[Any, NDArray[np.int64], NDArray[Any]]):
             return x
         return {"x": x, "label": np.where(labels < 0, self.n_classes, labels)}
 
-    def reset(self, *, seed: int | Sequence[int] | None = None,
-              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        super().reset(seed=None)
-        rngs = replicate_rngs(self.env_name, seed, self.num_envs, self._rngs)
-        if rngs is not None:
-            self._rngs = rngs
+    def _reset_all(self) -> tuple[Any, dict[str, Any]]:
         for i in range(self.num_envs):
             self._new_episode(i)
-        self._autoreset[:] = False
         return self._obs(np.full(self.num_envs, -1, dtype=np.int64)), {}
 
-    def _check_actions(self, actions: Any) -> NDArray[np.int64]:
-        return check_discrete_actions(self.env_name, actions, self.num_envs, self.n_classes)
-
-    def step(self, actions: Any) -> tuple[Any, NDArray[np.float64], NDArray[np.bool_],
-                                          NDArray[np.bool_], dict[str, Any]]:
-        if not self._rngs:
-            raise gym.error.ResetNeeded(f"{self.env_name}: call reset() before step()")
-        a = self._check_actions(actions)
-        stepped = ~self._autoreset
-        for i in np.flatnonzero(self._autoreset):
+    def _reset_rows(self, rows: NDArray[np.int64]) -> None:
+        for i in rows:
             self._new_episode(int(i))
+
+    def _step_batch(self, a: NDArray[np.int64], stepped: NDArray[np.bool_]
+                    ) -> tuple[Any, NDArray[np.float64], NDArray[np.bool_], NDArray[np.bool_],
+                               dict[str, Any]]:
         t = np.minimum(self._t, self.problem.length - 1)
         labels = np.where(stepped, self._targets[self._rows, t], -1)
         asked = labels >= 0
@@ -274,7 +249,6 @@ class _SupervisedVectorEnv(VectorEnv[Any, NDArray[np.int64], NDArray[Any]]):
         done = stepped & (self._t >= self.problem.length)
         terminated = done if self.problem.terminates else np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool) if self.problem.terminates else done
-        self._autoreset = done
         info: dict[str, Any] = {"expected_reward": rewards.copy(), "_expected_reward": stepped,
                                 "optimal_expected_reward": asked.astype(np.float64),
                                 "_optimal_expected_reward": stepped.copy(),
@@ -345,6 +319,7 @@ _IMAGE_DOC = """Image classification as an environment: one image per step, the 
 
 class ImageClassification(_SupervisedEnv):
     __doc__ = _IMAGE_DOC
+    metadata = {**_SupervisedEnv.metadata, BUDGET_KWARG: "horizon"}  # noqa: RUF012
     env_name = "ImageClassification-v0"
 
     def __init__(self, dataset: str = "digits", feedback: str = "bandit", split: str = "train",
@@ -359,6 +334,7 @@ class ImageClassification(_SupervisedEnv):
 class ImageClassificationVector(_SupervisedVectorEnv):
     """Native vector twin of :class:`ImageClassification`."""
 
+    metadata = {**_SupervisedVectorEnv.metadata, BUDGET_KWARG: "horizon"}  # noqa: RUF012
     env_name = "ImageClassification-v0"
 
     def __init__(self, num_envs: int = 1, dataset: str = "digits", feedback: str = "bandit",
