@@ -326,6 +326,85 @@ def test_game_on_digits_reproduces_train_gan() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# The variants as agents with a training loop of their own, run by the harness.
+# --------------------------------------------------------------------------------------------
+
+from decisiongym.gans.training import GAN_ENV_ID  # noqa: E402
+
+TINY = {"batch_size": 16, "hidden": [8], "checkpoints": 2, "n_eval": 20}
+
+
+def test_gan_agents_run_through_the_harness_as_train_gan_does() -> None:
+    from decisiongym.gans.players import generate, layer_grad_norm_matrix
+    from decisiongym.gans.training import EVAL_SEED
+    from decisiongym.harness import run
+
+    out = run(GAN_ENV_ID, "wgan-gp", replicates=2, horizon=3, seed=5,
+              env_kwargs={"data": "25gaussians"}, agent_params=TINY)
+    assert out.record["training_loop"] and out.metric == ""
+    assert out.record["resolved_params"]["gp_lambda"] == 10.0
+    assert out["checkpoints"].tolist() == [0, 3]
+    assert out["samples"].shape == (2, 2, 20, 2) and out["w1"].shape == (2, 2)
+    assert {"modes_covered", "modes_covered_lenient", "high_quality"} <= set(out.arrays)
+    assert not {"final_regret", "best_arm_fraction", "lai_robbins_constant"} & set(out.arrays)
+    for i in range(2):  # run i: data, noise and network seed 5 + i
+        cfg = GANConfig.for_kind("wgan-gp", batch_size=16, hidden=(8,))
+        direct = train_gan(cfg, "25gaussians", iterations=3, seed=5 + i, model_seed=5 + i)
+        critic = np.asarray(direct.history["critic_value"]).reshape(3, 5).mean(axis=1)
+        assert np.array_equal(out["critic_value"][:, i], critic.astype(np.float32))
+        norms = layer_grad_norm_matrix(direct.history).reshape(3, 5, -1).mean(axis=1)
+        assert np.array_equal(out["layer_grad_norm"][:, :, i], norms.astype(np.float32))
+        x = generate(direct.generator, 20, cfg.latent_dim, EVAL_SEED + 5 + i)
+        assert np.array_equal(out["samples"][-1, i], x)
+
+
+def test_gan_agents_validate_params_and_env() -> None:
+    from decisiongym import agents
+    from decisiongym.harness import run
+
+    assert {"gan", "wgan", "wgan-gp"} <= {name for name, _ in agents.list_agents()}
+    assert agents.make("wgan", observation_space=None,  # type: ignore[arg-type]
+                       action_space=None).config.clip == 0.01  # type: ignore[attr-defined]
+    for params, match in (({"kind": "gan"}, "unknown parameter"),
+                          ({"optimizer": "sgd"}, "optimizer"), ({"lr": 0}, "lr > 0"),
+                          ({"checkpoints": 1}, "checkpoints"), ({"n_eval": 5}, "n_eval")):
+        with pytest.raises(ValueError, match=match):
+            run(GAN_ENV_ID, "gan", replicates=1, horizon=2, agent_params=params)
+    with pytest.raises(ValueError, match="data must be one of"):
+        run(GAN_ENV_ID, "gan", replicates=1, horizon=2, env_kwargs={"data": "mnist"},
+            agent_params=TINY)
+    with pytest.raises(ValueError, match="unknown env kwarg"):
+        run(GAN_ENV_ID, "gan", replicates=1, horizon=2, env_kwargs={"rounds": 3},
+            agent_params=TINY)
+    with pytest.raises(ValueError, match="trains on 'decisiongym/GANGame'"):
+        run("CartPole-v1", "gan", replicates=1, horizon=2, agent_params=TINY)
+    # An agent that the rollout loop steps needs a Gymnasium id.
+    with pytest.raises(ValueError, match="unknown environment"):
+        run(GAN_ENV_ID, "ucb1", replicates=1, horizon=2)
+    with pytest.raises(NotImplementedError, match="loop of its own"):
+        agents.make("gan", observation_space=None,  # type: ignore[arg-type]
+                    action_space=None).reset(1, seed=0)
+
+
+def test_gan_experiment_validates_without_a_gymnasium_id() -> None:
+    from decisiongym.harness.experiment import (
+        AgentSetting,
+        EnvSetting,
+        Experiment,
+        ExperimentError,
+    )
+
+    env = EnvSetting(GAN_ENV_ID, {"data": "swissroll"})
+    Experiment("gans", [env], [AgentSetting("wgan", TINY)], horizon=2, seeds=1).validate()
+    with pytest.raises(ExperimentError, match="agents\\[0\\].params"):
+        Experiment("gans", [env], [AgentSetting("wgan", {"clip": "x", "lr": -1})], horizon=2,
+                   seeds=1).validate()
+    with pytest.raises(ExperimentError, match="unknown environment"):
+        Experiment("gans", [env], [AgentSetting("wgan"), AgentSetting("ucb1")], horizon=2,
+                   seeds=1).validate()
+
+
+# --------------------------------------------------------------------------------------------
 # Slow: WGAN-GP covers the ring (issue 13).
 # --------------------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from decisiongym.agents.options import (
     run_option_learning,
     smdp_value_iteration,
 )
-from decisiongym.harness.hierarchical import run_trials
+from decisiongym.harness import run
 from decisiongym.theory import value_iteration
 from tests.test_mdp_envs import _rollout_single
 
@@ -265,16 +265,37 @@ def test_feudal_time_out() -> None:
 
 
 def test_feudal_q_reaches_the_goal_reliably() -> None:
-    n = 4
-    env = gym.make_vec(FEUDAL, num_envs=n, vectorization_mode="vector_entry_point")
-    agent = agents.make("feudal-q", observation_space=env.single_observation_space,
-                        action_space=env.single_action_space)
-    agent.reset(n, seed=0)
-    rec = run_trials(env, agent, 8000, seed=0)
-    episodes = np.isfinite(rec.length).sum(axis=0)
-    assert (episodes >= 50).all(), episodes
-    last = np.array([col[np.isfinite(col)][-10:].mean() for col in rec.length.T])
+    out = run(FEUDAL, "feudal-q", replicates=4, horizon=8000, seed=0)
+    length = out["episode_length"].astype(np.float64)
+    episodes = np.isfinite(length).sum(axis=0)
+    assert (episodes >= 50).all() and np.array_equal(episodes, out["episodes"]), episodes
+    last = np.array([col[np.isfinite(col)][-10:].mean() for col in length.T])
     assert (last < 25).all(), last  # the optimum from a random start is 6.3 steps
+    # The maze exposes its model: the episodic regret against the optimal start value too.
+    assert out.record["regret_kind"] == "episodic" and out["final_regret"].shape == (4,)
+
+
+def test_feudal_goal_moves_in_a_second_phase() -> None:
+    """The goal moves after 3000 steps (a Phase): the agent keeps learning on the new maze,
+    reset with seed + 10,000; the episodes before the move are counted in ``phase_split``."""
+    from decisiongym.harness.experiment import Phase
+
+    moved = (1, 6)
+    out = run(FEUDAL, "softmax-q", replicates=3, horizon=5000, seed=0,
+              agent_params={"temperature": 0.1},
+              phases=(Phase(after=3000, kwargs={"goal": moved}),))
+    first = run(FEUDAL, "softmax-q", replicates=3, horizon=3000, seed=0,
+                agent_params={"temperature": 0.1})
+    split = out["phase_split"]
+    assert np.array_equal(split, first["episodes"])
+    # Phase 1 is the run without the move, episode for episode.
+    for i, s in enumerate(split):
+        assert np.array_equal(out["episode_length"][:s, i], first["episode_length"][:s, i])
+    assert (out["episodes"] > split).all()
+    ends = out["episode_end_step"].astype(np.float64)
+    assert all(ends[s, i] > 3000 for i, s in enumerate(split))
+    starts = out.record["optimal_start_values"]
+    assert len(starts) == 2 and starts[0] != starts[1]
 
 
 def test_feudal_agent_errors() -> None:
@@ -412,6 +433,58 @@ def test_options_speed_up_early_learning() -> None:
         run = run_option_learning(u.model, opts, method, replicates=6, steps=3000, seed=0)
         early[label] = float(np.nanmean(run.episode_length[:10]))
     assert early["smdp"] < early["flat"] and early["intra"] < early["flat"], early
+
+
+def test_option_learners_run_through_the_harness() -> None:
+    """``smdp-q`` and ``intra-option-q`` train with their own loop (run_option_learning) and
+    hand back per-episode records, from which the harness builds its episode arrays."""
+    env, u = _rooms()
+    opts = primitive_options(104, 4) + hallway_options(env)
+    direct = run_option_learning(u.model, opts, "intra", replicates=3, steps=2000, seed=4,
+                                 alpha=0.25)
+    out = run(ROOMS, "intra-option-q", replicates=3, horizon=2000, seed=4,
+              agent_params={"options": "primitive+hallway", "alpha": 0.25})
+    length = out["episode_length"].astype(np.float64)
+    assert np.array_equal(length, direct.episode_length, equal_nan=True)
+    assert np.array_equal(out["episode_return"].astype(np.float64), direct.episode_return,
+                          equal_nan=True)
+    assert out.metric == "return" and "final_regret" not in out.arrays
+    assert out.record["training_loop"] and out.record["options"][4:] == [o.name for o in opts[4:]]
+    finished = np.isfinite(direct.episode_length)
+    assert np.array_equal(out["episodes"], finished.sum(axis=0))
+    # Each end step is the previous one plus the episode's length.
+    ends = direct.episode_end_step
+    for i in range(3):
+        n = int(finished[:, i].sum())
+        assert np.array_equal(np.diff(ends[:n, i]), direct.episode_length[1:n, i])
+    assert (direct.episode_return[finished] <= 1.0).all()
+
+
+def test_option_learners_validate_their_parameters_and_env() -> None:
+    from decisiongym.harness.rollout import AgentMismatch
+
+    env = gym.make(ROOMS)
+    for params, match in (({"options": "hallways"}, "options must be one of"),
+                          ({"alpha": 0.0}, "alpha"), ({"epsilon": 2}, "epsilon"),
+                          ({"gamma": 0.9}, "unknown parameter")):
+        with pytest.raises(ValueError, match=match):
+            agents.make("smdp-q", observation_space=env.observation_space,
+                        action_space=env.action_space, **params)
+        with pytest.raises(ValueError, match=match):
+            run(ROOMS, "smdp-q", replicates=1, horizon=10, agent_params=params)
+    with pytest.raises(AgentMismatch, match="CartPole"):
+        run("CartPole-v1", "smdp-q", replicates=1, horizon=10)
+    with pytest.raises(ValueError, match="hallway options belong to"):
+        run("decisiongym/Maze-v0", "smdp-q", replicates=1, horizon=10,
+            agent_params={"options": "hallway"})
+    with pytest.raises(ValueError, match="phases"):
+        from decisiongym.harness.experiment import Phase
+
+        run(ROOMS, "smdp-q", replicates=1, horizon=10, phases=(Phase(5, {}),))
+    agent = agents.make("intra-option-q", observation_space=env.observation_space,
+                        action_space=env.action_space)
+    with pytest.raises(NotImplementedError, match="loop of its own"):
+        agent.reset(1, seed=0)
 
 
 # --- the reproductions at their quick size -------------------------------------------------

@@ -13,8 +13,8 @@ import torch
 
 import decisiongym  # noqa: F401
 from decisiongym import agents
+from decisiongym.harness import run
 from decisiongym.harness.metrics import bootstrap_mean_ci
-from decisiongym.harness.nas import run_search
 from decisiongym.nas.cache import EvaluationCache
 from decisiongym.nas.controller import BatchedController
 from decisiongym.nas.envs import NASCore
@@ -108,8 +108,8 @@ def test_env_checkers_pass(tmp_path: Path) -> None:
 
 
 def test_same_seed_same_search() -> None:
-    runs = [run_search(CELL_ID, name, replicates=2, budget=3, seed=3,
-                       env_kwargs={"tabular": True}, agent_params=params)["best_val"]
+    runs = [run(CELL_ID, name, replicates=2, horizon=3, seed=3,
+                env_kwargs={"tabular": True}, agent_params=params)["best_val"]
             for name, params in (("nas-reinforce", {}), ("nas-reinforce", {}),
                                  ("darts", {"steps_per_episode": 2}),
                                  ("darts", {"steps_per_episode": 2}))]
@@ -220,8 +220,8 @@ def test_reinforce_and_evolution_beat_random_search_on_the_table() -> None:
     final = {}
     for name, params in (("random-search", {}), ("nas-reinforce", {}),
                          ("regularized-evolution", {"population": 10, "sample": 3})):
-        out = run_search(CELL_ID, name, replicates=seeds, budget=budget, seed=7,
-                         env_kwargs={"tabular": True}, agent_params=params)
+        out = run(CELL_ID, name, replicates=seeds, horizon=budget, seed=7,
+                  env_kwargs={"tabular": True}, agent_params=params)
         final[name] = out["final_regret"]
     for name in ("nas-reinforce", "regularized-evolution"):
         # Replicate i of each strategy is an independent search; the difference of the means
@@ -249,10 +249,86 @@ def test_darts_mixed_op_equals_the_single_op_with_one_hot_weights() -> None:
 def test_one_shot_references_propose_cells(tmp_path: Path) -> None:
     for name, params in (("enas", {"shared_steps": 3, "controller_steps": 2, "candidates": 2}),
                          ("darts", {"steps_per_episode": 3})):
-        out = run_search(CELL_ID, name, replicates=1, budget=2, seed=0,
-                         env_kwargs={"tabular": True}, agent_params=params)
+        out = run(CELL_ID, name, replicates=1, horizon=2, seed=0,
+                  env_kwargs={"tabular": True}, agent_params=params)
         assert out["best_val"].shape == (2, 1) and (out["final_arch"] >= 0).all()
         assert np.all(np.diff(out["wall_clock"][:, 0]) > 0)
+
+
+def test_nas_envs_declare_an_episode_budget_and_the_search_recorder() -> None:
+    from decisiongym.harness.recorders import RECORDERS_KEY
+    from decisiongym.harness.rollout import budget_unit, env_metadata
+
+    for env_id in (CELL_ID, CHAIN_ID):
+        assert budget_unit(env_id) == "episodes"
+        assert env_metadata(env_id)[RECORDERS_KEY] == (
+            "decisiongym.nas.recorders:SearchRecorder",)
+        vec = gym.make_vec(env_id, num_envs=1, vectorization_mode="vector_entry_point",
+                           **({"tabular": True} if env_id == CELL_ID else {}))
+        assert vec.metadata[RECORDERS_KEY] == env_metadata(env_id)[RECORDERS_KEY]
+        assert vec.metadata["decisiongym.budget_unit"] == "episodes"
+
+
+def test_search_recorder_by_hand() -> None:
+    """Two searches, a budget of 2 architectures, optimum 0.9: search 0 writes a malformed
+    architecture, then one of 0.8; search 1 scores 0.9 (the optimum) at once, then 0.7, and a
+    third architecture past its budget is not counted."""
+    from types import SimpleNamespace
+
+    from decisiongym.harness.recorders import Recorder, RolloutSetup, StepBatch
+    from decisiongym.nas.recorders import SearchRecorder
+
+    recorder = SearchRecorder()
+    assert isinstance(recorder, Recorder)
+    env = SimpleNamespace(num_envs=2, single_observation_space=gym.spaces.MultiDiscrete([4] * 3))
+    recorder.start(RolloutSetup(env=env, agent=None, learners=2, envs_per_learner=1, budget=2,
+                                budget_unit="episodes", seed=0, reset_info={},
+                                learner_of=np.arange(2)))
+
+    def step(t: int, done: list[bool], val: list[float], malformed: list[bool],
+             archs: list[list[int]], live: list[bool] | None = None) -> None:
+        n = len(done)
+        live_ = np.array(live if live is not None else [True] * n)
+        info = {"val_accuracy": np.array(val), "test_accuracy": np.array(val) - 0.05,
+                "malformed": np.array(malformed), "train_seconds": np.full(n, 2.0),
+                "architecture": np.array(archs), "optimal_val_accuracy": np.full(n, 0.9)}
+        recorder.step(StepBatch(t=t, env_steps=t, actions=np.zeros(n, dtype=np.int64),
+                                rewards=np.where(np.array(malformed), -0.5, np.array(val)),
+                                terminated=np.array(done), truncated=np.zeros(n, dtype=bool),
+                                info=info, live=live_, all_live=bool(live_.all()),
+                                agent_seconds=0.5))
+
+    nan = float("nan")
+    step(1, [False, False], [nan, nan], [False, False], [[-1] * 3] * 2)
+    step(2, [True, True], [nan, 0.9], [True, False], [[3, 1, -1], [0, 1, 2]])
+    step(3, [False, True], [nan, 0.7], [False, False], [[-1] * 3, [2, 2, 2]])
+    step(4, [True, True], [0.8, 0.6], [False, False], [[1, 1, 1], [0, 0, 0]], [True, False])
+    arrays, record = recorder.finish()
+    assert np.allclose(arrays["best_val"], [[0.0, 0.9], [0.8, 0.9]])
+    assert np.allclose(arrays["regret_curve"], [[0.9, 0.0], [0.1, 0.0]])
+    assert np.allclose(arrays["final_regret"], [0.1, 0.0])
+    assert np.allclose(arrays["final_accuracy"], [0.8, 0.9])
+    assert np.allclose(arrays["final_val"], [0.8, 0.9])
+    assert np.allclose(arrays["final_test"], [0.75, 0.85])
+    assert arrays["final_arch"].tolist() == [[1, 1, 1], [0, 1, 2]]
+    assert np.allclose(arrays["best_arm_fraction"], [0.0, 0.5])
+    assert np.allclose(arrays["mean_reward"], [(-0.5 + 0.8) / 2, (0.9 + 0.7) / 2])
+    # Agent time (0.5 s a step) since the search's last architecture, plus training (2 s, none
+    # for a malformed one).
+    assert np.allclose(arrays["wall_clock"], [[1.0, 3.0], [1.0 + 1.0 + 2.0, 3.0 + 2.5]])
+    assert record["optimum"] == 0.9 and record["regret_kind"] == "nas-optimum"
+
+
+def test_trained_search_reports_the_best_error_not_a_regret(tmp_path: Path) -> None:
+    out = run(CHAIN_ID, "random-search", replicates=2, horizon=2, seed=0,
+              env_kwargs={"cache_dir": str(tmp_path), "epochs": 1, "max_train": 64,
+                          **SMALL_CHAIN})
+    assert "final_regret" not in out.arrays and "regret_curve" not in out.arrays
+    assert "best_arm_fraction" not in out.arrays
+    assert np.allclose(out["final_best_error"], 1.0 - out["best_val"][-1])
+    assert np.allclose(out["best_error_curve"], 1.0 - out["best_val"])
+    assert np.array_equal(out["final_accuracy"], out["final_val"])
+    assert out.metric == "accuracy" and out.record["optimum"] is None
 
 
 def test_reproduce_nas_quick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,11 @@ Intelligence 112; seed 5.3.12, item 5).
 - :class:`OptionsWrapper`: an environment plus options as a Gymnasium SMDP environment.
 - :func:`run_option_learning`: SMDP Q-learning, intra-option Q-learning and flat Q-learning
   (SMDP Q-learning over the primitive options), batched over replicates.
+- The agents ``smdp-q`` and ``intra-option-q`` (params ``options``, one of
+  :data:`OPTION_SETS`, ``alpha``, ``epsilon``, ``max_episode_steps``): these learners train
+  with a loop of their own, :func:`train_option_learner` (registered with them), which runs
+  :func:`run_option_learning` on the env's model for the harness's budget of primitive steps
+  and hands back per-episode records; the harness turns them into its episode arrays.
 """
 
 from __future__ import annotations
@@ -27,7 +32,13 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from decisiongym.agents.base import BaseAgent, TrainingTask, register
+
 __all__ = [
+    "METHODS",
+    "OPTION_SETS",
+    "SMDPQ",
+    "IntraOptionQ",
     "Option",
     "OptionLearningRun",
     "OptionsWrapper",
@@ -37,6 +48,7 @@ __all__ = [
     "primitive_options",
     "run_option_learning",
     "smdp_value_iteration",
+    "train_option_learner",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -286,10 +298,14 @@ class OptionsWrapper(gym.Env[Any, np.int64]):
 
 @dataclass
 class OptionLearningRun:
-    """Per-episode lengths in primitive steps (E, n) and the final Q-tables (n, S, O)."""
+    """Per-episode records (E, n), NaN past a replicate's last finished episode: the length in
+    primitive steps, the undiscounted return and the primitive step (1-based) at which the
+    episode ended; and the final Q-tables (n, S, O)."""
 
     episode_length: FloatArray
     q: FloatArray
+    episode_return: FloatArray
+    episode_end_step: FloatArray
 
 
 def run_option_learning(model: Any, options: Sequence[Option], method: str, *, replicates: int,
@@ -340,8 +356,11 @@ def run_option_learning(model: Any, options: Sequence[Option], method: str, *, r
     disc = np.ones(replicates)
     k = np.zeros(replicates, dtype=np.int64)
     ep_len = np.zeros(replicates)
+    ep_ret = np.zeros(replicates)
     lengths: list[list[float]] = [[] for _ in range(replicates)]
-    for _ in range(steps):
+    returns: list[list[float]] = [[] for _ in range(replicates)]
+    ends: list[list[float]] = [[] for _ in range(replicates)]
+    for t in range(steps):
         a = pol[s, o]
         j = (cum[s, a] < rng.random(replicates)[:, None]).sum(axis=1)
         s2 = model.next_state[s, a, j]
@@ -351,6 +370,7 @@ def run_option_learning(model: Any, options: Sequence[Option], method: str, *, r
         disc *= gamma
         k += 1
         ep_len += 1
+        ep_ret += r
         if method == "intra":
             # Every option consistent with (s, a) learns from this one step.
             consistent = avail[s] & (pol[s] == a[:, None])
@@ -375,14 +395,124 @@ def run_option_learning(model: Any, options: Sequence[Option], method: str, *, r
             i = np.flatnonzero(done)
             for done_row in i.tolist():
                 lengths[done_row].append(float(ep_len[done_row]))
+                returns[done_row].append(float(ep_ret[done_row]))
+                ends[done_row].append(float(t + 1))
             ep_len[i] = 0
+            ep_ret[i] = 0.0
             s[i] = start(i.size)
         if stop.any():
             i = np.flatnonzero(stop)
             o[i] = choose(s[i], i)
             s0[i], g[i], disc[i], k[i] = s[i], 0.0, 1.0, 0
     n_ep = max(1, max(len(x) for x in lengths))
-    out = np.full((n_ep, replicates), np.nan)
-    for row, x in enumerate(lengths):
-        out[:len(x), row] = x
-    return OptionLearningRun(out, q)
+    tables = []
+    for per_row in (lengths, returns, ends):
+        out = np.full((n_ep, replicates), np.nan)
+        for row, x in enumerate(per_row):
+            out[:len(x), row] = x
+        tables.append(out)
+    return OptionLearningRun(tables[0], q, tables[1], tables[2])
+
+
+# --------------------------------------------------------------------------------------------
+# The option learners as registered agents, trained by a loop of their own.
+# --------------------------------------------------------------------------------------------
+
+#: The option sets of ``smdp-q`` and ``intra-option-q`` (param ``options``): the primitive
+#: actions as one-step options, the eight hallway options of the four-room world, or both.
+OPTION_SETS = ("primitive", "hallway", "primitive+hallway")
+#: Agent name -> ``method`` of :func:`run_option_learning`.
+METHODS = {"smdp-q": "smdp", "intra-option-q": "intra"}
+_LOOP = "decisiongym.agents.options:train_option_learner"
+
+
+class _OptionLearner(BaseAgent):
+    """Q-learning over options on a tabular env (Discrete observations and actions), trained by
+    :func:`train_option_learner`: the harness hands it the task instead of stepping it, so
+    the class only validates the parameters. ``options``: one of :data:`OPTION_SETS`
+    (``hallway`` needs ``decisiongym/FourRooms-v0``); ``alpha`` in (0, 1], ``epsilon`` in
+    [0, 1]; ``max_episode_steps``: an episode is cut after this many primitive steps."""
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 options: str = "primitive", alpha: float = 0.125, epsilon: float = 0.1,
+                 max_episode_steps: int = 1000) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        if not isinstance(observation_space, spaces.Discrete) \
+                or not isinstance(action_space, spaces.Discrete):
+            raise ValueError(f"{self.name}: needs a tabular env (Discrete observation and "
+                             f"action spaces), got observation space {observation_space!r} "
+                             f"and action space {action_space!r}")
+        if not isinstance(options, str) or options not in OPTION_SETS:
+            raise self._param_error("options", options, f"one of {OPTION_SETS}")
+        self.options = options
+        self.alpha = self._check_float("alpha", alpha, low=0.0, high=1.0, low_open=True)
+        self.epsilon = self._check_float("epsilon", epsilon, low=0.0, high=1.0)
+        self.max_episode_steps = self._check_int("max_episode_steps", max_episode_steps)
+
+    def _own_loop(self) -> NotImplementedError:
+        return NotImplementedError(f"{self.name} trains with a loop of its own ({_LOOP}): run "
+                                   "it through decisiongym.harness.run or an experiment")
+
+    def _reset_state(self, num_envs: int) -> None:
+        raise self._own_loop()
+
+    def _act(self, obs: Any) -> NDArray[Any]:
+        raise self._own_loop()
+
+    def _learn(self, rows: IntArray, obs: Any, actions: NDArray[Any], rewards: FloatArray,
+               next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
+        raise self._own_loop()
+
+
+@register("smdp-q", "SMDP Q-learning over options (Sutton, Precup & Singh 1999); flat "
+          "Q-learning with options='primitive'; trains with its own loop", training_loop=_LOOP)
+class SMDPQ(_OptionLearner):
+    pass
+
+
+@register("intra-option-q", "intra-option Q-learning over Markov options (Sutton, Precup & "
+          "Singh 1999); trains with its own loop", training_loop=_LOOP)
+class IntraOptionQ(_OptionLearner):
+    pass
+
+
+def train_option_learner(task: TrainingTask) -> tuple[dict[str, FloatArray], dict[str, Any]]:
+    """The training loop of ``smdp-q`` and ``intra-option-q``: :func:`run_option_learning`
+    on the model of ``task.env_id`` (a tabular env; the hallway options need FourRooms-v0) for
+    ``task.budget`` primitive steps per replicate, replicates seeded from ``task.seed``.
+
+    Returns per-episode ``episode_length``, ``episode_return`` (undiscounted) and
+    ``episode_end_step`` (E, replicates), from which the harness builds its episode arrays,
+    and the record entry ``options`` (the names of the options learnt over)."""
+    if task.agent not in METHODS:
+        raise ValueError(f"train_option_learner: agent must be one of {sorted(METHODS)}, got "
+                         f"{task.agent!r}")
+    import decisiongym.envs  # noqa: F401  (registers the environments)
+    from decisiongym.envs.hierarchical import FourRooms
+
+    params = dict(task.params)
+    which = params.pop("options", "primitive")
+    if which not in OPTION_SETS:
+        raise ValueError(f"{task.agent}: options must be one of {OPTION_SETS}, got {which!r}")
+    env = gym.make(task.env_id, **task.env_kwargs)
+    try:
+        u: Any = env.unwrapped
+        model = getattr(u, "model", None)
+        if model is None or not hasattr(model, "next_state"):
+            raise ValueError(f"{task.agent}: needs a tabular env that exposes its model "
+                             f"(decisiongym/FourRooms-v0, ...); {task.env_id!r} does not")
+        opts: list[Option] = []
+        if "primitive" in which:
+            opts += primitive_options(model.n_states, model.n_actions)
+        if "hallway" in which:
+            if not isinstance(u, FourRooms):
+                raise ValueError(f"{task.agent}: the hallway options belong to "
+                                 f"decisiongym/FourRooms-v0, not {task.env_id!r}")
+            opts += hallway_options(env)
+    finally:
+        env.close()
+    run = run_option_learning(model, opts, METHODS[task.agent], replicates=task.replicates,
+                              steps=task.budget, seed=task.seed, **params)
+    return ({"episode_length": run.episode_length, "episode_return": run.episode_return,
+             "episode_end_step": run.episode_end_step},
+            {"options": [o.name for o in opts]})

@@ -34,7 +34,10 @@ The budget. :data:`BUDGET_KWARG` is a metadata key: an env class (single or vect
 constructor takes the step budget of an episode sets ``metadata[BUDGET_KWARG]`` to that keyword's
 name (``"horizon"`` for the bandits, contextual bandits, supervised and attack envs). The harness
 reads ``metadata.get(BUDGET_KWARG)`` to decide whether to pass an experiment's horizon to the
-constructor; an env without the key takes no budget.
+constructor; an env without the key takes no budget. :data:`BUDGET_UNIT` says whether the
+budget counts env steps (the default) or episodes (the architecture-search envs), and
+:data:`RECORDERS` which recorders measure the env (by default the harness chooses from the
+step ``info``).
 """
 
 from __future__ import annotations
@@ -57,10 +60,15 @@ from decisiongym.envs._validation import (
     replicate_rngs,
 )
 
-__all__ = ["BUDGET_KWARG", "NextStepVectorEnv"]
+__all__ = ["BUDGET_KWARG", "BUDGET_UNIT", "RECORDERS", "NextStepVectorEnv"]
 
 #: Metadata key naming the constructor keyword that takes an episode's step budget.
 BUDGET_KWARG = "decisiongym.budget_kwarg"
+#: Metadata key: what the harness's budget counts on this env, "steps" (default) or "episodes".
+BUDGET_UNIT = "decisiongym.budget_unit"
+#: Metadata key: the recorders the harness runs on this env, by name ("regret", "episodes",
+#: "model", "accuracy") or "module:Class" (see decisiongym.harness.recorders).
+RECORDERS = "decisiongym.recorders"
 
 ObsT = TypeVar("ObsT")
 ActT = TypeVar("ActT")

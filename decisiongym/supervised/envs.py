@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from decisiongym.envs._validation import check_render_mode
 from decisiongym.envs.bandits import _as_single_action, _check_horizon
-from decisiongym.envs.vector import BUDGET_KWARG, NextStepVectorEnv
+from decisiongym.envs.vector import BUDGET_KWARG, RECORDERS, NextStepVectorEnv
 from decisiongym.supervised.data import (
     IMAGE_DATASETS,
     copy_task,
@@ -140,7 +140,10 @@ def _spaces(problem: _Problem, feedback: str) -> tuple[spaces.Space[Any], spaces
 
 
 class _SupervisedEnv(gym.Env[Any, np.int64]):
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
+    # The harness records the mistakes (pseudo-regret against always answering right) and the
+    # accuracy of the answers.
+    metadata = {"render_modes": ["ansi"], "render_fps": 4,  # noqa: RUF012
+                RECORDERS: ("regret", "accuracy")}
     env_name = "Supervised"
 
     def __init__(self, problem: _Problem, feedback: str, render_mode: str | None) -> None:
@@ -203,7 +206,8 @@ class _SupervisedVectorEnv(NextStepVectorEnv[Any, NDArray[np.int64], NDArray[Any
     resets that replicate, ignores its action and returns reward 0 (its info entries are masked
     out). Replicate i reset with seed s behaves like a single env reset with s + i."""
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
+    metadata = {"render_modes": ["ansi"], "render_fps": 4,  # noqa: RUF012
+                RECORDERS: ("regret", "accuracy")}
     env_name = "Supervised"
 
     def __init__(self, problem: _Problem, feedback: str, num_envs: int,

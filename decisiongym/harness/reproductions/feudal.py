@@ -45,13 +45,12 @@ What decided the finding (measured with 20 runs, trials 41-150, feudal vs flat):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from decisiongym.harness.experiment import AgentSetting, Cell, EnvSetting, Experiment
+from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment, Phase
 from decisiongym.harness.report import (
     CellData,
     Check,
@@ -72,33 +71,23 @@ EARLY = 10  # trials
 LATE = (40, 150)  # trials counted as "later" (fewer if a run finished fewer)
 
 
-@dataclass(frozen=True)
-class FeudalExperiment(Experiment):
-    """Cells: each agent on the maze, and each agent on the maze whose goal moves."""
+#: quick -> (steps per run, runs, steps before the goal moves)
+SIZES = {True: (9000, 4, 6000), False: (30_000, 40, 20_000)}
 
-    move_after: int = 0
 
-    def cells(self) -> list[Cell]:
-        envs = [EnvSetting("decisiongym/FeudalMaze-v0", {}, label="feudal-maze"),
-                EnvSetting("decisiongym/FeudalMaze-v0",
-                           {"moved_goal": MOVED_GOAL, "move_after": self.move_after},
-                           label="feudal-maze, goal moved")]
-        return [Cell(env, agent, self.seeds, self.seed, self.horizon, self.resources)
-                for env in envs for agent in self.agents]
-
-    def validate(self) -> None:
-        from decisiongym.harness.experiment import ExperimentError
-
-        if self.seeds < 1 or not 0 < self.move_after < self.horizon:
-            raise ExperimentError(f"{self.name}: seeds >= 1 and 0 < move_after < horizon")
+def envs(move_after: int) -> list[EnvSetting]:
+    """The maze, and the maze whose goal moves to :data:`MOVED_GOAL` after ``move_after``
+    steps (a second phase of the task: the agents keep what they learnt; the harness resets
+    the moved maze with seed + 10,000)."""
+    return [EnvSetting("decisiongym/FeudalMaze-v0", {}, label="feudal-maze"),
+            EnvSetting("decisiongym/FeudalMaze-v0", {}, label="feudal-maze, goal moved",
+                       phases=(Phase(after=move_after, kwargs={"goal": MOVED_GOAL}),))]
 
 
 def experiment(quick: bool) -> Experiment:
-    if quick:
-        return FeudalExperiment("feudal-quick", [], [FEUDAL, FLAT, PERMISSIVE], horizon=9000,
-                                seeds=4, seed=0, move_after=6000)
-    return FeudalExperiment("feudal", [], [FEUDAL, FLAT, PERMISSIVE], horizon=30_000, seeds=40,
-                            seed=0, move_after=20_000)
+    horizon, seeds, move_after = SIZES[quick]
+    return Experiment("feudal" + ("-quick" if quick else ""), envs(move_after),
+                      [FEUDAL, FLAT, PERMISSIVE], horizon=horizon, seeds=seeds, seed=0)
 
 
 def _band(length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,8 +134,8 @@ def _trials(d: CellData, lo: int, hi: int) -> np.ndarray:
 
 def analyse(exp: Experiment, out: Path) -> Analysis:
     results = load_results(exp, out)
-    fixed = {d.cell.agent.display: d for d in results if "moved_goal" not in d.cell.env.kwargs}
-    moved = {d.cell.agent.display: d for d in results if "moved_goal" in d.cell.env.kwargs}
+    fixed = {d.cell.agent.display: d for d in results if not d.cell.env.phases}
+    moved = {d.cell.agent.display: d for d in results if d.cell.env.phases}
     curves = {}
     n_common = min(int(d.arrays["episodes"].min()) for d in fixed.values())
     late = (min(LATE[0], n_common // 2), min(LATE[1], n_common))
@@ -219,4 +208,7 @@ REPRODUCTION = Reproduction(
     summary="Dayan & Hinton (1993): feudal vs flat Q-learning on the feudal maze, goal moved",
     experiment=experiment,
     analyse=analyse,
+    # The two settings are one maze, before and after its goal moves, not two tasks: no
+    # across-environments aggregate.
+    aggregate=False,
 )

@@ -1,8 +1,9 @@
 """GANs as a two-player game (seed 4.3-4.5): ``decisiongym reproduce gan [--quick]``.
 
-Three studies, all run through the ordinary harness as cells of
-:func:`decisiongym.harness.gans.run_gan_cell` (the plain loop, which the PettingZoo game
-reproduces bit for bit):
+Three studies, all run through the ordinary harness as cells: the GAN variants are agents
+(``gan``, ``wgan``, ``wgan-gp``) with a training loop of their own,
+:func:`decisiongym.gans.training.train` (the plain loop, which the PettingZoo game reproduces
+bit for bit), on :data:`decisiongym.gans.training.GAN_ENV_ID` with the data set as its kwarg:
 
 1. **Mode collapse** (seed 4.3 item 9, Figure 60; 4.4.1 item 7): the original GAN
    (non-saturating, Goodfellow et al. 2014), WGAN with weight clipping (Arjovsky et al. 2017,
@@ -40,14 +41,13 @@ all 10 classes in both runs (confidence 0.81; real digits 0.93), the GAN 8 and 9
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from decisiongym.gans.training import GAN_ENV_ID
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
-from decisiongym.harness.gans import GAN_ENV_ID
 from decisiongym.harness.report import CellData, Check, format_table, load_results
 from decisiongym.harness.report import pyplot as _plt
 from decisiongym.harness.report import save_figure as _save
@@ -76,15 +76,6 @@ SIZES = {False: (3000, 3, 400, 2000, 2), True: (100, 1, 60, 80, 1)}
 EVAL: dict[bool, dict[str, int]] = {False: {}, True: {"checkpoints": 3, "n_eval": 500}}
 
 
-@dataclass(frozen=True)
-class GANExperiment(StudyExperiment):
-    def validate(self) -> None:  # the cells are GAN runs, not registry envs and agents
-        from decisiongym.harness.experiment import ExperimentError
-
-        if not self.parts or any(p.seeds < 1 or p.horizon < 1 for p in self.parts):
-            raise ExperimentError(f"{self.name}: every part needs seeds and horizon >= 1")
-
-
 def _env(data: str) -> EnvSetting:
     return EnvSetting(GAN_ENV_ID, {"data": data}, label=data)
 
@@ -107,10 +98,10 @@ def parts(quick: bool) -> tuple[Part, ...]:
 
 def experiment(quick: bool = False) -> Experiment:
     ps = parts(quick)
-    return GANExperiment(name="gan" + ("-quick" if quick else ""),
-                         envs=[p.env for p in ps], agents=[a for p in ps for a in p.agents],
-                         horizon=max(p.horizon for p in ps), seeds=max(p.seeds for p in ps),
-                         seed=2017, parts=ps)
+    return StudyExperiment(name="gan" + ("-quick" if quick else ""),
+                           envs=[p.env for p in ps], agents=[a for p in ps for a in p.agents],
+                           horizon=max(p.horizon for p in ps), seeds=max(p.seeds for p in ps),
+                           seed=2017, parts=ps)
 
 
 # ----- plots ---------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def _interval(x: np.ndarray) -> str:
 
 
 def analyse(exp: Experiment, out: Path) -> Analysis:
-    from decisiongym.harness.nas import run_search
+    from decisiongym.harness.rollout import run
     from decisiongym.nas.tabular import load_table
 
     quick = exp.name.endswith("-quick")
@@ -162,12 +162,12 @@ def analyse(exp: Experiment, out: Path) -> Analysis:
         curves = {}
         for name, params in STRATEGIES:
             start = time.perf_counter()
-            res = run_search(env_id, name, replicates=t_searches, budget=t_budget, seed=17,
-                             env_kwargs=kwargs,
-                             agent_params={**params, "population": 4, "sample": 2}
-                             if name == "regularized-evolution" else params)
+            res = run(env_id, name, replicates=t_searches, horizon=t_budget, seed=17,
+                      env_kwargs=kwargs,
+                      agent_params={**params, "population": 4, "sample": 2}
+                      if name == "regularized-evolution" else params)
             seconds = time.perf_counter() - start
-            curves[LABELS[name]] = res
+            curves[LABELS[name]] = res.arrays
             best = res["best_val"][-1]
             trained_rows.append({"space": label, "strategy": LABELS[name],
                                  "best val acc": _interval(best),
@@ -191,8 +191,8 @@ def analyse(exp: Experiment, out: Path) -> Analysis:
     os_rows = []
     for name, params in (("enas", {}), ("darts", {})):
         start = time.perf_counter()
-        res = run_search(CELL, name, replicates=os_searches, budget=os_budget, seed=5,
-                         env_kwargs={"tabular": True}, agent_params=params)
+        res = run(CELL, name, replicates=os_searches, horizon=os_budget, seed=5,
+                  env_kwargs={"tabular": True}, agent_params=params)
         seconds = time.perf_counter() - start
         from decisiongym.nas.tabular import TABLE_SPACE
 

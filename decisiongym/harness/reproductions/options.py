@@ -19,7 +19,6 @@ the planning findings, which are exact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,21 +39,11 @@ LEARNERS = (
 EARLY = 20  # episodes averaged for "early learning"
 
 
-@dataclass(frozen=True)
-class OptionsExperiment(Experiment):
-    def validate(self) -> None:  # the cells' agents are option learners, not registry agents
-        from decisiongym.harness.experiment import ExperimentError
-
-        if self.seeds < 1 or self.horizon < 1:
-            raise ExperimentError(f"{self.name}: seeds and horizon must be >= 1")
-
-
 def experiment(quick: bool) -> Experiment:
     if quick:
-        return OptionsExperiment("options-quick", [ROOMS], list(LEARNERS), horizon=6000,
-                                 seeds=6, seed=0)
-    return OptionsExperiment("options", [ROOMS], list(LEARNERS), horizon=40_000, seeds=30,
-                             seed=0)
+        return Experiment("options-quick", [ROOMS], list(LEARNERS), horizon=6000, seeds=6,
+                          seed=0)
+    return Experiment("options", [ROOMS], list(LEARNERS), horizon=40_000, seeds=30, seed=0)
 
 
 def planning() -> dict[str, object]:
