@@ -103,9 +103,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {}
     kind = result.record.get("regret_kind")
     if "final_regret" in a:
-        what = {"best-fixed-arm": "regret against the best fixed arm",
-                "episodic": "regret against the optimal start value (summed over episodes)"
-                }.get(str(kind), "pseudo-regret")
+        what = {"pseudo": "pseudo-regret",
+                "best-fixed-arm": "regret against the best fixed arm",
+                "episodic": "regret against the optimal start value (summed over episodes)",
+                "nas-optimum": "simple regret (the optimum's accuracy - the best found)",
+                }.get(str(kind), f"regret ({kind})")
         mean, ci, text = _interval_text(a["final_regret"])
         print(f"{what} at the end: {mean:.2f}  95% CI {text}")
         summary.update(final_regret_mean=mean, final_regret_ci95=ci, regret_kind=kind)
@@ -115,9 +117,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"Lai-Robbins lower bound C log T (asymptotic): "
                   f"{constant * math.log(args.horizon):.2f}")
         if "best_arm_fraction" in a:
-            best = "the arm leading so far" if kind == "best-fixed-arm" else "a best arm"
+            best = {"best-fixed-arm": "pulls of the arm leading so far",
+                    "nas-optimum": "optimal architectures among those evaluated"
+                    }.get(str(kind), "pulls of a best arm")
             share = float(np.mean(a["best_arm_fraction"]))
-            print(f"pulls of {best}: {100 * share:.1f}%")
+            print(f"{best}: {100 * share:.1f}%")
             summary["best_arm_fraction"] = share
     if "final_return" in a:
         mean, ci, text = _interval_text(a["final_return"])
@@ -130,7 +134,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"accuracy: {mean:.4f}  95% CI {text}")
         summary.update(final_accuracy_mean=mean, final_accuracy_ci95=ci)
     if "mean_reward" in a:
-        print(f"mean reward per step: {float(np.nanmean(a['mean_reward'])):.4f}")
+        per = "episode" if unit == "episodes" else "step"
+        print(f"mean reward per {per}: {float(np.nanmean(a['mean_reward'])):.4f}")
         summary["mean_reward"] = float(np.nanmean(a["mean_reward"]))
     if args.plot:
         from decisiongym.harness import report

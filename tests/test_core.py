@@ -266,7 +266,8 @@ def test_a_mismatched_agent_fails_validation_before_any_cell_runs(tmp_path: Path
     exp = Experiment(name="bad", horizon=10, seeds=1,
                      envs=[EnvSetting("FrozenLake-v1"), EnvSetting("CartPole-v1")],
                      agents=[AgentSetting("q-learning")])
-    with pytest.raises(ExperimentError, match=r"agents\[0\].*on envs\[1\].*does not fit env 'CartPole-v1'"):
+    with pytest.raises(ExperimentError,
+                       match=r"agents\[0\].*on envs\[1\].*does not fit env 'CartPole-v1'"):
         run_experiment(exp, tmp_path, progress=False)
     assert not (tmp_path / "cells").exists()
 

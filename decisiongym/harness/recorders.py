@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from decisiongym.agents.base import GreedyPolicy, ValueTable
+from decisiongym.envs.vector import RECORDERS
 from decisiongym.harness.metrics import time_grid
 from decisiongym.theory import policy_evaluation, value_iteration
 
@@ -45,7 +46,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 #: Env metadata key: the recorders the env asks for, by name or "module:Class".
-RECORDERS_KEY = "decisiongym.recorders"
+RECORDERS_KEY = RECORDERS
 #: Episodes averaged in the return curve and the final return.
 WINDOW = 20
 
@@ -111,7 +112,7 @@ class Recorder(Protocol):
 class BaseRecorder:
     """No-op defaults for the optional hooks."""
 
-    def new_phase(self, env: Any) -> None:  # noqa: B027 - optional hook
+    def new_phase(self, env: Any) -> None:
         """The env changed (a new phase of the task); episodes in progress were cut."""
 
 

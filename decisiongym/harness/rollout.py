@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 import decisiongym  # noqa: F401  (registers the environments)
 from decisiongym import agents
 from decisiongym.agents.base import TrainingTask, envs_per_learner, training_loop
-from decisiongym.envs.vector import BUDGET_KWARG
+from decisiongym.envs.vector import BUDGET_KWARG, BUDGET_UNIT
 from decisiongym.harness.experiment import Phase
 from decisiongym.harness.recorders import (
     EpisodeRecorder,
@@ -66,7 +66,7 @@ from decisiongym.harness.recorders import (
 #: Env metadata key: the name of the constructor kwarg that takes the step budget per episode.
 BUDGET_KWARG_KEY = BUDGET_KWARG
 #: Env metadata key: "steps" (default) or "episodes": what the harness's budget counts.
-BUDGET_UNIT_KEY = "decisiongym.budget_unit"
+BUDGET_UNIT_KEY = BUDGET_UNIT
 VECTORIZATION = ("auto", "sync", "async")
 #: Seed offset of each later phase of a run (phase p resets the env with seed + p * offset).
 PHASE_SEED_OFFSET = 10_000
@@ -332,6 +332,8 @@ def run(env_id: str, agent: Any, *, replicates: int, horizon: int, seed: int = 0
             raise ValueError(f"run: agent {agent!r} trains with a loop of its own, which "
                              "does not take phases")
         check_training_agent(agent, env_id, kwargs, params, horizon)
+        if env_id in gym.registry:  # the budget enters the env where it declares the kwarg
+            kwargs = env_kwargs_with_budget(env_id, kwargs, horizon)
         return _run_training_loop(loop, TrainingTask(
             env_id=env_id, env_kwargs=kwargs, agent=agent, params=params,
             replicates=replicates, budget=horizon, seed=int(seed), progress=progress))
