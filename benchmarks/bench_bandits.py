@@ -8,10 +8,11 @@ sum_t (mu* - mu[A_t]) over the arms chosen.
 
 Contestants:
 
-1. ``decisiongym``: the harness's path, ``decisiongym.harness.rollout.run_bandit`` called as the
-   CLI calls it (a native vector env from ``gym.make_vec(...,
-   vectorization_mode="vector_entry_point")``, the agent from ``decisiongym.agents.make``, one
-   Python loop over time steps, curves kept on a 200-point time grid).
+1. ``decisiongym``: the harness's path, ``decisiongym.harness.rollout.run`` called as the CLI
+   calls it (a native vector env from ``gym.make_vec(...,
+   vectorization_mode="vector_entry_point")``, the agent from ``decisiongym.agents.make``, the
+   one rollout loop over time steps, the regret recorder keeping its curves on a 200-point time
+   grid).
 2. ``numpy loop``: the same algorithm written as a bare loop over time, vectorized over
    replicates, reading the shared reward table.
 3. ``SMPyBandits`` 0.9.7 and 4. ``MABWiser`` 2.7.4, one decision at a time per replicate, in a
@@ -48,7 +49,8 @@ from numpy.typing import NDArray
 import decisiongym
 import decisiongym.agents.base as agents_base
 from decisiongym.harness.metrics import time_grid
-from decisiongym.harness.rollout import BanditRun, run_bandit
+from decisiongym.harness.recorders import RegretRecorder
+from decisiongym.harness.rollout import RunResult, run
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -165,26 +167,28 @@ def best_of(repeats: int, fn: Callable[[], Out]) -> tuple[list[float], Out]:
 
 
 def decisiongym_run(algorithm: str, means: FloatArray, cfg: Config, replicates: int,
-                    keep_steps: bool = False) -> BanditRun:
-    """One run as the harness's CLI (``decisiongym run``) makes it: curves on a 200-point time
-    grid, no per-step arrays unless ``keep_steps``."""
+                    keep_steps: bool = False) -> RunResult:
+    """One run through the harness's rollout loop (``decisiongym.harness.run``, as
+    ``decisiongym run`` calls it): one native vector env, the regret recorder keeping its curves
+    on a 200-point time grid, no per-step arrays unless ``keep_steps``."""
     agent, params = ALGORITHMS[algorithm]
-    return run_bandit(ENV_ID, agent, replicates=replicates, horizon=cfg.horizon, seed=cfg.seed,
-                      env_kwargs={"means": list(means)}, agent_params=params,
-                      grid=time_grid(cfg.horizon, 100, 100), keep_steps=keep_steps,
-                      progress=False)
+    recorder = RegretRecorder(grid=time_grid(cfg.horizon, 100, 100), keep_steps=keep_steps)
+    return run(ENV_ID, agent, replicates=replicates, horizon=cfg.horizon, seed=cfg.seed,
+               env_kwargs={"means": list(means)}, agent_params=params, recorders=[recorder],
+               progress=False)
 
 
-def check_common_random_numbers(tables: Table, run: BanditRun) -> None:
+def check_common_random_numbers(tables: Table, result: RunResult) -> None:
     """decisiongym's env paid exactly table[t, i, A_t] at every step of every replicate."""
-    if run.actions is None or run.rewards is None:
+    if "actions" not in result.arrays or "rewards" not in result.arrays:
         raise ValueError("check_common_random_numbers needs a run with keep_steps=True")
-    horizon, replicates = run.actions.shape
-    expected = tables[np.arange(horizon)[:, None], np.arange(replicates)[None, :], run.actions]
-    if not np.array_equal(expected, run.rewards):
-        t, i = np.argwhere(expected != run.rewards)[0]
+    actions, rewards = result["actions"], result["rewards"]
+    horizon, replicates = actions.shape
+    expected = tables[np.arange(horizon)[:, None], np.arange(replicates)[None, :], actions]
+    if not np.array_equal(expected, rewards):
+        t, i = np.argwhere(expected != rewards)[0]
         raise RuntimeError(f"common random numbers broken: at step {t}, replicate {i} the env "
-                           f"paid {run.rewards[t, i]}, the table says {expected[t, i]}")
+                           f"paid {rewards[t, i]}, the table says {expected[t, i]}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,9 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     for replicates in (cfg.small, cfg.large):
         shared = tables[:, :replicates]
         for algorithm in ALGORITHMS:
-            times, run = best_of(
+            times, result = best_of(
                 cfg.repeats, partial(decisiongym_run, algorithm, means, cfg, replicates))
-            regrets = run.final_regret
+            regrets = result["final_regret"]
             if replicates == cfg.small:
                 # Common random numbers: decisiongym paid the table's rewards (an untimed run).
                 check_common_random_numbers(

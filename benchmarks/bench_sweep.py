@@ -19,16 +19,16 @@ import time
 from pathlib import Path
 
 from decisiongym.harness.experiment import Cell
+from decisiongym.harness.recorders import RegretRecorder
 from decisiongym.harness.reproductions.kuleshov_precup import experiment
-from decisiongym.harness.rollout import run_bandit
+from decisiongym.harness.rollout import run
 
 
 def _time_batched(cell: Cell) -> float:
     start = time.perf_counter()
-    run_bandit(cell.env.id, cell.agent.name, replicates=cell.seeds, horizon=cell.horizon,
-               seed=cell.seed, env_kwargs=dict(cell.env.kwargs),
-               agent_params=dict(cell.agent.params), grid=[cell.horizon], keep_steps=False,
-               progress=False)
+    run(cell.env.id, cell.agent.name, replicates=cell.seeds, horizon=cell.horizon,
+        seed=cell.seed, env_kwargs=dict(cell.env.kwargs), agent_params=dict(cell.agent.params),
+        recorders=[RegretRecorder(grid=[cell.horizon])], progress=False)
     return time.perf_counter() - start
 
 
@@ -36,10 +36,10 @@ def _time_serial(cell: Cell, sample: int) -> float:
     """Seconds per replicate, one replicate at a time."""
     start = time.perf_counter()
     for i in range(sample):
-        run_bandit(cell.env.id, cell.agent.name, replicates=1, horizon=cell.horizon,
-                   seed=cell.seed + i, env_kwargs=dict(cell.env.kwargs),
-                   agent_params=dict(cell.agent.params), grid=[cell.horizon],
-                   keep_steps=False, progress=False)
+        run(cell.env.id, cell.agent.name, replicates=1, horizon=cell.horizon,
+            seed=cell.seed + i, env_kwargs=dict(cell.env.kwargs),
+            agent_params=dict(cell.agent.params),
+            recorders=[RegretRecorder(grid=[cell.horizon])], progress=False)
     return (time.perf_counter() - start) / sample
 
 

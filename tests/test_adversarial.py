@@ -25,7 +25,8 @@ from decisiongym.agents.adversarial import (
     softmax_rows,
 )
 from decisiongym.envs.adversarial import ADVERSARIES, REACTIVE_STRATEGIES, anti_index_table
-from decisiongym.harness.rollout import run_bandit
+from decisiongym.harness.recorders import RegretRecorder
+from decisiongym.harness.rollout import run
 from tests.conftest import make_agent
 
 OBLIVIOUS = "decisiongym/AdversarialBandit-v0"
@@ -179,16 +180,17 @@ def test_anti_index_table_is_the_one_ucb1_loses_every_round_on() -> None:
     table = anti_index_table(k, horizon)
     assert table.shape == (horizon, k) and not table.flags.writeable
     assert np.all(table[k:].sum(axis=1) == k - 1)  # one zero per round after the first K
-    run = run_bandit(OBLIVIOUS, "ucb1", replicates=8, horizon=horizon, seed=0,
-                     env_kwargs={"adversary": "anti-index", "k": k})
-    assert run.rewards is not None
-    assert np.all(run.rewards[k:] == 0.0)  # UCB1 earns nothing after its first K pulls
+    result = run(OBLIVIOUS, "ucb1", replicates=8, horizon=horizon, seed=0,
+                 env_kwargs={"adversary": "anti-index", "k": k},
+                 recorders=[RegretRecorder(keep_steps=True)])
+    assert np.all(result["rewards"][k:] == 0.0)  # UCB1 earns nothing after its first K pulls
 
 
 def test_reactive_anti_ucb_leaves_ucb1_nothing_and_anti_frequent_pays_by_share() -> None:
-    run = run_bandit(REACTIVE, "ucb1", replicates=6, horizon=300, seed=1,
-                     env_kwargs={"strategy": "anti-ucb", "k": 3})
-    assert run.rewards is not None and np.all(run.rewards == 0.0)
+    result = run(REACTIVE, "ucb1", replicates=6, horizon=300, seed=1,
+                 env_kwargs={"strategy": "anti-ucb", "k": 3},
+                 recorders=[RegretRecorder(keep_steps=True)])
+    assert np.all(result["rewards"] == 0.0)
     env = gym.make(REACTIVE, strategy="anti-frequent", k=2, horizon=10)
     env.reset(seed=0)
     _, r, _, _, info = env.step(0)
@@ -333,14 +335,13 @@ def test_ftrl_with_negative_entropy_chooses_exactly_exp3s_actions(estimator: str
     params: dict[str, Any] = {"estimator": estimator}
     if horizon is not None:
         params["horizon"] = horizon
-    runs = [run_bandit(OBLIVIOUS, name, replicates=20, horizon=600, seed=9,
-                       env_kwargs={"adversary": "drift", "k": 4},
-                       agent_params={**params, **extra})
+    runs = [run(OBLIVIOUS, name, replicates=20, horizon=600, seed=9,
+                env_kwargs={"adversary": "drift", "k": 4}, agent_params={**params, **extra},
+                recorders=[RegretRecorder(keep_steps=True)])
             for name, extra in (("exp3", {}), ("ftrl", {"regulariser": "negentropy"}))]
-    assert runs[0].actions is not None and runs[1].actions is not None
-    assert np.array_equal(runs[0].actions, runs[1].actions)
-    assert np.array_equal(runs[0].regret, runs[1].regret)
-    assert len(np.unique(runs[0].actions)) == 4  # it explored: the equality is not vacuous
+    assert np.array_equal(runs[0]["actions"], runs[1]["actions"])
+    assert np.array_equal(runs[0]["regret_per_step"], runs[1]["regret_per_step"])
+    assert len(np.unique(runs[0]["actions"])) == 4  # it explored: the equality is not vacuous
 
 
 def test_mirror_descent_with_negative_entropy_is_exponential_weights() -> None:
@@ -365,12 +366,11 @@ def test_mirror_descent_with_negative_entropy_is_exponential_weights() -> None:
 def test_tsallis_agents_play_distributions_and_learn() -> None:
     for name, params in (("ftrl", {"regulariser": "tsallis"}),
                          ("online-mirror-descent", {"mirror_map": "tsallis"})):
-        run = run_bandit(OBLIVIOUS, name, replicates=40, horizon=2000, seed=3,
-                         env_kwargs={"rewards": np.tile([0.2, 0.8, 0.5], (2000, 1))},
-                         agent_params=params)
-        assert run.actions is not None
-        assert np.mean(run.actions[-500:] == 1) > 0.9, name  # the constant best arm
-        assert run.final_regret.mean() < theory.tsallis_inf_regret_bound(3, 2000)
+        result = run(OBLIVIOUS, name, replicates=40, horizon=2000, seed=3,
+                     env_kwargs={"rewards": np.tile([0.2, 0.8, 0.5], (2000, 1))},
+                     agent_params=params, recorders=[RegretRecorder(keep_steps=True)])
+        assert np.mean(result["actions"][-500:] == 1) > 0.9, name  # the constant best arm
+        assert result["final_regret"].mean() < theory.tsallis_inf_regret_bound(3, 2000)
 
 
 def test_agents_forget_at_the_end_of_an_episode() -> None:
@@ -422,23 +422,31 @@ def test_softmax_rows_is_stable() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_run_bandit_records_the_regret_against_the_best_fixed_arm() -> None:
+def test_run_records_the_regret_against_the_best_fixed_arm() -> None:
     table = random_table(3, 50, 3, "uniform")
-    run = run_bandit(OBLIVIOUS, "exp3", replicates=5, horizon=50, seed=2,
-                     env_kwargs={"rewards": table}, agent_params={"horizon": 50})
-    assert run.regret_kind == "best-fixed-arm"
-    assert run.actions is not None and run.rewards is not None
-    assert run.regret_per_step is not None
+    result = run(OBLIVIOUS, "exp3", replicates=5, horizon=50, seed=2,
+                 env_kwargs={"rewards": table}, agent_params={"horizon": 50},
+                 recorders=[RegretRecorder(grid=np.arange(1, 51), keep_steps=True)])
+    assert result.record["regret_kind"] == "best-fixed-arm"
+    actions, regret_per_step = result["actions"], result["regret_per_step"]
     for i in range(5):
-        got = np.cumsum(table[np.arange(50), run.actions[:, i]])
+        got = np.cumsum(table[np.arange(50), actions[:, i]])
         best = np.cumsum(table, axis=0).max(axis=1)
-        np.testing.assert_allclose(run.regret_per_step[:, i], best - got, atol=1e-12)
-        np.testing.assert_allclose(run.rewards[:, i], table[np.arange(50), run.actions[:, i]])
-    np.testing.assert_array_equal(run.regret, run.regret_per_step)
-    with pytest.raises(ValueError, match="best fixed arm"):
-        _ = run.pseudo_regret
-    stochastic = run_bandit("decisiongym/BernoulliBandit-v0", "ucb1", replicates=2, horizon=20)
-    assert stochastic.regret_kind == "pseudo" and stochastic.regret_per_step is None
+        np.testing.assert_allclose(regret_per_step[:, i], best - got, atol=1e-12)
+        np.testing.assert_allclose(result["rewards"][:, i], table[np.arange(50), actions[:, i]])
+    # on a grid of every step the recorded curve is the per-step regret (stored as float32)
+    np.testing.assert_array_equal(result["regret"], regret_per_step.astype(np.float32))
+    np.testing.assert_array_equal(result["final_regret"], regret_per_step[-1])
+    # On a stochastic bandit the per-step regret is the pseudo-regret sum_s (mu* - mu_{A_s}).
+    stochastic = run("decisiongym/BernoulliBandit-v0", "ucb1", replicates=2, horizon=20,
+                     env_kwargs={"means": [0.3, 0.6]},
+                     recorders=[RegretRecorder(keep_steps=True)])
+    assert stochastic.record["regret_kind"] == "pseudo"
+    gaps = np.array([0.3, 0.0])[stochastic["actions"]]
+    np.testing.assert_allclose(stochastic["regret_per_step"], np.cumsum(gaps, axis=0),
+                               atol=1e-12)
+    plain = run("decisiongym/BernoulliBandit-v0", "ucb1", replicates=2, horizon=20)
+    assert "regret_per_step" not in plain.arrays  # per-step arrays only when asked for
 
 
 def test_theory_bounds_and_rates() -> None:
@@ -465,9 +473,9 @@ BOUND_CASES = [(env_id, {**kw, "k": k}) for env_id, kw in BUILT_IN for k in (2, 
 def test_exp3_stays_under_its_bound_on_every_built_in_adversary(env_id: str,
                                                                  kwargs: dict[str, Any]) -> None:
     horizon, n = 2000, 40
-    run = run_bandit(env_id, "exp3", replicates=n, horizon=horizon, seed=17, env_kwargs=kwargs,
-                     agent_params={"horizon": horizon}, grid=[horizon], keep_steps=False)
-    final = run.final_regret
+    result = run(env_id, "exp3", replicates=n, horizon=horizon, seed=17, env_kwargs=kwargs,
+                 agent_params={"horizon": horizon}, recorders=[RegretRecorder(grid=[horizon])])
+    final = result["final_regret"]
     upper = final.mean() + 3.0 * final.std(ddof=1) / math.sqrt(n)  # the interval's margin
     assert upper < theory.exp3_regret_bound(kwargs["k"], horizon)
 
@@ -477,20 +485,20 @@ def test_exp3_stays_under_its_bound_on_every_built_in_adversary(env_id: str,
 def test_exp3_stays_under_its_bound_on_random_tables(kind: str, k: int) -> None:
     horizon, n = 2000, 40
     table = random_table(100 + k, horizon, k, kind)
-    run = run_bandit(OBLIVIOUS, "exp3", replicates=n, horizon=horizon, seed=5,
-                     env_kwargs={"rewards": table}, agent_params={"horizon": horizon},
-                     grid=[horizon], keep_steps=False)
-    final = run.final_regret
+    result = run(OBLIVIOUS, "exp3", replicates=n, horizon=horizon, seed=5,
+                 env_kwargs={"rewards": table}, agent_params={"horizon": horizon},
+                 recorders=[RegretRecorder(grid=[horizon])])
+    final = result["final_regret"]
     upper = final.mean() + 3.0 * final.std(ddof=1) / math.sqrt(n)
     assert upper < theory.exp3_regret_bound(k, horizon)
 
 
 def _final_mean(env_kwargs: dict[str, Any], agent: str, horizon: int, n: int,
                 params: dict[str, Any] | None = None) -> float:
-    run = run_bandit(OBLIVIOUS, agent, replicates=n, horizon=horizon, seed=23,
-                     env_kwargs=env_kwargs, agent_params=params or {}, grid=[horizon],
-                     keep_steps=False)
-    return float(run.final_regret.mean())
+    result = run(OBLIVIOUS, agent, replicates=n, horizon=horizon, seed=23,
+                 env_kwargs=env_kwargs, agent_params=params or {},
+                 recorders=[RegretRecorder(grid=[horizon])])
+    return float(result["final_regret"].mean())
 
 
 def test_exp3_regret_grows_like_sqrt_t_ratio_near_2_between_t_and_4t() -> None:

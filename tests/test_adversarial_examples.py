@@ -288,13 +288,13 @@ def test_attack_env_api_and_rewards(victims: dict[str, nn.Module]) -> None:
 
 
 def test_nes_agent_through_the_harness_rollout(victims: dict[str, nn.Module]) -> None:
-    from decisiongym.harness.rollout import run_bandit
+    from decisiongym.harness.rollout import run
 
-    run = run_bandit("decisiongym/AdversarialAttack-v0", "nes-attacker", replicates=3,
-                     horizon=600, seed=0, keep_steps=False,
-                     env_kwargs={"victim": victims["standard"], "eps": EPS})
+    result = run("decisiongym/AdversarialAttack-v0", "nes-attacker", replicates=3,
+                 horizon=600, seed=0, env_kwargs={"victim": victims["standard"], "eps": EPS})
     # regret = queries that did not fool the victim; some episode is fooled in time
-    assert run.regret[-1].min() < 600
+    assert result.record["regret_kind"] == "pseudo"
+    assert result["final_regret"].min() < 600
 
 
 def test_game_passes_pettingzoo_api_tests_and_equals_madry_training() -> None:

@@ -12,7 +12,8 @@ import pytest
 from scipy import stats
 
 from decisiongym import agents, theory
-from decisiongym.harness.rollout import run_bandit
+from decisiongym.harness.recorders import RegretRecorder
+from decisiongym.harness.rollout import run
 from tests.conftest import make_agent
 
 BANDIT_AGENTS = [
@@ -84,16 +85,16 @@ def test_protocol_errors() -> None:
 
 @pytest.mark.parametrize("name", BANDIT_AGENTS)
 def test_same_seed_same_run_bit_for_bit(name: str) -> None:
-    kwargs = {"replicates": 8, "horizon": 300, "env_kwargs": {"means": [0.2, 0.5, 0.45, 0.7]},
-              "agent_params": DEFAULT_PARAMS.get(name, {})}
-    a = run_bandit("decisiongym/BernoulliBandit-v0", name, seed=7, **kwargs)
-    b = run_bandit("decisiongym/BernoulliBandit-v0", name, seed=7, **kwargs)
-    c = run_bandit("decisiongym/BernoulliBandit-v0", name, seed=8, **kwargs)
-    assert np.array_equal(a.actions, b.actions)
-    assert np.array_equal(a.rewards, b.rewards)
-    assert not np.array_equal(a.actions, c.actions)
-    assert a.actions.dtype == np.int64
-    assert a.actions.min() >= 0 and a.actions.max() < 4
+    a, b, c = (run("decisiongym/BernoulliBandit-v0", name, replicates=8, horizon=300, seed=seed,
+                   env_kwargs={"means": [0.2, 0.5, 0.45, 0.7]},
+                   agent_params=DEFAULT_PARAMS.get(name, {}),
+                   recorders=[RegretRecorder(keep_steps=True)])
+               for seed in (7, 7, 8))
+    assert np.array_equal(a["actions"], b["actions"])
+    assert np.array_equal(a["rewards"], b["rewards"])
+    assert not np.array_equal(a["actions"], c["actions"])
+    assert a["actions"].dtype == np.int64
+    assert a["actions"].min() >= 0 and a["actions"].max() < 4
 
 
 @pytest.mark.parametrize("name", BANDIT_AGENTS)

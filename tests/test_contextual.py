@@ -15,7 +15,8 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 import decisiongym
 from decisiongym import agents
 from decisiongym.agents.contextual import forced_sampling_arm, sherman_morrison_update
-from decisiongym.harness.rollout import run_bandit
+from decisiongym.harness.recorders import RegretRecorder
+from decisiongym.harness.rollout import run
 
 LINEAR = "decisiongym/LinearContextualBandit-v0"
 NONPARAMETRIC = "decisiongym/NonparametricContextualBandit-v0"
@@ -349,13 +350,11 @@ def test_bad_parameters_raise_value_error(name: str, params: dict[str, Any], mat
 @pytest.mark.parametrize("name", CONTEXTUAL_AGENTS)
 def test_same_seed_same_run(name: str) -> None:
     env_id = ENV_FOR_AGENT.get(name, LINEAR)
-    kw = {"replicates": 4, "horizon": 150}
-    a = run_bandit(env_id, name, seed=3, **kw)
-    b = run_bandit(env_id, name, seed=3, **kw)
-    c = run_bandit(env_id, name, seed=4, **kw)
-    assert a.actions is not None and b.actions is not None and c.actions is not None
-    assert np.array_equal(a.actions, b.actions) and np.array_equal(a.rewards, b.rewards)
-    assert not np.array_equal(a.actions, c.actions)
+    a, b, c = (run(env_id, name, replicates=4, horizon=150, seed=seed,
+                   recorders=[RegretRecorder(keep_steps=True)]) for seed in (3, 3, 4))
+    assert np.array_equal(a["actions"], b["actions"])
+    assert np.array_equal(a["rewards"], b["rewards"])
+    assert not np.array_equal(a["actions"], c["actions"])
 
 
 @pytest.mark.parametrize("name", CONTEXTUAL_AGENTS)
@@ -405,8 +404,9 @@ def test_incremental_estimates_equal_a_fresh_least_squares_solve(name: str) -> N
     """The batched Sherman-Morrison updates give the ridge solution (lambda I + X'X)^-1 X'r of
     each replicate's and arm's data, to 1e-8."""
     n, horizon, lam = 5, 400, 0.7
-    run = run_bandit(LINEAR, name, replicates=n, horizon=horizon, seed=0,
-                     agent_params={"regularization": lam})
+    result = run(LINEAR, name, replicates=n, horizon=horizon, seed=0,
+                 agent_params={"regularization": lam},
+                 recorders=[RegretRecorder(keep_steps=True)])
     # Replay the run to collect the contexts the agent saw (the env is deterministic by seed).
     env = make_vec(LINEAR, n, horizon=horizon + 1)
     x, _ = env.reset(seed=0)
@@ -421,7 +421,7 @@ def test_incremental_estimates_equal_a_fresh_least_squares_solve(name: str) -> N
         acts.append(a)
         rews.append(r)
         x = nx
-    assert run.actions is not None and np.array_equal(np.array(acts), run.actions)
+    assert np.array_equal(np.array(acts), result["actions"])
     xs_arr, acts_arr, rews_arr = np.array(xs), np.array(acts), np.array(rews)
     model = agent.model  # type: ignore[attr-defined]
     d = xs_arr.shape[2]
@@ -492,9 +492,9 @@ def test_linucb_index_matches_the_formula() -> None:
 
 def _final_regret(env_id: str, agent: str, horizon: int, replicates: int,
                   **params: Any) -> float:
-    run = run_bandit(env_id, agent, replicates=replicates, horizon=horizon, seed=0,
-                     agent_params=params, keep_steps=False)
-    return float(run.final_regret.mean())
+    result = run(env_id, agent, replicates=replicates, horizon=horizon, seed=0,
+                 agent_params=params)
+    return float(result["final_regret"].mean())
 
 
 def test_linear_agents_have_sublinear_regret_and_beat_greedy_and_ucb1() -> None:
@@ -559,9 +559,9 @@ def test_neural_linear_posterior_matches_a_fresh_solve_on_its_features() -> None
 
 
 def _digits_accuracy(agent: str, horizon: int, replicates: int, **params: Any) -> float:
-    run = run_bandit(CLASSIFICATION, agent, replicates=replicates, horizon=horizon, seed=0,
-                     env_kwargs={"dataset": "digits"}, agent_params=params, keep_steps=False)
-    return float((run.reward_sum[-1] / horizon).mean())
+    result = run(CLASSIFICATION, agent, replicates=replicates, horizon=horizon, seed=0,
+                 env_kwargs={"dataset": "digits"}, agent_params=params)
+    return float(result["mean_reward"].mean())  # the online accuracy: rewards are 0/1
 
 
 def test_digits_online_accuracy_well_above_chance() -> None:
@@ -584,13 +584,11 @@ def test_exp4_follows_the_best_expert_on_adversarial_contexts() -> None:
     theta = np.array([[0.5, 0.4, 0.0], [0.5, -0.4, 0.0], [0.5, 0.0, 0.4]])
     rng = np.random.default_rng(0)
     experts = np.concatenate([theta[None], rng.standard_normal((7, 3, 3))])
-    kw = {"replicates": 20, "horizon": 2000, "seed": 0, "keep_steps": False,
-          "env_kwargs": {"k": 3, "theta": theta, "sequence": "clustered", "segment": 50}}
-    exp4 = run_bandit(ADVERSARIAL, "exp4", agent_params={"experts": experts, "horizon": 2000},
-                      **kw)
-    uniform = run_bandit(ADVERSARIAL, "exp4", agent_params={"experts": experts, "gamma": 1.0},
-                         **kw)
-    assert exp4.final_regret.mean() < 0.45 * uniform.final_regret.mean()
+    env_kwargs = {"k": 3, "theta": theta, "sequence": "clustered", "segment": 50}
+    exp4, uniform = (run(ADVERSARIAL, "exp4", replicates=20, horizon=2000, seed=0,
+                         env_kwargs=env_kwargs, agent_params={"experts": experts, **params})
+                     for params in ({"horizon": 2000}, {"gamma": 1.0}))
+    assert exp4["final_regret"].mean() < 0.45 * uniform["final_regret"].mean()
 
 
 # --------------------------------------------------------------------------------------------

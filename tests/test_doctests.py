@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["decisiongym.envs.bandits", "decisiongym.agents", "decisiongym.harness.episodic"]
+MODULES = ["decisiongym.envs.bandits", "decisiongym.agents", "decisiongym.harness.recorders"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -1,10 +1,12 @@
-"""The episodic harness (``decisiongym.harness.episodic``), the MDP cells through ``run_cell``,
-and the Sutton & Barto reproduction."""
+"""Episodic tasks through the harness's one rollout loop (``decisiongym.harness.run`` with the
+MDP envs' default recorders, EpisodeRecorder and ModelRecorder), the MDP cells through
+``run_cell``, and the Sutton & Barto reproduction."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -12,42 +14,78 @@ import pytest
 
 import decisiongym  # noqa: F401  (registers the environments)
 from decisiongym.cli import main
-from decisiongym.harness.episodic import (
+from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
+from decisiongym.harness.recorders import (
+    EpisodeRecorder,
+    ModelRecorder,
     _deterministic_greedy_check,
     episodes_to_optimal,
     greedy_policy_is_optimal,
-    run_episodic,
 )
-from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
 from decisiongym.harness.reproductions import get_reproduction
+from decisiongym.harness.rollout import run
 from decisiongym.harness.runners import run_cell, run_experiment
 from decisiongym.theory import value_iteration
 
 
-def test_run_episodic_records_episodes_and_optimality() -> None:
-    run = run_episodic("decisiongym/Maze-v0", "q-learning", replicates=4, steps=1500, seed=0,
-                       env_kwargs={"layout": "small"}, agent_params={"alpha": 0.5})
-    assert run.optimal_start_value == -5.0
-    finished = np.isfinite(run.episode_return)
+def test_run_on_a_maze_records_episodes_and_optimality() -> None:
+    result = run("decisiongym/Maze-v0", "q-learning", replicates=4, horizon=1500, seed=0,
+                 env_kwargs={"layout": "small"}, agent_params={"alpha": 0.5})
+    # An MDP env's default recorders: every episode, and the model's optimum.
+    assert result.record["recorders"] == [EpisodeRecorder.__name__, ModelRecorder.__name__]
+    assert result.record["regret_kind"] == "episodic"
+    assert result.record["optimal_start_value"] == -5.0
+    ret, length = result["episode_return"], result["episode_length"]
+    finished = np.isfinite(ret)
     # Returns are minus the lengths (reward -1 per step) and episodes end where they say.
-    np.testing.assert_array_equal(run.episode_return[finished], -run.episode_length[finished])
-    ends = run.episode_end_step[:, 0][finished[:, 0]]
-    lengths = run.episode_length[:, 0][finished[:, 0]]
+    np.testing.assert_array_equal(ret[finished], -length[finished])
+    # gamma = 1: the model recorder's discounted return is the same return.
+    np.testing.assert_array_equal(result["discounted_return"], ret)
+    ends = result["episode_end_step"][:, 0][finished[:, 0]]
+    lengths = length[:, 0][finished[:, 0]]
     # Each episode after the first starts one (reset) step after the previous one ended.
     np.testing.assert_array_equal(np.diff(ends), lengths[1:] + 1)
-    reached = episodes_to_optimal(run.greedy_optimal)
+    np.testing.assert_array_equal(result["episodes"], finished.sum(axis=0))
+    reached = episodes_to_optimal(result["greedy_optimal"])
     assert np.isfinite(reached).all()
-    assert np.all(np.isnan(run.value_error))
+    np.testing.assert_array_equal(result["episodes_to_optimal"], reached)
+    assert np.all(np.isnan(result["value_error"]))
 
 
-def test_run_episodic_value_error_for_prediction() -> None:
-    run = run_episodic("decisiongym/RandomWalk-v0", "td0", replicates=20, steps=600, seed=1,
-                       agent_params={"alpha": 0.1, "initial_value": 0.5})
+def test_run_value_error_for_prediction() -> None:
+    result = run("decisiongym/RandomWalk-v0", "td0", replicates=20, horizon=600, seed=1,
+                 agent_params={"alpha": 0.1, "initial_value": 0.5})
+    value_error = result["value_error"]
     first = float(np.sqrt(np.mean((0.5 - np.arange(1, 6) / 6) ** 2)))
     # After the first episode only states of that episode moved: the error is near the initial
     # one, and it falls with learning.
-    assert abs(np.nanmean(run.value_error[0]) - first) < 0.1
-    assert np.nanmean(run.value_error[40]) < 0.6 * first
+    assert abs(np.nanmean(value_error[0]) - first) < 0.1
+    assert np.nanmean(value_error[40]) < 0.6 * first
+    assert np.all(np.isnan(result["greedy_optimal"]))  # a prediction agent has no policy
+
+
+def test_run_on_a_tabular_mdp_discounts_and_checks_the_greedy_policy() -> None:
+    """gamma = 0.9, stochastic transitions: the model recorder discounts each episode's return
+    and checks greedy optimality against value iteration (the general, not the deterministic,
+    check)."""
+    kwargs = {"n_states": 6, "n_actions": 2}
+    result = run("decisiongym/TabularMDP-v0", "q-learning", replicates=3, horizon=3000, seed=2,
+                 env_kwargs=kwargs, agent_params={"alpha": 0.2})
+    env: Any = gym.make("decisiongym/TabularMDP-v0", n_states=6, n_actions=2).unwrapped
+    v_star, _ = value_iteration(env.transitions, env.rewards, env.gamma)
+    assert result.record["optimal_start_value"] == pytest.approx(
+        float(env.initial_state_distribution @ v_star))
+    ret, discounted = result["episode_return"], result["discounted_return"]
+    finished = np.isfinite(ret)
+    np.testing.assert_array_equal(finished, np.isfinite(discounted))
+    assert result["episodes"].min() > 10
+    gopt = result["greedy_optimal"][finished]
+    assert set(np.unique(gopt).tolist()) <= {0.0, 1.0}
+    # The episodic regret is the sum over finished episodes of V*(s_0) - G_e (discounted).
+    v0 = result.record["optimal_start_value"]
+    np.testing.assert_allclose(result["final_regret"],
+                               np.nansum(v0 - discounted.astype(np.float64), axis=0), rtol=1e-5,
+                               atol=1e-3)
 
 
 def test_greedy_checks_agree() -> None:
@@ -78,7 +116,8 @@ def test_run_cell_dispatches_mdp_envs(tmp_path: Path) -> None:
     cell = exp.cells()[0]
     result = run_cell(cell)
     assert {"episode_return", "episodes_to_optimal", "final_regret", "regret", "grid",
-            "best_arm_fraction", "mean_reward"} <= set(result.arrays)
+            "optimal_episode_fraction", "mean_reward", "final_return"} <= set(result.arrays)
+    assert "best_arm_fraction" not in result.arrays  # no column under another's name
     assert result.arrays["final_regret"].shape == (3,)
     again = run_cell(cell)  # a cell is a function of its spec
     for key, value in result.arrays.items():

@@ -6,24 +6,40 @@ These runs are the suite's learning tests: fixed seeds, many replicates, thresho
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from decisiongym import theory
 from decisiongym.harness.metrics import mean_confidence_interval
-from decisiongym.harness.rollout import BanditRun, run_bandit
+from decisiongym.harness.recorders import RegretRecorder
+from decisiongym.harness.rollout import run
 
 TWO_ARMS = {"means": [0.6, 0.4]}  # gap 0.2
+FloatArray = NDArray[np.float64]
 
 
-def _two_arm_run(agent: str, **params: float) -> BanditRun:
-    return run_bandit("decisiongym/BernoulliBandit-v0", agent, replicates=200, horizon=10_000,
-                      seed=0, env_kwargs=TWO_ARMS, agent_params=params)
+def _pseudo_regret(env_id: str, agent: str, *, seed: int, env_kwargs: dict[str, Any],
+                   agent_params: dict[str, Any] | None = None) -> FloatArray:
+    """The cumulative pseudo-regret at every step, (horizon, replicates): 200 replicates,
+    T = 10^4."""
+    result = run(env_id, agent, replicates=200, horizon=10_000, seed=seed,
+                 env_kwargs=env_kwargs, agent_params=agent_params,
+                 recorders=[RegretRecorder(keep_steps=True)])
+    assert result.record["regret_kind"] == "pseudo"
+    return result["regret_per_step"]
+
+
+def _two_arm_run(agent: str, **params: float) -> FloatArray:
+    return _pseudo_regret("decisiongym/BernoulliBandit-v0", agent, seed=0, env_kwargs=TWO_ARMS,
+                          agent_params=params)
 
 
 @pytest.mark.parametrize("agent", ["ucb1", "kl-ucb", "thompson-beta"])
 def test_logarithmic_regret_on_two_arms(agent: str) -> None:
-    regret = _two_arm_run(agent).pseudo_regret.mean(axis=1)
+    regret = _two_arm_run(agent).mean(axis=1)
     ratio = regret[9_999] / regret[999]
     # Linear growth would give 10; log growth gives about log(1e4) / log(1e3) = 1.33 plus the
     # early constant: anything below 4 is "well below 10".
@@ -33,7 +49,7 @@ def test_logarithmic_regret_on_two_arms(agent: str) -> None:
 
 
 def test_constant_epsilon_greedy_regret_is_linear() -> None:
-    regret = _two_arm_run("epsilon-greedy", epsilon=0.1).pseudo_regret.mean(axis=1)
+    regret = _two_arm_run("epsilon-greedy", epsilon=0.1).mean(axis=1)
     ratio = regret[9_999] / regret[999]
     # (the first 1000 steps also pay for early greedy mistakes, so the ratio is below 10)
     assert ratio > 5.0, f"epsilon-greedy: regret(1e4) / regret(1e3) = {ratio:.2f}"
@@ -46,14 +62,14 @@ def test_constant_epsilon_greedy_regret_is_linear() -> None:
 
 
 def test_random_agent_regret_is_exactly_linear_in_expectation() -> None:
-    run = _two_arm_run("random")
-    _, lo, hi = mean_confidence_interval(run.pseudo_regret[-1])
+    regret = _two_arm_run("random")
+    _, lo, hi = mean_confidence_interval(regret[-1])
     assert lo - 5 < 10_000 * 0.1 < hi + 5
 
 
 def test_explore_then_commit_stays_below_its_bound() -> None:
-    run = _two_arm_run("etc", gap=0.2, horizon=10_000)
-    mean, _, _ = mean_confidence_interval(run.pseudo_regret[-1])
+    regret = _two_arm_run("etc", gap=0.2, horizon=10_000)
+    mean, _, _ = mean_confidence_interval(regret[-1])
     assert mean <= theory.etc_regret_bound(0.2, 10_000)
     m = theory.etc_optimal_m(0.2, 10_000)
     # exploration alone costs m * gap (the bad arm is pulled m times)
@@ -61,21 +77,21 @@ def test_explore_then_commit_stays_below_its_bound() -> None:
 
 
 @pytest.fixture(scope="module")
-def chapelle_li_runs() -> dict[str, BanditRun]:
+def chapelle_li_runs() -> dict[str, FloatArray]:
     """Chapelle & Li (2011): K = 10, epsilon = 0.1, T = 10^4, 200 replicates."""
     return {
-        agent: run_bandit("decisiongym/ChapelleLi-v0", agent, replicates=200, horizon=10_000,
-                          seed=2011, env_kwargs={"k": 10, "epsilon": 0.1})
+        agent: _pseudo_regret("decisiongym/ChapelleLi-v0", agent, seed=2011,
+                              env_kwargs={"k": 10, "epsilon": 0.1})
         for agent in ("thompson-beta", "kl-ucb", "ucb1")
     }
 
 
 @pytest.mark.parametrize("agent", ["thompson-beta", "kl-ucb"])
-def test_chapelle_li_near_lai_robbins(agent: str, chapelle_li_runs: dict[str, BanditRun]) -> None:
+def test_chapelle_li_near_lai_robbins(agent: str, chapelle_li_runs: dict[str, FloatArray]) -> None:
     means = [0.5] + [0.4] * 9
     constant = theory.lai_robbins_constant(means)
     bound = constant * math.log(10_000)
-    regret = chapelle_li_runs[agent].pseudo_regret.mean(axis=1)
+    regret = chapelle_li_runs[agent].mean(axis=1)
     final = regret[-1]
     # Within a factor 2.5 of the bound from above (the bound is asymptotic: at finite T these
     # algorithms may sit a little below it, not far below).
@@ -86,11 +102,11 @@ def test_chapelle_li_near_lai_robbins(agent: str, chapelle_li_runs: dict[str, Ba
 
 
 @pytest.mark.parametrize("agent", ["thompson-beta", "kl-ucb"])
-def test_chapelle_li_beats_ucb1(agent: str, chapelle_li_runs: dict[str, BanditRun]) -> None:
-    _, _, hi = mean_confidence_interval(chapelle_li_runs[agent].pseudo_regret[-1])
-    _, lo_ucb, _ = mean_confidence_interval(chapelle_li_runs["ucb1"].pseudo_regret[-1])
+def test_chapelle_li_beats_ucb1(agent: str, chapelle_li_runs: dict[str, FloatArray]) -> None:
+    _, _, hi = mean_confidence_interval(chapelle_li_runs[agent][-1])
+    _, lo_ucb, _ = mean_confidence_interval(chapelle_li_runs["ucb1"][-1])
     assert hi < lo_ucb
     # UCB1's growth rate is far from optimal: its slope exceeds 2.5 C.
-    regret = chapelle_li_runs["ucb1"].pseudo_regret.mean(axis=1)
+    regret = chapelle_li_runs["ucb1"].mean(axis=1)
     constant = theory.lai_robbins_constant([0.5] + [0.4] * 9)
     assert (regret[9_999] - regret[999]) / math.log(10) > 2.5 * constant
