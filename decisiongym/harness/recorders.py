@@ -72,9 +72,10 @@ class RolloutSetup:
     learner_of: IntArray = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StepBatch:
-    """One batched step, as the recorders see it.
+    """One batched step, as the recorders see it (valid during the ``step`` call; copy what
+    you keep).
 
     ``t``: vector steps done (1-based); ``env_steps``: env steps per learner so far;
     ``live`` (num_envs,): the copies whose step was a real transition that counts (not the
@@ -174,21 +175,15 @@ class RegretRecorder(BaseRecorder):
 
     def step(self, batch: StepBatch) -> None:
         info, a, r = batch.info, batch.actions, batch.rewards
-        if not self.kind:
-            self.kind = regret_kind(info)
-            if self.kind == "best-fixed-arm":
+        kind = self.kind
+        if not kind:
+            kind = self.kind = regret_kind(info)
+            if kind == "best-fixed-arm":
                 self.cum_table = np.zeros(np.shape(info["rewards"]))
-        if not batch.all_live:  # reset steps of a shorter episode add nothing
+        all_live = batch.all_live
+        if not all_live:  # reset steps of a shorter episode add nothing
             r = np.where(batch.live, r, 0.0)
-        if self.kind == "best-fixed-arm":
-            table = info["rewards"]
-            if not batch.all_live:
-                table = np.where(batch.live[:, None], table, 0.0)
-            self.cum_table += table
-            self.cum_reward += r
-            self.cum_regret = self.cum_table.max(axis=1) - self.cum_reward
-            self.cum_best += (a == self.cum_table.argmax(axis=1)) & batch.live
-        else:
+        if kind == "pseudo":
             if "expected_reward" in info:
                 expected = info["expected_reward"]
                 optimal = info["optimal_expected_reward"]
@@ -196,13 +191,21 @@ class RegretRecorder(BaseRecorder):
                 means = np.asarray(info["expected_rewards"])
                 expected = means[np.arange(means.shape[0]), a]
                 optimal = means.max(axis=1)
-            if batch.all_live:
+            if all_live:
                 self.cum_regret += optimal - expected
                 self.cum_best += expected == optimal
             else:
                 self.cum_regret += np.where(batch.live, optimal - expected, 0.0)
                 self.cum_best += (expected == optimal) & batch.live
             self.cum_reward += r
+        else:
+            table = info["rewards"]
+            if not all_live:
+                table = np.where(batch.live[:, None], table, 0.0)
+            self.cum_table += table
+            self.cum_reward += r
+            self.cum_regret = self.cum_table.max(axis=1) - self.cum_reward
+            self.cum_best += (a == self.cum_table.argmax(axis=1)) & batch.live
         t = batch.t
         if t <= self.horizon:
             g = self.record_at[t]

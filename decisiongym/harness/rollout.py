@@ -224,9 +224,14 @@ def rollout(env: Any, agent: Any, *, learners: int, budget: int, seed: int,
                desc=description, unit="step", leave=False, file=sys.stderr)
     chosen: list[Recorder] | None = list(recorders) if recorders is not None else None
     setup: RolloutSetup | None = None
+    clock = time.perf_counter
+    all_live = np.ones(copies, dtype=bool)
+    all_live.flags.writeable = False
+    steppers: tuple[Recorder, ...] = ()
     try:
         obs, reset_info = env.reset(seed=seed)
         fresh = np.zeros(copies, dtype=bool)  # the next step is a reset step
+        any_fresh = False
         episodes = np.zeros(learners, dtype=np.int64)
         t = 0
         phase = 0
@@ -237,25 +242,31 @@ def rollout(env: Any, agent: Any, *, learners: int, budget: int, seed: int,
                 phase += 1
                 obs, _ = env.reset(seed=seed + phase * PHASE_SEED_OFFSET)
                 fresh[:] = False
-                for recorder in chosen or ():
+                any_fresh = False
+                for recorder in steppers:
                     recorder.new_phase(env)
-            start = time.perf_counter()
+            start = clock()
             actions = agent.act(obs)
-            acted = time.perf_counter() - start
+            acted = clock() - start
             next_obs, rewards, terminated, truncated, info = env.step(actions)
-            start = time.perf_counter()
+            start = clock()
             agent.update(obs, actions, rewards, next_obs, terminated, truncated)
-            seconds = acted + time.perf_counter() - start
+            seconds = acted + clock() - start
             t += 1
-            live = ~fresh
+            terminated = np.asarray(terminated, dtype=bool)
+            truncated = np.asarray(truncated, dtype=bool)
+            ended = terminated | truncated
+            # Reset steps (NEXT_STEP) and learners past an episode budget do not count.
+            if any_fresh:
+                live = ~fresh
+                ended &= live
+            else:
+                live = all_live
             if episodes_mode:
-                live &= episodes[learner_of] < budget
-            ended = (np.asarray(terminated) | np.asarray(truncated)) & ~fresh
-            batch = StepBatch(t=t, env_steps=t * k, actions=np.asarray(actions),
-                              rewards=np.asarray(rewards, dtype=np.float64),
-                              terminated=np.asarray(terminated, dtype=bool),
-                              truncated=np.asarray(truncated, dtype=bool), info=info,
-                              live=live, all_live=bool(live.all()), agent_seconds=seconds)
+                live = live & (episodes[learner_of] < budget)
+            batch = StepBatch(t, t * k, np.asarray(actions), np.asarray(rewards, np.float64),
+                              terminated, truncated, info, live,
+                              live is all_live or np.count_nonzero(live) == live.size, seconds)
             if setup is None:
                 setup = RolloutSetup(env=env, agent=agent, learners=learners,
                                      envs_per_learner=k, budget=budget,
@@ -263,15 +274,18 @@ def rollout(env: Any, agent: Any, *, learners: int, budget: int, seed: int,
                                      reset_info=reset_info, learner_of=learner_of)
                 if chosen is None:
                     chosen = default_recorders(env, info, envs_per_learner=k)
-                for recorder in chosen:
+                steppers = tuple(chosen)
+                for recorder in steppers:
                     recorder.start(setup)
-            for recorder in chosen or ():
+            for recorder in steppers:
                 recorder.step(batch)
-            if episodes_mode and ended.any():
+            any_fresh = np.count_nonzero(ended) > 0  # (much cheaper than .any() on small arrays)
+            if episodes_mode and any_fresh:
                 np.add.at(episodes, learner_of[ended & live], 1)
             fresh = ended
             obs = next_obs
-            bar.update(1)
+            if show:
+                bar.update(1)
     finally:
         bar.close()
         env.close()
