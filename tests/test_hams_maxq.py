@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import decisiongym  # noqa: F401
+from decisiongym import agents
 from decisiongym.agents.hams import (
     HAM,
     Machine,
@@ -22,12 +23,16 @@ from decisiongym.agents.maxq import (
     ROOT,
     TAXI_ID,
     MaxQQ,
-    flat_q_taxi,
     greedy_returns,
-    run_maxq_taxi,
+    run_maxq,
     taxi_optimal_values,
 )
+from decisiongym.harness import run
+from decisiongym.harness.recorders import return_curve
+from decisiongym.harness.rollout import AgentMismatch
 from decisiongym.theory import value_iteration
+
+MAZE = "decisiongym/Maze-v0"
 
 
 def _maze() -> Any:
@@ -72,13 +77,56 @@ def test_navigation_ham_structure_and_joint_smdp() -> None:
 
 
 def test_hamq_reaches_the_optimal_return() -> None:
+    """``hamq`` through the harness: its start value converges to the HAM's optimum (the flat
+    one, -17) and epsilon-greedy returns come near it."""
+    out = run(MAZE, "hamq", replicates=3, horizon=8000, seed=0, env_kwargs={"layout": "seed"})
+    np.testing.assert_allclose(out["start_value"], -17.0, atol=1e-6)
+    assert out.metric == "return" and (out["final_return"] > -30).all()
+    assert out.record["training_loop"] and out.record["ham"] == "navigation"
+    assert out.record["choice_points"][-1] == "Root/choose"
+
+
+def test_hamq_records_its_episodes_within_the_budget() -> None:
     u = _maze()
-    ham = navigation_ham(u.maze)
-    run = run_hamq(ham, u.model, episodes=150, replicates=3, seed=0)
-    s0 = int(np.argmax(u.initial_state_distribution))
-    root = ham.index[("Root", "choose")]
-    np.testing.assert_allclose(run.q[:, s0, root].max(axis=1), -17.0, atol=1e-6)
-    assert run.episode_return[-20:].mean() > -30  # epsilon-greedy near the optimum, -17
+    direct = run_hamq(navigation_ham(u.maze), u.model, steps=1500, replicates=2, seed=5)
+    out = run(MAZE, "hamq", replicates=2, horizon=1500, seed=5, env_kwargs={"layout": "seed"})
+    for name in ("episode_return", "episode_length", "episode_end_step"):
+        assert np.array_equal(out[name].astype(np.float64), getattr(direct, name),
+                              equal_nan=True), name
+    finished = np.isfinite(direct.episode_length)
+    assert np.array_equal(out["episodes"], finished.sum(axis=0))
+    for i in range(2):  # each end step is the previous one plus the episode's length
+        n = int(finished[:, i].sum())
+        ends, lengths = direct.episode_end_step[:n, i], direct.episode_length[:n, i]
+        assert ends[0] == lengths[0] and np.array_equal(np.diff(ends), lengths[1:])
+        assert ends[-1] <= 1500
+    # -1 per step: the return is minus the length
+    assert np.array_equal(direct.episode_return[finished], -direct.episode_length[finished])
+    # learner i is seeded seed + i: the second learner of seed 5 is the first of seed 6
+    one = run_hamq(navigation_ham(u.maze), u.model, steps=1500, replicates=1, seed=6)
+    n = int(np.isfinite(one.episode_return).sum())
+    assert np.array_equal(one.episode_return[:n, 0], direct.episode_return[:n, 1])
+
+
+def test_hamq_validates_its_parameters_and_env() -> None:
+    env = gym.make(MAZE)
+    for params, match in (({"ham": "corridor"}, "ham must be one of"), ({"alpha": 0.0}, "alpha"),
+                          ({"epsilon": 2}, "epsilon"), ({"gamma": 1.5}, "gamma")):
+        with pytest.raises(ValueError, match=match):
+            agents.make("hamq", observation_space=env.observation_space,
+                        action_space=env.action_space, **params)
+        with pytest.raises(ValueError, match=match):
+            run(MAZE, "hamq", replicates=1, horizon=10, agent_params=params)
+    with pytest.raises(AgentMismatch, match="CartPole"):
+        run("CartPole-v1", "hamq", replicates=1, horizon=10)
+    with pytest.raises(ValueError, match="hamq: the navigation HAM runs on a maze.*FourRooms"):
+        run("decisiongym/FourRooms-v0", "hamq", replicates=1, horizon=10)
+    with pytest.raises(ValueError, match="hamq: HAMQ runs on deterministic mazes"):
+        run(MAZE, "hamq", replicates=1, horizon=10, env_kwargs={"slip": 0.1})
+    agent = agents.make("hamq", observation_space=env.observation_space,
+                        action_space=env.action_space)
+    with pytest.raises(NotImplementedError, match="loop of its own"):
+        agent.reset(1, seed=0)
 
 
 def test_maxq_decomposition_sums_to_the_root_value() -> None:
@@ -91,18 +139,56 @@ def test_maxq_decomposition_sums_to_the_root_value() -> None:
         assert sum(x for _, x in terms) == pytest.approx(learner.value(ROOT, s))
 
 
+def test_maxq_q_runs_through_the_harness() -> None:
+    direct = run_maxq(steps=1500, replicates=2, seed=3)
+    out = run(TAXI_ID, "maxq-q", replicates=2, horizon=1500, seed=3)
+    for name in ("episode_return", "episode_length", "episode_end_step"):
+        assert np.array_equal(out[name].astype(np.float64), getattr(direct, name),
+                              equal_nan=True), name
+    finished = np.isfinite(direct.episode_length)
+    assert np.array_equal(out["episodes"], finished.sum(axis=0)) and finished[0].all()
+    assert (np.nanmax(direct.episode_end_step, axis=0) <= 1500).all()
+    assert out.metric == "return" and out["final_return"].shape == (2,)
+    assert out.record["training_loop"]
+
+
+def test_maxq_q_validates_its_parameters_and_env() -> None:
+    env = gym.make(TAXI_ID)
+    with pytest.raises(ValueError, match="maxq-q: alpha"):
+        agents.make("maxq-q", observation_space=env.observation_space,
+                    action_space=env.action_space, alpha=0.0)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        run(TAXI_ID, "maxq-q", replicates=1, horizon=10, agent_params={"ham": "navigation"})
+    with pytest.raises(AgentMismatch, match="maxq-q.*Taxi's spaces"):
+        run("decisiongym/Maze-v0", "maxq-q", replicates=1, horizon=10)
+
+
 @pytest.mark.slow
 def test_maxq_q_reaches_the_flat_optimum_on_taxi() -> None:
-    """About 30-60 s: MAXQ-Q with Dietterich's state abstractions learns Taxi; its decomposed
-    root value sums to (about) the flat optimal value, and it learns faster than flat Q."""
+    """About 10 s: MAXQ-Q with Dietterich's state abstractions learns Taxi; its decomposed
+    root value sums to (about) the flat optimal value, and it learns faster than flat
+    Q-learning (the registered ``q-learning`` agent, same alpha, gamma and epsilon) at equal
+    episodes and at equal env steps."""
     u: Any = gym.make(TAXI_ID).unwrapped
     starts = np.flatnonzero(u.initial_state_distrib)
     v_star = taxi_optimal_values()
-    run = run_maxq_taxi(episodes=3000, replicates=1, seed=0, alpha=0.5)
-    learner = run.learners[0]
+    steps = 65_000  # a little over 3000 episodes of MAXQ-Q
+    maxq = run_maxq(steps=steps, replicates=1, seed=0, alpha=0.5)
+    learner = maxq.learners[0]
     greedy = greedy_returns(learner, starts)
     assert (greedy >= v_star[starts] - 1e-9).mean() > 0.9
     root = np.array([learner.value(ROOT, int(s)) for s in starts])
     assert np.median(np.abs(root - v_star[starts])) < 1.0
-    flat = flat_q_taxi(episodes=3000, replicates=1, seed=0, alpha=0.5)
-    assert run.episode_return[:300].mean() > np.nanmean(flat.episode_return[:300])
+    flat = run(TAXI_ID, "q-learning", replicates=1, horizon=steps, seed=0,
+               agent_params={"alpha": 0.5, "gamma": 1.0, "epsilon": 0.1})
+    assert np.isfinite(maxq.episode_return[:300]).all()
+    assert np.isfinite(flat["episode_return"][:300]).all()
+    # about -22 against -122
+    assert maxq.episode_return[:300].mean() > flat["episode_return"][:300].mean() + 50
+    # at equal env steps: the mean return of the last 20 episodes by step 10,000, about -2
+    # against -226
+    at = np.array([10_000])
+    hier = return_curve(maxq.episode_return, maxq.episode_end_step, at)[0, 0]
+    base = return_curve(flat["episode_return"].astype(np.float64),
+                        flat["episode_end_step"].astype(np.float64), at)[0, 0]
+    assert hier > base + 100

@@ -173,7 +173,9 @@ from gymnasium.utils.env_checker import check_env  # noqa: E402
 
 import decisiongym  # noqa: E402, F401
 from decisiongym import agents  # noqa: E402
-from decisiongym.supervised.agents import train_on_env  # noqa: E402
+from decisiongym.harness import run  # noqa: E402
+from decisiongym.harness.recorders import RegretRecorder  # noqa: E402
+from decisiongym.supervised.recorders import HeldoutAccuracyRecorder  # noqa: E402
 
 IMG = "decisiongym/ImageClassification-v0"
 SEQ = "decisiongym/SequenceTask-v0"
@@ -289,6 +291,15 @@ def _learner(name: str, feedback: str, n: int, **params: object) -> tuple:
     return env, agent
 
 
+def _train(agent: object, replicates: int, steps: int, seed: int, env_id: str = IMG,
+           recorders: tuple = (), **env_kwargs: object) -> tuple:
+    """Train the agent object through the harness's rollout loop (agent and env reset with
+    ``seed``); returns the per-step rewards (steps, replicates) and the run's result."""
+    out = run(env_id, agent, replicates=replicates, horizon=steps, seed=seed,
+              env_kwargs=env_kwargs, recorders=[RegretRecorder(keep_steps=True), *recorders])
+    return out["rewards"], out
+
+
 def test_learners_are_registered_and_validate_parameters() -> None:
     names = [n for n, _ in agents.list_agents()]
     assert {"net-full", "net-reinforce", "net-epsilon-greedy"} <= set(names)
@@ -314,9 +325,9 @@ def test_learners_are_registered_and_validate_parameters() -> None:
 def test_same_seed_same_run_on_cpu() -> None:
     runs = []
     for _ in range(2):
-        env, agent = _learner("net-reinforce", "bandit", 2, batch_size=8)
-        out = train_on_env(agent, env, 64, seed=7)
-        runs.append((out["reward"], agent.weights["net.0.weight"].detach().clone()))
+        _, agent = _learner("net-reinforce", "bandit", 2, batch_size=8)
+        rewards, _ = _train(agent, 2, 64, seed=7, feedback="bandit")
+        runs.append((rewards, agent.weights["net.0.weight"].detach().clone()))
     assert np.array_equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
 
 
@@ -356,19 +367,54 @@ def test_full_feedback_beats_95_percent_and_bandit_learns_less_at_equal_samples(
 
     ds = load_dataset("digits")
     steps = 4000
-    env, full = _learner("net-full", "full", 1, model="cnn")
-    out_full = train_on_env(full, env, steps, seed=0)
+    _, full = _learner("net-full", "full", 1, model="cnn")
+    heldout = HeldoutAccuracyRecorder(ds.X_test, ds.y_test, every=1500)
+    rewards, out = _train(full, 1, steps, 0, recorders=(heldout,), feedback="full")
     acc_full = float(full.accuracy(ds.X_test, ds.y_test)[0])
     assert acc_full >= 0.95
-    assert out_full["reward"].shape == (steps, 1)
-    env, bandit = _learner("net-epsilon-greedy", "bandit", 1, model="cnn")
-    train_on_env(bandit, env, steps, seed=0)
+    assert rewards.shape == (steps, 1)
+    assert out["samples"].tolist() == [1500, 3000, 4000]
+    assert out["heldout_accuracy"].shape == (3, 1) and out["final_heldout_accuracy"][0] == acc_full
+    _, bandit = _learner("net-epsilon-greedy", "bandit", 1, model="cnn")
+    _train(bandit, 1, steps, 0, feedback="bandit")
     acc_bandit = float(bandit.accuracy(ds.X_test, ds.y_test)[0])
     assert 0.3 < acc_bandit < acc_full  # chance is 0.1
-    env, reinforce = _learner("net-reinforce", "bandit", 2, lr=3e-3)
-    train_on_env(reinforce, env, 3000, seed=0)
+    _, reinforce = _learner("net-reinforce", "bandit", 2, lr=3e-3)
+    _train(reinforce, 2, 3000, 0, feedback="bandit")
     acc_pg = reinforce.accuracy(ds.X_test, ds.y_test)
     assert np.all(acc_pg > 0.3) and np.all(acc_pg < acc_full)
+
+
+def test_heldout_accuracy_recorder_measures_every_learner_on_its_schedule() -> None:
+    from types import SimpleNamespace
+
+    class Counter:  # accuracy = the number of times asked, per learner
+        name = "counter"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def accuracy(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+            self.calls += 1
+            return np.array([self.calls, 10.0 * self.calls])
+
+    X, y = np.zeros((3, 2)), np.array([0, 1, 0])
+    agent = Counter()
+    rec = HeldoutAccuracyRecorder(X, y, every=4)
+    rec.start(SimpleNamespace(envs_per_learner=1, budget_unit="steps", agent=agent, budget=10))
+    for t in range(1, 11):
+        rec.step(SimpleNamespace(t=t, env_steps=t))
+    arrays, record = rec.finish()
+    assert arrays["samples"].tolist() == [4, 8, 10]
+    assert arrays["heldout_accuracy"].tolist() == [[1, 10], [2, 20], [3, 30]]
+    assert arrays["final_heldout_accuracy"].tolist() == [3, 30] and record["heldout_examples"] == 3
+    with pytest.raises(ValueError, match="accuracy"):
+        rec.start(SimpleNamespace(envs_per_learner=1, budget_unit="steps", agent=object(),
+                                  budget=10))
+    with pytest.raises(ValueError, match="every"):
+        HeldoutAccuracyRecorder(X, y, every=0)
+    with pytest.raises(ValueError, match="same number"):
+        HeldoutAccuracyRecorder(X, y[:2])
 
 
 @pytest.mark.parametrize("module", ["decisiongym.supervised.data", "decisiongym.supervised.models",
@@ -463,8 +509,9 @@ def test_recurrent_learner_reads_the_sequence_task_step_by_step() -> None:
                        feedback="full", gap=2)
     agent = agents.make("rnn-full", observation_space=env.single_observation_space,
                         action_space=env.single_action_space, batch_size=4, device="cpu")
-    out = train_on_env(agent, env, 2000, seed=0)  # 5 steps per episode (4 + the reset step)
-    answers = out["reward"].reshape(-1, 5, 2)[:, 3]  # the answer step of each episode
+    # 5 steps per episode (4 + the reset step)
+    rewards, _ = _train(agent, 2, 2000, 0, SEQ, feedback="full", gap=2)
+    answers = rewards.reshape(-1, 5, 2)[:, 3]  # the answer step of each episode
     assert agent.updates > 90
     assert answers[-40:].mean() > 0.8 > answers[:20].mean()
     with pytest.raises(ValueError, match="rnn-full: cell"):
@@ -473,8 +520,8 @@ def test_recurrent_learner_reads_the_sequence_task_step_by_step() -> None:
     bandit = gym.make_vec(SEQ, num_envs=2, vectorization_mode="vector_entry_point", gap=2)
     pg = agents.make("rnn-reinforce", observation_space=bandit.single_observation_space,
                      action_space=bandit.single_action_space, batch_size=4, device="cpu")
-    out = train_on_env(pg, bandit, 100, seed=0)
-    assert out["reward"].shape == (100, 2) and pg.updates >= 4
+    rewards, _ = _train(pg, 2, 100, 0, SEQ, gap=2)
+    assert rewards.shape == (100, 2) and pg.updates >= 4
 
 
 @pytest.mark.slow

@@ -250,6 +250,41 @@ class TrainingLoop(Protocol):
     def __call__(self, task: TrainingTask) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]: ...
 
 
+def episode_records(per_learner: list[list[float]]) -> FloatArray:
+    """Per-episode records of each learner as the (E, learners) array a :class:`TrainingLoop`
+    hands back: NaN past a learner's last episode, at least one row.
+
+    >>> episode_records([[1.0, 2.0], [3.0]]).tolist()
+    [[1.0, 3.0], [2.0, nan]]
+    """
+    out = np.full((max([1, *(len(x) for x in per_learner)]), len(per_learner)), np.nan)
+    for i, x in enumerate(per_learner):
+        out[:len(x), i] = x
+    return out
+
+
+class OwnLoopAgent(BaseAgent):
+    """Base class of an agent that only its registered :class:`TrainingLoop` trains: the class
+    validates the parameters (the harness builds it for the env's spaces before handing the
+    loop its task); resetting or stepping it raises ``NotImplementedError``."""
+
+    def _own_loop(self) -> NotImplementedError:
+        entry = _REGISTRY.get(self.name)
+        where = f" ({entry.training_loop})" if entry is not None and entry.training_loop else ""
+        return NotImplementedError(f"{self.name} trains with a loop of its own{where}: run it "
+                                   "through decisiongym.harness.run or an experiment")
+
+    def _reset_state(self, num_envs: int) -> None:
+        raise self._own_loop()
+
+    def _act(self, obs: Any) -> NDArray[Any]:
+        raise self._own_loop()
+
+    def _learn(self, rows: IntArray, obs: Any, actions: NDArray[Any], rewards: FloatArray,
+               next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
+        raise self._own_loop()
+
+
 # ----- optional capabilities (typed, instead of probing attributes) -------------------------
 
 

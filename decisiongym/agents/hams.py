@@ -19,6 +19,14 @@ Q([s, m], c)].
 "follow the corridor in direction d" (move d until a wall is ahead; at a junction, a choice:
 go on or stop) or "back off from the obstacle in direction d" (one step back, then one step to
 the side).
+
+The agent ``hamq`` (params ``ham``, one of :data:`HAMS`, ``alpha``, ``epsilon``, ``gamma``,
+``max_episode_steps``) trains with a loop of its own, :func:`train_hamq` (registered with it):
+:func:`run_hamq` on the maze's model for the harness's budget of primitive steps, handing back
+per-episode records that the harness turns into its episode arrays::
+
+    from decisiongym.harness import run
+    run("decisiongym/Maze-v0", "hamq", replicates=3, horizon=6000)["final_return"]
 """
 
 from __future__ import annotations
@@ -28,10 +36,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from numpy.typing import NDArray
 
-__all__ = ["HAM", "HAMQRun", "Machine", "MachineState", "joint_choice_points",
-           "navigation_ham", "run_hamq"]
+from decisiongym.agents.base import OwnLoopAgent, TrainingTask, episode_records, register
+
+__all__ = ["HAM", "HAMQ", "HAMS", "HAMQRun", "Machine", "MachineState", "joint_choice_points",
+           "navigation_ham", "run_hamq", "train_hamq"]
 
 FloatArray = NDArray[np.float64]
 
@@ -106,16 +117,19 @@ class _Runner:
                  gamma: float, max_steps: int) -> None:
         self.ham, self.step, self.gamma, self.max_steps = ham, step, gamma, max_steps
 
-    def advance(self, s: int, stack: list[tuple[str, str]]) -> tuple[int, list[tuple[str, str]],
-                                                                       float, float, int, bool]:
-        """From machine stack ``stack`` (top last) in env state ``s``, run until a choice point
-        (or the episode's end). Returns (s', stack', discounted reward, gamma^k, k, ended)."""
-        g, disc, k = 0.0, 1.0, 0
-        while k < self.max_steps:
+    def advance(self, s: int, stack: list[tuple[str, str]], limit: int | None = None
+                ) -> tuple[int, list[tuple[str, str]], float, float, int, bool, float]:
+        """From machine stack ``stack`` (top last) in env state ``s``, run until a choice point,
+        the episode's end or ``limit`` steps (default ``max_steps``). Returns (s', stack',
+        discounted reward, gamma^k, k, ended, undiscounted reward); running out of steps
+        between choice points counts as an end."""
+        cap = self.max_steps if limit is None else limit
+        g, disc, k, total = 0.0, 1.0, 0, 0.0
+        while k < cap:
             machine, name = stack[-1]
             st = self.ham.machines[machine].states[name]
             if st.kind == "choice":
-                return s, stack, g, disc, k, False
+                return s, stack, g, disc, k, False, total
             if st.kind == "stop":
                 stack = stack[:-1]
                 if not stack:
@@ -133,12 +147,13 @@ class _Runner:
             assert st.action is not None and st.next is not None
             s, r, ended = self.step(s, st.action(s))
             g += disc * r
+            total += r
             disc *= self.gamma
             k += 1
             if ended:
-                return s, stack, g, disc, k, True
+                return s, stack, g, disc, k, True, total
             stack = [*stack[:-1], (machine, st.next(s))]
-        return s, stack, g, disc, k, True  # ran out of steps between choice points
+        return s, stack, g, disc, k, True, total  # ran out of steps between choice points
 
     def choose(self, stack: list[tuple[str, str]], c: int) -> list[tuple[str, str]]:
         machine, name = stack[-1]
@@ -238,7 +253,8 @@ def joint_choice_points(ham: HAM, model: Any, gamma: float = 1.0, max_steps: int
             if model.terminal[s]:
                 continue
             for c in np.flatnonzero(mask[p]):
-                s2, st2, g, disc, _, ended = runner.advance(s, runner.choose(stack, int(c)))
+                s2, st2, g, disc, _, ended, _ = runner.advance(
+                    s, runner.choose(stack, int(c)))
                 r_[s, p, c] = g
                 if not ended:
                     d_[s, p, c] = disc
@@ -262,31 +278,46 @@ def ham_value_iteration(ham: HAM, model: Any, gamma: float = 1.0, iterations: in
 
 @dataclass
 class HAMQRun:
-    """Per-episode undiscounted returns (E, n) and the Q-tables (n, S, P, C)."""
+    """Per-episode records (E, n), NaN past a replicate's last finished episode: the
+    undiscounted return, the length in primitive steps and the primitive step (1-based) at
+    which the episode ended; and the Q-tables (n, S, P, C)."""
 
     episode_return: FloatArray
+    episode_length: FloatArray
+    episode_end_step: FloatArray
     q: FloatArray
 
 
-def run_hamq(ham: HAM, model: Any, *, episodes: int, replicates: int, seed: int,
+def run_hamq(ham: HAM, model: Any, *, steps: int, replicates: int, seed: int,
              alpha: float = 0.5, epsilon: float = 0.1, gamma: float = 1.0,
              max_steps: int = 200) -> HAMQRun:
-    """HAMQ-learning on a deterministic tabular model (a Maze-v0's ``model``), epsilon-greedy
-    at the choice points; starts drawn from the model's start distribution."""
-    rng = np.random.default_rng(seed)
+    """HAMQ-learning on a deterministic tabular model (a Maze-v0's ``model``) for ``steps``
+    primitive steps per replicate, epsilon-greedy at the choice points (replicate i draws from
+    a generator seeded ``seed + i``). Each episode starts in a state drawn from the model's
+    start distribution and is cut at the first choice point after ``max_steps`` steps; the
+    episode under way when the budget runs out is not recorded."""
     runner = _Runner(ham, _model_step(model), gamma, max_steps)
     mask = ham.mask()
     n_p, n_c = mask.shape
     q = np.zeros((replicates, model.n_states, n_p, n_c))
-    returns = np.zeros((episodes, replicates))
+    returns: list[list[float]] = [[] for _ in range(replicates)]
+    lengths: list[list[float]] = [[] for _ in range(replicates)]
+    ends: list[list[float]] = [[] for _ in range(replicates)]
     init_cum = np.cumsum(model.initial)
+    root = (ham.root, ham.machines[ham.root].start)
     for i in range(replicates):
-        for e in range(episodes):
+        rng = np.random.default_rng(seed + i)
+        t = 0
+        while t < steps:
             s = int(np.searchsorted(init_cum, rng.random() * init_cum[-1], side="right"))
-            stack = [(ham.root, ham.machines[ham.root].start)]
-            s, stack, g, _, steps, ended = runner.advance(s, stack)
-            total = g
-            while not ended and steps < max_steps:
+            limit = min(max_steps, steps - t)
+            s, stack, _, _, k, ended, total = runner.advance(s, [root], limit)
+            t, length = t + k, k
+            cut = ended and k == limit < max_steps and not model.terminal[s]
+            while not cut and not ended and length < max_steps:
+                if t >= steps:
+                    cut = True
+                    break
                 p = ham.index[stack[-1]]
                 choices = np.flatnonzero(mask[p])
                 if rng.random() < epsilon:
@@ -294,9 +325,13 @@ def run_hamq(ham: HAM, model: Any, *, episodes: int, replicates: int, seed: int,
                 else:
                     qs = q[i, s, p, choices]
                     c = int(choices[rng.choice(np.flatnonzero(qs == qs.max()))])
-                s2, stack, g, disc, k, ended = runner.advance(s, runner.choose(stack, c))
-                steps += k
-                total += g  # gamma = 1 in the mazes: the undiscounted return
+                limit = min(max_steps, steps - t)
+                s2, stack, g, disc, k, ended, r = runner.advance(s, runner.choose(stack, c),
+                                                                 limit)
+                t, length, total = t + k, length + k, total + r
+                if ended and k == limit < max_steps and not model.terminal[s2]:
+                    cut = True  # the budget ran out between two choice points
+                    break
                 if ended:
                     target = g
                 else:
@@ -304,5 +339,89 @@ def run_hamq(ham: HAM, model: Any, *, episodes: int, replicates: int, seed: int,
                     target = g + disc * q[i, s2, p2, mask[p2]].max()
                 q[i, s, p, c] += alpha * (target - q[i, s, p, c])
                 s = s2
-            returns[e, i] = total
-    return HAMQRun(returns, q)
+            if cut:
+                break
+            returns[i].append(total)
+            lengths[i].append(float(length))
+            ends[i].append(float(t))
+    return HAMQRun(episode_records(returns), episode_records(lengths), episode_records(ends), q)
+
+
+# --------------------------------------------------------------------------------------------
+# HAMQ-learning as a registered agent, trained by a loop of its own.
+# --------------------------------------------------------------------------------------------
+
+#: The HAMs of ``hamq`` (param ``ham``): name -> builder from the maze's grid.
+HAMS: dict[str, Callable[[Any], HAM]] = {"navigation": navigation_ham}
+_LOOP = "decisiongym.agents.hams:train_hamq"
+
+
+@register("hamq", "HAMQ-learning over a hierarchy of abstract machines (Parr & Russell 1998) "
+          "on a deterministic maze; trains with its own loop", training_loop=_LOOP)
+class HAMQ(OwnLoopAgent):
+    """HAMQ-learning, trained by :func:`train_hamq` (the harness hands it the task). ``ham``:
+    one of :data:`HAMS` (built on the env's maze); ``alpha`` in (0, 1], ``epsilon`` in
+    [0, 1]; ``gamma`` in [0, 1] (None: the maze's own); ``max_episode_steps``: an episode is
+    cut at the first choice point after this many primitive steps (or the env's own limit,
+    if smaller)."""
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 ham: str = "navigation", alpha: float = 0.5, epsilon: float = 0.1,
+                 gamma: float | None = None, max_episode_steps: int = 200) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        if not isinstance(observation_space, spaces.Discrete) \
+                or not isinstance(action_space, spaces.Discrete):
+            raise ValueError(f"{self.name}: needs a tabular maze (Discrete observation and "
+                             f"action spaces), got observation space {observation_space!r} "
+                             f"and action space {action_space!r}")
+        if not isinstance(ham, str) or ham not in HAMS:
+            raise self._param_error("ham", ham, f"one of {tuple(HAMS)}")
+        self.ham = ham
+        self.alpha = self._check_float("alpha", alpha, low=0.0, high=1.0, low_open=True)
+        self.epsilon = self._check_float("epsilon", epsilon, low=0.0, high=1.0)
+        self.gamma = None if gamma is None else self._check_float("gamma", gamma, low=0.0,
+                                                                  high=1.0)
+        self.max_episode_steps = self._check_int("max_episode_steps", max_episode_steps)
+
+
+def train_hamq(task: TrainingTask) -> tuple[dict[str, FloatArray], dict[str, Any]]:
+    """The training loop of ``hamq``: :func:`run_hamq` with the HAM ``params["ham"]`` on the
+    model of ``task.env_id`` (a deterministic maze: ``decisiongym/Maze-v0`` with ``slip`` 0)
+    for ``task.budget`` primitive steps per learner, learner i seeded ``task.seed + i``.
+
+    Returns per-episode ``episode_return`` (undiscounted), ``episode_length`` and
+    ``episode_end_step`` (E, learners), from which the harness builds its episode arrays, and
+    ``start_value`` (learners,): the learnt value max_c Q([s0, root], c) of the start
+    (expected over the start distribution); record entries ``ham`` and ``choice_points``."""
+    import gymnasium as gym
+
+    import decisiongym.envs  # noqa: F401  (registers the environments)
+
+    params = dict(task.params)
+    which = params.pop("ham", "navigation")
+    if which not in HAMS:
+        raise ValueError(f"{task.agent}: ham must be one of {tuple(HAMS)}, got {which!r}")
+    env = gym.make(task.env_id, **task.env_kwargs)
+    try:
+        u: Any = env.unwrapped
+        layout, model = getattr(u, "maze", None), getattr(u, "model", None)
+        if layout is None or model is None or not hasattr(model, "next_flat"):
+            raise ValueError(f"{task.agent}: the {which} HAM runs on a maze "
+                             f"(decisiongym/Maze-v0); {task.env_id!r} has no maze grid")
+        if not model.deterministic_steps:
+            raise ValueError(f"{task.agent}: HAMQ runs on deterministic mazes (slip = 0); "
+                             f"{task.env_id!r} with {task.env_kwargs} is not")
+        limits = [params.pop("max_episode_steps", 200), getattr(u, "max_episode_steps", None),
+                  env.spec.max_episode_steps if env.spec is not None else None]
+    finally:
+        env.close()
+    gamma = params.pop("gamma", None)
+    ham = HAMS[which](layout)
+    run = run_hamq(ham, model, steps=task.budget, replicates=task.replicates, seed=task.seed,
+                   gamma=float(model.gamma if gamma is None else gamma),
+                   max_steps=min(int(x) for x in limits if x is not None), **params)
+    root = ham.index[(ham.root, ham.machines[ham.root].start)]
+    start_value = run.q[:, :, root].max(axis=2) @ np.asarray(model.initial, dtype=np.float64)
+    return ({"episode_return": run.episode_return, "episode_length": run.episode_length,
+             "episode_end_step": run.episode_end_step, "start_value": start_value},
+            {"ham": which, "choice_points": [f"{m}/{c}" for m, c in ham.choice_points]})

@@ -1,6 +1,6 @@
 """MAXQ value function decomposition and MAXQ-Q learning on Gymnasium's Taxi (v3, now Taxi-v4)
 (Dietterich 2000, "Hierarchical reinforcement learning with the MAXQ value function
-decomposition", JAIR 13; seed 5.3.12, item 3), with flat Q-learning on the same task.
+decomposition", JAIR 13; seed 5.3.12, item 3).
 
 The task graph (Dietterich's Figure 2):
 
@@ -22,6 +22,16 @@ so V(Root, s) = V(a_m, s) + C(a_{m-1}, s, a_m) + ... + C(Root, s, a_1) along the
 with a* = argmax_a' Q(i, s', a') after child a ran N steps from s to s'. The tables use his
 state abstractions (:func:`_abstract`); runs are Python loops per replicate (the recursion
 does not batch).
+
+The agent ``maxq-q`` (params ``alpha``, ``gamma``, ``epsilon``) trains with a loop of its own,
+:func:`train_maxq` (registered with it): :func:`run_maxq` for the harness's budget of env steps,
+handing back per-episode records that the harness turns into its episode arrays::
+
+    from decisiongym.harness import run
+    run("Taxi-v4", "maxq-q", replicates=2, horizon=50_000)["final_return"]
+
+Its flat baseline is the registered ``q-learning`` agent on the same env
+(``run("Taxi-v4", "q-learning", ..., agent_params={"alpha": ..., "gamma": ..., "epsilon": ...})``).
 """
 
 from __future__ import annotations
@@ -31,10 +41,13 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from numpy.typing import NDArray
 
-__all__ = ["TAXI_ID", "TAXI_TASKS", "MaxQQ", "TaxiRun", "flat_q_taxi", "greedy_returns",
-           "run_maxq_taxi", "taxi_optimal_values"]
+from decisiongym.agents.base import OwnLoopAgent, TrainingTask, episode_records, register
+
+__all__ = ["TAXI_ID", "TAXI_TASKS", "MaxQAgent", "MaxQQ", "MaxQRun", "greedy_returns", "run_maxq",
+           "taxi_optimal_values", "train_maxq"]
 
 FloatArray = NDArray[np.float64]
 
@@ -207,60 +220,110 @@ def taxi_optimal_values(gamma: float = 1.0, iterations: int = 100) -> FloatArray
     return v
 
 
+class _BudgetSpent(Exception):
+    """The learner's budget of env steps is spent (raised before the step that would pass it)."""
+
+
+class _StepBudget(gym.Wrapper[Any, Any, Any, Any]):
+    """Counts the env steps; the step past ``budget`` raises :class:`_BudgetSpent` before the
+    env moves, so MAXQ-Q's recursion stops with no update from a step that was not taken."""
+
+    def __init__(self, env: gym.Env[Any, Any], budget: int) -> None:
+        super().__init__(env)
+        self.budget, self.steps = budget, 0
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        if self.steps >= self.budget:
+            raise _BudgetSpent
+        self.steps += 1
+        return self.env.step(action)
+
+
 @dataclass
-class TaxiRun:
-    """Per-episode undiscounted returns (E, n) and the learners (MAXQ only)."""
+class MaxQRun:
+    """Per-episode records (E, n), NaN past a learner's last finished episode: the undiscounted
+    return, the length and the env step (1-based) at which the episode ended; and the
+    learners."""
 
     episode_return: FloatArray
-    learners: list[Any]
+    episode_length: FloatArray
+    episode_end_step: FloatArray
+    learners: list[MaxQQ]
 
 
-def run_maxq_taxi(*, episodes: int, replicates: int, seed: int, **params: Any) -> TaxiRun:
-    """MAXQ-Q learning on Taxi-v3 for ``episodes`` episodes (200-step limit), per replicate."""
-    returns = np.zeros((episodes, replicates))
+def run_maxq(*, steps: int, replicates: int, seed: int, env_id: str = TAXI_ID,
+             env_kwargs: dict[str, Any] | None = None, **params: Any) -> MaxQRun:
+    """MAXQ-Q learning on Taxi (``env_id`` made with ``env_kwargs``: 200 steps per episode)
+    for ``steps`` env steps per learner; learner i and its env are seeded ``seed + i``. The
+    episode under way when the budget runs out is not recorded."""
+    returns: list[list[float]] = [[] for _ in range(replicates)]
+    lengths: list[list[float]] = [[] for _ in range(replicates)]
+    ends: list[list[float]] = [[] for _ in range(replicates)]
     learners = []
     for i in range(replicates):
-        env = gym.make(TAXI_ID)
+        env = _StepBudget(gym.make(env_id, **dict(env_kwargs or {})), steps)
         learner = MaxQQ(seed=seed + i, **params)
         s, _ = env.reset(seed=seed + i)
-        for e in range(episodes):
-            out: dict[str, Any] = {"return": 0.0, "done": False}
-            learner.run(env, ROOT, int(s), out)
-            returns[e, i] = out["return"]
-            s, _ = env.reset()
+        try:
+            while True:
+                start = env.steps
+                out: dict[str, Any] = {"return": 0.0, "done": False}
+                learner.run(env, ROOT, int(s), out)
+                returns[i].append(out["return"])
+                lengths[i].append(float(env.steps - start))
+                ends[i].append(float(env.steps))
+                s, _ = env.reset()
+        except _BudgetSpent:
+            pass
+        finally:
+            env.close()
         learners.append(learner)
-    return TaxiRun(returns, learners)
+    return MaxQRun(episode_records(returns), episode_records(lengths), episode_records(ends),
+                   learners)
 
 
-def flat_q_taxi(*, episodes: int, replicates: int, seed: int, alpha: float = 0.25,
-                gamma: float = 1.0, epsilon: float = 0.1) -> TaxiRun:
-    """Flat epsilon-greedy Q-learning on Taxi-v3, vectorised over replicates."""
-    envs = gym.make_vec(TAXI_ID, num_envs=replicates, vectorization_mode="sync")
-    rng = np.random.default_rng(seed)
-    q = np.zeros((replicates, 500, 6))
-    rows = np.arange(replicates)
-    returns = np.full((episodes, replicates), np.nan)
-    episode = np.zeros(replicates, dtype=np.int64)
-    g = np.zeros(replicates)
-    s, _ = envs.reset(seed=seed)
-    fresh = np.zeros(replicates, dtype=bool)
-    while episode.min() < episodes:
-        qs = q[rows, s]
-        greedy = np.where(qs == qs.max(axis=1, keepdims=True), rng.random(qs.shape), -1.0)
-        a = np.where(rng.random(replicates) < epsilon, rng.integers(0, 6, replicates),
-                     greedy.argmax(axis=1))
-        s2, r, term, trunc, _ = envs.step(a)
-        live = ~fresh
-        target = r + gamma * np.where(term, 0.0, q[rows, s2].max(axis=1))
-        upd = q[rows, s, a] + alpha * (target - q[rows, s, a])
-        q[rows, s, a] = np.where(live, upd, q[rows, s, a])
-        g += np.where(live, r, 0.0)
-        done = (term | trunc) & live
-        for i in np.flatnonzero(done).tolist():
-            if episode[i] < episodes:
-                returns[episode[i], i] = g[i]
-            episode[i] += 1
-        g[done] = 0.0
-        fresh = done
-        s = s2
-    return TaxiRun(returns, [q])
+# --------------------------------------------------------------------------------------------
+# MAXQ-Q as a registered agent, trained by a loop of its own.
+# --------------------------------------------------------------------------------------------
+
+_LOOP = "decisiongym.agents.maxq:train_maxq"
+
+
+@register("maxq-q", "MAXQ-Q learning with Dietterich's task graph and state abstractions "
+          "(Dietterich 2000) on Taxi-v4; trains with its own loop", training_loop=_LOOP)
+class MaxQAgent(OwnLoopAgent):
+    """MAXQ-Q learning on Taxi, trained by :func:`train_maxq` (the harness hands it the task):
+    ``alpha`` in (0, 1], ``gamma`` and ``epsilon`` in [0, 1] (epsilon-greedy at every
+    subtask)."""
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 alpha: float = 0.25, gamma: float = 1.0, epsilon: float = 0.1) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        if observation_space != spaces.Discrete(500) or action_space != spaces.Discrete(6):
+            raise ValueError(f"{self.name}: needs Taxi's spaces (observation space "
+                             f"Discrete(500), action space Discrete(6)), got observation space "
+                             f"{observation_space!r} and action space {action_space!r}")
+        self.alpha = self._check_float("alpha", alpha, low=0.0, high=1.0, low_open=True)
+        self.gamma = self._check_float("gamma", gamma, low=0.0, high=1.0)
+        self.epsilon = self._check_float("epsilon", epsilon, low=0.0, high=1.0)
+
+
+def train_maxq(task: TrainingTask) -> tuple[dict[str, FloatArray], dict[str, Any]]:
+    """The training loop of ``maxq-q``: :func:`run_maxq` on ``task.env_id`` (Gymnasium's Taxi,
+    whose task graph MAXQ-Q's is) for ``task.budget`` env steps per learner, learner i seeded
+    ``task.seed + i``. Returns per-episode ``episode_return`` (undiscounted),
+    ``episode_length`` and ``episode_end_step`` (E, learners), from which the harness builds
+    its episode arrays."""
+    from gymnasium.envs.toy_text.taxi import TaxiEnv
+
+    env = gym.make(task.env_id, **task.env_kwargs)
+    try:
+        if not isinstance(env.unwrapped, TaxiEnv):
+            raise ValueError(f"{task.agent}: MAXQ-Q's task graph is Taxi's ({TAXI_ID}); "
+                             f"{task.env_id!r} is not Taxi")
+    finally:
+        env.close()
+    run = run_maxq(steps=task.budget, replicates=task.replicates, seed=task.seed,
+                   env_id=task.env_id, env_kwargs=task.env_kwargs, **task.params)
+    return ({"episode_return": run.episode_return, "episode_length": run.episode_length,
+             "episode_end_step": run.episode_end_step}, {})

@@ -32,7 +32,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from decisiongym.agents.base import BaseAgent, TrainingTask, register
+from decisiongym.agents.base import OwnLoopAgent, TrainingTask, register
 
 __all__ = [
     "METHODS",
@@ -426,7 +426,7 @@ METHODS = {"smdp-q": "smdp", "intra-option-q": "intra"}
 _LOOP = "decisiongym.agents.options:train_option_learner"
 
 
-class _OptionLearner(BaseAgent):
+class _OptionLearner(OwnLoopAgent):
     """Q-learning over options on a tabular env (Discrete observations and actions), trained by
     :func:`train_option_learner`: the harness hands it the task instead of stepping it, so
     the class only validates the parameters. ``options``: one of :data:`OPTION_SETS`
@@ -449,19 +449,6 @@ class _OptionLearner(BaseAgent):
         self.epsilon = self._check_float("epsilon", epsilon, low=0.0, high=1.0)
         self.max_episode_steps = self._check_int("max_episode_steps", max_episode_steps)
 
-    def _own_loop(self) -> NotImplementedError:
-        return NotImplementedError(f"{self.name} trains with a loop of its own ({_LOOP}): run "
-                                   "it through decisiongym.harness.run or an experiment")
-
-    def _reset_state(self, num_envs: int) -> None:
-        raise self._own_loop()
-
-    def _act(self, obs: Any) -> NDArray[Any]:
-        raise self._own_loop()
-
-    def _learn(self, rows: IntArray, obs: Any, actions: NDArray[Any], rewards: FloatArray,
-               next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
-        raise self._own_loop()
 
 
 @register("smdp-q", "SMDP Q-learning over options (Sutton, Precup & Singh 1999); flat "

@@ -29,14 +29,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from decisiongym.agents.base import (
-    BaseAgent,
-    BoolArray,
-    FloatArray,
-    IntArray,
-    TrainingTask,
-    register,
-)
+from decisiongym.agents.base import OwnLoopAgent, TrainingTask, register
 
 #: The id of the GAN cells' "environment": the two-player game on a data set. Not a
 #: Gymnasium id; only the GAN agents' training loop knows it.
@@ -78,7 +71,7 @@ def gan_settings(kind: str, params: dict[str, Any], data: str | None = None
     return cfg, int(checkpoints), int(n_eval)
 
 
-class _GANAgent(BaseAgent):
+class _GANAgent(OwnLoopAgent):
     """A GAN variant (the agent's name is the ``kind``), trained by :func:`train`: the
     harness hands it the task instead of stepping it, so the class validates the parameters
     and nothing else. A parameter left None takes the variant's published default
@@ -107,16 +100,6 @@ class _GANAgent(BaseAgent):
         return NotImplementedError(f"{self.name} trains with a loop of its own ({_LOOP}) on "
                                    f"{GAN_ENV_ID!r}: run it through decisiongym.harness.run "
                                    "or an experiment")
-
-    def _reset_state(self, num_envs: int) -> None:
-        raise self._own_loop()
-
-    def _act(self, obs: Any) -> NDArray[Any]:
-        raise self._own_loop()
-
-    def _learn(self, rows: IntArray, obs: Any, actions: NDArray[Any], rewards: FloatArray,
-               next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
-        raise self._own_loop()
 
 
 @register("gan", "GAN (Goodfellow et al. 2014), non-saturating generator loss; trains with "

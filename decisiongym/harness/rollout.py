@@ -279,7 +279,7 @@ def rollout(env: Any, agent: Any, *, learners: int, budget: int, seed: int,
                     recorder.start(setup)
             for recorder in steppers:
                 recorder.step(batch)
-            any_fresh = np.count_nonzero(ended) > 0  # (much cheaper than .any() on small arrays)
+            any_fresh = bool(np.count_nonzero(ended))  # (much cheaper than .any() on small arrays)
             if episodes_mode and any_fresh:
                 np.add.at(episodes, learner_of[ended & live], 1)
             fresh = ended

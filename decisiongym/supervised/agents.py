@@ -529,30 +529,5 @@ class RecurrentReinforceLearner(_RecurrentLearner):
         return -((to_go - baseline) * logp).sum(0).mean(-1).sum()
 
 
-def train_on_env(agent: BaseAgent, env: Any, steps: int, seed: int,
-                 eval_every: int | None = None,
-                 eval_data: tuple[NDArray[Any], NDArray[Any]] | None = None
-                 ) -> dict[str, Any]:
-    """Run ``agent`` on the vector env ``env`` for ``steps`` steps (agent reset with ``seed``,
-    env with ``seed``); with ``eval_every`` and ``eval_data``, record every replicate's accuracy
-    on ``eval_data`` against samples seen. Returns {"samples": (G,), "accuracy": (G, R),
-    "reward": (steps, R)}."""
-    obs, _ = env.reset(seed=seed)
-    agent.reset(env.num_envs, seed=seed)
-    samples: list[int] = []
-    acc: list[NDArray[np.float64]] = []
-    rewards = np.zeros((steps, env.num_envs))
-    for t in range(steps):
-        a = agent.act(obs)
-        next_obs, r, term, trunc, _ = env.step(a)
-        agent.update(obs, a, r, next_obs, term, trunc)
-        rewards[t] = r
-        obs = next_obs
-        if eval_every and eval_data is not None and ((t + 1) % eval_every == 0 or t + 1 == steps):
-            samples.append(t + 1)
-            acc.append(agent.accuracy(*eval_data))  # type: ignore[attr-defined]
-    return {"samples": np.asarray(samples), "accuracy": np.asarray(acc), "reward": rewards}
-
-
 __all__ = ["EpsilonGreedyNetLearner", "FullFeedbackLearner", "RecurrentFullFeedbackLearner",
-           "RecurrentReinforceLearner", "ReinforceLearner", "train_on_env"]
+           "RecurrentReinforceLearner", "ReinforceLearner"]

@@ -160,44 +160,6 @@ def compare_optimizers(*, epochs: int = 10, batch: int = 32, hidden: int = 64, s
 
 
 # --------------------------------------------------------------------------------------------
-# Full against bandit feedback on an image dataset.
-# --------------------------------------------------------------------------------------------
-
-#: The learners compared, with the feedback each needs.
-FEEDBACK_LEARNERS = (("net-full", "full"), ("net-reinforce", "bandit"),
-                     ("net-epsilon-greedy", "bandit"))
-
-
-def feedback_comparison(*, dataset: str = "digits", model: str = "mlp", steps: int = 5000,
-                        replicates: int = 2, eval_every: int = 500, seed: int = 0,
-                        device: str = "cpu", learner_params: dict[str, Any] | None = None
-                        ) -> dict[str, dict[str, Any]]:
-    """Each learner of :data:`FEEDBACK_LEARNERS` on ``ImageClassification-v0`` (its feedback),
-    ``replicates`` independent runs of ``steps`` samples; test accuracy every ``eval_every``
-    samples. Returns per learner {"samples": (G,), "accuracy": (G, R), "reward": (steps, R)}.
-    """
-    import gymnasium as gym
-
-    import decisiongym  # noqa: F401  (registers the environments)
-    from decisiongym import agents
-    from decisiongym.supervised.agents import train_on_env
-
-    ds = load_dataset(dataset)
-    out: dict[str, dict[str, Any]] = {}
-    for name, feedback in FEEDBACK_LEARNERS:
-        env = gym.make_vec("decisiongym/ImageClassification-v0", num_envs=replicates,
-                           vectorization_mode="vector_entry_point", dataset=dataset,
-                           feedback=feedback, horizon=steps + 1)
-        agent = agents.make(name, observation_space=env.single_observation_space,
-                            action_space=env.single_action_space, model=model, device=device,
-                            **(learner_params or {}).get(name, {}))
-        out[name] = train_on_env(agent, env, steps, seed, eval_every=eval_every,
-                                 eval_data=(ds.X_test, ds.y_test))
-        env.close()
-    return out
-
-
-# --------------------------------------------------------------------------------------------
 # Advani & Saxe: simulation against the formula.
 # --------------------------------------------------------------------------------------------
 
@@ -246,10 +208,8 @@ def simulate_advani_saxe(*, n_features: int = 100, alpha: float = 1.0, sigma_w: 
 
 
 __all__ = [
-    "FEEDBACK_LEARNERS",
     "OPTIMIZER_LRS",
     "compare_optimizers",
-    "feedback_comparison",
     "gradient_norm_vs_lag",
     "simulate_advani_saxe",
     "train_sequence_model",

@@ -163,23 +163,20 @@ def experiment(quick: bool = False) -> Experiment:
 
 
 def random_policy_return(env: EnvSetting, episodes: int = 50, seed: int = 0) -> float:
-    """Mean return of the uniformly random policy (the reference every agent must beat)."""
-    from decisiongym.harness.rollout import make_vector_env
+    """Mean return of the uniformly random policy (the reference every agent must beat): the
+    ``random`` agent in the harness's rollout loop with a budget of one episode on each of
+    ``episodes`` env copies (copy i reset with ``seed + i``)."""
+    from decisiongym.harness.recorders import EpisodeRecorder
+    from decisiongym.harness.rollout import make_agent, make_vector_env, merge_recordings, rollout
 
     venv = make_vector_env(env.id, episodes, dict(env.kwargs))
-    rng = np.random.default_rng(seed)
-    n_actions = int(venv.single_action_space.n)  # type: ignore[attr-defined]
-    venv.reset(seed=seed)
-    total = np.zeros(episodes)
-    done = np.zeros(episodes, dtype=bool)
-    for _ in range(10_000):
-        _, r, term, trunc, _ = venv.step(rng.integers(n_actions, size=episodes))
-        total += np.where(done, 0.0, r)
-        done |= term | trunc
-        if done.all():
-            break
-    venv.close()
-    return float(total.mean())
+    agent = make_agent("random", env.id, venv.single_observation_space,
+                       venv.single_action_space)
+    agent.reset(episodes, seed=seed)
+    used, _ = rollout(venv, agent, learners=episodes, budget=1, seed=seed,
+                      budget_unit="episodes", recorders=[EpisodeRecorder()])
+    arrays, _ = merge_recordings(used)
+    return float(np.asarray(arrays["episode_return"], dtype=np.float64).mean())
 
 
 def iqm_ci(values: np.ndarray) -> tuple[float, float, float]:

@@ -56,9 +56,36 @@ def experiment(quick: bool = False) -> Experiment:
 # ----- the studies -----------------------------------------------------------------------------
 
 
-def _feedback_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]:
-    from decisiongym.supervised.dynamics import feedback_comparison
+#: The learners compared, with the feedback each needs.
+FEEDBACK_LEARNERS = (("net-full", "full"), ("net-reinforce", "bandit"),
+                     ("net-epsilon-greedy", "bandit"))
 
+
+def feedback_comparison(*, dataset: str = "digits", model: str = "mlp", steps: int = 5000,
+                        replicates: int = 2, eval_every: int = 500, seed: int = 0,
+                        device: str = "cpu", learner_params: dict[str, Any] | None = None
+                        ) -> dict[str, dict[str, Any]]:
+    """Each learner of :data:`FEEDBACK_LEARNERS` on ``ImageClassification-v0`` (its feedback),
+    ``replicates`` independent runs of ``steps`` samples through the harness's rollout loop;
+    test accuracy every ``eval_every`` samples (a
+    :class:`~decisiongym.supervised.recorders.HeldoutAccuracyRecorder`). Returns per learner
+    {"samples": (G,), "accuracy": (G, R)}."""
+    from decisiongym.harness.rollout import run
+    from decisiongym.supervised.data import load_dataset
+    from decisiongym.supervised.recorders import HeldoutAccuracyRecorder
+
+    ds = load_dataset(dataset)
+    out: dict[str, dict[str, Any]] = {}
+    for name, feedback in FEEDBACK_LEARNERS:
+        params = {"model": model, "device": device, **(learner_params or {}).get(name, {})}
+        result = run(ENV_ID, name, replicates=replicates, horizon=steps, seed=seed,
+                     env_kwargs={"dataset": dataset, "feedback": feedback}, agent_params=params,
+                     recorders=[HeldoutAccuracyRecorder(ds.X_test, ds.y_test, every=eval_every)])
+        out[name] = {"samples": result["samples"], "accuracy": result["heldout_accuracy"]}
+    return out
+
+
+def _feedback_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]:
     steps, reps = SIZES[quick][0], SIZES[quick][1]
     res = feedback_comparison(model="cnn", steps=steps, replicates=reps,
                               eval_every=steps // 6, seed=0)
