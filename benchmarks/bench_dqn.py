@@ -27,7 +27,7 @@ import torch
 
 import decisiongym  # noqa: F401  (registers the environments)
 from decisiongym.harness import run
-from decisiongym.harness.reproductions.deep_rl import ZOO_DQN_OURS, ZOO_DQN_SB3
+from decisiongym.reproductions.deep_rl import ZOO_DQN_OURS, ZOO_DQN_SB3
 
 
 def ours(steps: int, learners: int = 1) -> float:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from decisiongym.harness.experiment import Cell
 from decisiongym.harness.recorders import RegretRecorder
-from decisiongym.harness.reproductions.kuleshov_precup import experiment
 from decisiongym.harness.rollout import run
+from decisiongym.reproductions.kuleshov_precup import experiment
 
 
 def _time_batched(cell: Cell) -> float:

@@ -11,9 +11,9 @@ register_all()
 
 # The network learners of decisiongym.supervised join the agent registry here (the top-level
 # package may import every layer; the agents import torch only when they are built).
-from decisiongym.gans import training as _gan_agents  # noqa: E402, F401
-from decisiongym.nas import agents as _nas_agents  # noqa: E402, F401
 from decisiongym.supervised import agents as _supervised_agents  # noqa: E402, F401
 from decisiongym.supervised import attack_agents as _attack_agents  # noqa: E402, F401
+from decisiongym.supervised.gans import training as _gan_agents  # noqa: E402, F401
+from decisiongym.supervised.nas import agents as _nas_agents  # noqa: E402, F401
 
 __all__ = ["__version__", "list_environments"]

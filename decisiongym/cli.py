@@ -283,7 +283,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from decisiongym.harness.reproductions import get_reproduction
+    from decisiongym.reproductions import get_reproduction
 
     _import_user_modules(args)
     reproduction = get_reproduction(args.name)
@@ -405,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_import(p_cmp)
     p_cmp.set_defaults(func=_cmd_compare)
 
-    from decisiongym.harness.reproductions import list_reproductions
+    from decisiongym.reproductions import list_reproductions
 
     names = [name for name, _ in list_reproductions()]
     p_rep = sub.add_parser("reproduce", help="reproduce a published experiment: "

@@ -21,7 +21,7 @@ import torch
 
 import decisiongym  # noqa: F401
 from decisiongym.harness import run
-from decisiongym.harness.reproductions.deep_rl import ZOO_DQN_OURS
+from decisiongym.reproductions.deep_rl import ZOO_DQN_OURS
 
 
 def measure(agent: str, device: str, learners: int, steps: int) -> dict[str, float | str]:

@@ -5,7 +5,8 @@ second on each (and the digits score of the samples at the end).
                                     [--threads N] [--out results.json]
 
 CUDA is skipped, with a line saying so, when torch sees no GPU. The loop is
-:func:`decisiongym.gans.players.train_gan`'s, written out with the networks on the device: each
+:func:`decisiongym.supervised.gans.players.train_gan`'s, written out with the networks on the
+device: each
 iteration is n_critic = 5 critic steps (gradient penalty at interpolates, lambda = 10) and one
 generator step from the critic's feedback. The data and noise are drawn on the CPU (numpy) and
 copied to the device, as the game does; the critic's per-step statistics (values, per-layer
@@ -23,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from decisiongym.gans.data import sample_data, sample_noise
-from decisiongym.gans.metrics import STRICT_SHARE, digits_score
-from decisiongym.gans.players import (
+from decisiongym.supervised.gans.data import sample_data, sample_noise
+from decisiongym.supervised.gans.metrics import STRICT_SHARE, digits_score
+from decisiongym.supervised.gans.players import (
     GANConfig,
     build_critic,
     build_generator,

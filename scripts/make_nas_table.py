@@ -1,12 +1,14 @@
-"""Regenerate the shipped NAS tabular benchmark (decisiongym/nas/data/nas_cell_digits.npz).
+"""Regenerate the shipped NAS tabular benchmark
+(decisiongym/supervised/nas/data/nas_cell_digits.npz).
 
-Trains every cell of decisiongym.nas.tabular.TABLE_SPACE on digits with each fixed seed on one
+Trains every cell of
+decisiongym.supervised.nas.tabular.TABLE_SPACE on digits with each fixed seed on one
 torch thread and prints the time taken and the optimum. Usage: python scripts/make_nas_table.py
 """
 
 from __future__ import annotations
 
-from decisiongym.nas.tabular import TABLE_PATH, TABLE_SPACE, generate_table
+from decisiongym.supervised.nas.tabular import TABLE_PATH, TABLE_SPACE, generate_table
 
 
 def main() -> None:

@@ -565,7 +565,7 @@ def _digits_accuracy(agent: str, horizon: int, replicates: int, **params: Any) -
 
 
 def test_digits_online_accuracy_well_above_chance() -> None:
-    from decisiongym.harness.reproductions.contextual import full_feedback_accuracy
+    from decisiongym.reproductions.contextual import full_feedback_accuracy
 
     horizon, n = 1500, 4
     supervised = float(np.mean(full_feedback_accuracy("digits", horizon, n, seed=0)))
@@ -597,7 +597,7 @@ def test_exp4_follows_the_best_expert_on_adversarial_contexts() -> None:
 
 
 def test_contextual_reproduction_is_registered_and_valid() -> None:
-    from decisiongym.harness.reproductions import get_reproduction, list_reproductions
+    from decisiongym.reproductions import get_reproduction, list_reproductions
 
     assert "contextual" in dict(list_reproductions())
     repro = get_reproduction("contextual")

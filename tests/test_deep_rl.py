@@ -55,7 +55,7 @@ def _train(env_id: str, name: str, *, replicates: int, steps: int, seed: int = 0
 
 
 def _random_return(env_id: str, episodes: int = 200, **kwargs: Any) -> float:
-    from decisiongym.harness.reproductions.deep_rl import random_policy_return
+    from decisiongym.reproductions.deep_rl import random_policy_return
 
     return random_policy_return(EnvSetting(env_id, kwargs), episodes=episodes)
 
@@ -403,7 +403,7 @@ def test_reproduce_deep_rl_quick(tmp_path: Path, capsys: pytest.CaptureFixture[s
     """The quick size end to end: 5 learners per cell, IQM table, plots, checks pass."""
     import json
 
-    from decisiongym.harness.reproductions import get_reproduction
+    from decisiongym.reproductions import get_reproduction
 
     out = tmp_path / "deep-rl"
     code = main(["reproduce", "deep-rl", "--quick", "--out", str(out)])

@@ -22,9 +22,9 @@ from decisiongym.harness.recorders import (
     episodes_to_optimal,
     greedy_policy_is_optimal,
 )
-from decisiongym.harness.reproductions import get_reproduction
 from decisiongym.harness.rollout import run
 from decisiongym.harness.runners import run_cell, run_experiment
+from decisiongym.reproductions import get_reproduction
 from decisiongym.theory import value_iteration
 
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from decisiongym.gans.data import modes, sample_data
-from decisiongym.gans.metrics import mode_coverage, wasserstein1
+from decisiongym.supervised.gans.data import modes, sample_data
+from decisiongym.supervised.gans.metrics import mode_coverage, wasserstein1
 
 torch.set_num_threads(1)
 
 
-@pytest.mark.parametrize("module", ["decisiongym.gans.data", "decisiongym.gans.metrics",
-                                    "decisiongym.gans.players", "decisiongym.gans.game"])
+@pytest.mark.parametrize("module", [f"decisiongym.supervised.gans.{name}"
+                                    for name in ("data", "metrics", "players", "game")])
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
@@ -72,7 +72,7 @@ def test_wasserstein1_by_hand_and_against_1d_formula() -> None:
 # Players and the plain loop.
 # --------------------------------------------------------------------------------------------
 
-from decisiongym.gans.players import (  # noqa: E402
+from decisiongym.supervised.gans.players import (  # noqa: E402
     GANConfig,
     build_critic,
     critic_step,
@@ -161,7 +161,7 @@ def test_train_gan_is_seeded(kind: str) -> None:
 # The two-player game.
 # --------------------------------------------------------------------------------------------
 
-from decisiongym.gans.game import GANGame, play_gan  # noqa: E402
+from decisiongym.supervised.gans.game import GANGame, play_gan  # noqa: E402
 
 
 @pytest.mark.parametrize("kind", ["gan", "wgan-gp"])
@@ -262,8 +262,8 @@ def test_train_gan_callback_sees_every_iteration() -> None:
 # Digits: data, score, the game in 64-D.
 # --------------------------------------------------------------------------------------------
 
-from decisiongym.gans.data import data_dim, digits_split  # noqa: E402
-from decisiongym.gans.metrics import STRICT_SHARE, digits_score  # noqa: E402
+from decisiongym.supervised.gans.data import data_dim, digits_split  # noqa: E402
+from decisiongym.supervised.gans.metrics import STRICT_SHARE, digits_score  # noqa: E402
 
 
 def test_digits_data_are_training_digits_in_minus_one_to_one() -> None:
@@ -329,15 +329,15 @@ def test_game_on_digits_reproduces_train_gan() -> None:
 # The variants as agents with a training loop of their own, run by the harness.
 # --------------------------------------------------------------------------------------------
 
-from decisiongym.gans.training import GAN_ENV_ID  # noqa: E402
+from decisiongym.supervised.gans.training import GAN_ENV_ID  # noqa: E402
 
 TINY = {"batch_size": 16, "hidden": [8], "checkpoints": 2, "n_eval": 20}
 
 
 def test_gan_agents_run_through_the_harness_as_train_gan_does() -> None:
-    from decisiongym.gans.players import generate, layer_grad_norm_matrix
-    from decisiongym.gans.training import EVAL_SEED
     from decisiongym.harness import run
+    from decisiongym.supervised.gans.players import generate, layer_grad_norm_matrix
+    from decisiongym.supervised.gans.training import EVAL_SEED
 
     out = run(GAN_ENV_ID, "wgan-gp", replicates=2, horizon=3, seed=5,
               env_kwargs={"data": "25gaussians"}, agent_params=TINY)
@@ -416,7 +416,7 @@ def test_wgan_gp_covers_at_least_7_of_8_modes_in_most_seeds() -> None:
     samples, within 3 std of the mode) in at least 2 of 3 seeds. The CPU budget: 3 x 64 ReLU
     layers, batch 256, 3,000 generator iterations at learning rate 1e-3 (the paper's 1e-4 is
     too slow for this budget) decaying linearly to 0. About a minute per seed on one thread."""
-    from decisiongym.gans.players import generate
+    from decisiongym.supervised.gans.players import generate
 
     centres, std = modes("8gaussians")
     covered = []

@@ -1,4 +1,5 @@
-"""Architecture search: environments, cache, tabular benchmark, search agents (decisiongym.nas)."""
+"""Architecture search (decisiongym.supervised.nas): environments, cache, tabular benchmark,
+search agents."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ import decisiongym  # noqa: F401
 from decisiongym import agents
 from decisiongym.harness import run
 from decisiongym.harness.metrics import bootstrap_mean_ci
-from decisiongym.nas.cache import EvaluationCache
-from decisiongym.nas.controller import BatchedController
-from decisiongym.nas.envs import NASCore
-from decisiongym.nas.oneshot import MixedOp, SuperNet
-from decisiongym.nas.space import CELL_OPS, CellNet, CellSpace, ChainNet, ChainSpace
-from decisiongym.nas.tabular import TABLE_PATH, TABLE_SPACE, load_table
+from decisiongym.supervised.nas.cache import EvaluationCache
+from decisiongym.supervised.nas.controller import BatchedController
+from decisiongym.supervised.nas.envs import NASCore
+from decisiongym.supervised.nas.oneshot import MixedOp, SuperNet
+from decisiongym.supervised.nas.space import CELL_OPS, CellNet, CellSpace, ChainNet, ChainSpace
+from decisiongym.supervised.nas.tabular import TABLE_PATH, TABLE_SPACE, load_table
 
 torch.set_num_threads(1)
 CELL_ID, CHAIN_ID = "decisiongym/NASCell-v0", "decisiongym/NASChain-v0"
@@ -262,7 +263,7 @@ def test_nas_envs_declare_an_episode_budget_and_the_search_recorder() -> None:
     for env_id in (CELL_ID, CHAIN_ID):
         assert budget_unit(env_id) == "episodes"
         assert env_metadata(env_id)[RECORDERS_KEY] == (
-            "decisiongym.nas.recorders:SearchRecorder",)
+            "decisiongym.supervised.nas.recorders:SearchRecorder",)
         vec = gym.make_vec(env_id, num_envs=1, vectorization_mode="vector_entry_point",
                            **({"tabular": True} if env_id == CELL_ID else {}))
         assert vec.metadata[RECORDERS_KEY] == env_metadata(env_id)[RECORDERS_KEY]
@@ -276,7 +277,7 @@ def test_search_recorder_by_hand() -> None:
     from types import SimpleNamespace
 
     from decisiongym.harness.recorders import Recorder, RolloutSetup, StepBatch
-    from decisiongym.nas.recorders import SearchRecorder
+    from decisiongym.supervised.nas.recorders import SearchRecorder
 
     recorder = SearchRecorder()
     assert isinstance(recorder, Recorder)
@@ -349,7 +350,7 @@ def test_reproduce_nas_quick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_env_docstring_example_runs() -> None:
     import doctest
 
-    import decisiongym.nas.envs as module
+    import decisiongym.supervised.nas.envs as module
 
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

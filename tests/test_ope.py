@@ -1,4 +1,4 @@
-"""Off-policy evaluation (``decisiongym.ope``) and ``decisiongym reproduce ope``."""
+"""Off-policy evaluation (``decisiongym.harness.ope``) and ``decisiongym reproduce ope``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from decisiongym.cli import main
-from decisiongym.ope import (
+from decisiongym.harness.ope import (
     LinearLoggingProblem,
     LoggedBandit,
     cross_fit_ridge,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from decisiongym.cli import main
-from decisiongym.harness.reproductions import get_reproduction, list_reproductions
+from decisiongym.reproductions import get_reproduction, list_reproductions
 
 REQUIRED_COLUMNS = {"env", "env_kwargs", "agent", "params", "final_regret_mean",
                     "final_regret_ci_low", "final_regret_ci_high"}
@@ -64,9 +64,9 @@ def test_chapelle_li_quick(tmp_path: Path) -> None:
 
 def test_a_failed_check_makes_the_command_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                 ) -> None:
-    from decisiongym.harness import reproductions
+    from decisiongym import reproductions
     from decisiongym.harness.report import Check
-    from decisiongym.harness.reproductions import Analysis, Reproduction
+    from decisiongym.reproductions import Analysis, Reproduction
 
     real = get_reproduction("kuleshov-precup")
 

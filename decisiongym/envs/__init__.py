@@ -107,12 +107,13 @@ ENVIRONMENTS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/FourRooms-v0", "decisiongym.envs.hierarchical:FourRooms",
              "decisiongym.envs.hierarchical:FourRoomsVector",
              "Sutton, Precup & Singh's four rooms, moves succeed w.p. 2/3 (goal, gamma 0.9)"),
-    # Architecture search (decisiongym.nas): reward = the child's validation accuracy in [0, 1].
-    EnvEntry(f"{NAMESPACE}/NASChain-v0", "decisiongym.nas.envs:NASChainEnv",
-             "decisiongym.nas.envs:NASChainVectorEnv",
+    # Architecture search (decisiongym.supervised.nas): reward = the child's validation
+    # accuracy in [0, 1].
+    EnvEntry(f"{NAMESPACE}/NASChain-v0", "decisiongym.supervised.nas.envs:NASChainEnv",
+             "decisiongym.supervised.nas.envs:NASChainVectorEnv",
              "Zoph & Le (2017) chain space: per layer filter h, w, stride, filters; child CNN"),
-    EnvEntry(f"{NAMESPACE}/NASCell-v0", "decisiongym.nas.envs:NASCellEnv",
-             "decisiongym.nas.envs:NASCellVectorEnv",
+    EnvEntry(f"{NAMESPACE}/NASCell-v0", "decisiongym.supervised.nas.envs:NASCellEnv",
+             "decisiongym.supervised.nas.envs:NASCellVectorEnv",
              "NAS-Bench-201-style DAG cell (n_nodes, ops); tabular=True answers from the table"),
 )
 

@@ -6,11 +6,11 @@ choice count are not written yet) and the choice counts from the observation spa
 
 - ``random-search``: every token uniformly at random.
 - ``nas-reinforce``: Zoph & Le (2017), an LSTM controller with one softmax per token, trained by
-  REINFORCE with an exponential moving-average baseline (:mod:`decisiongym.nas.controller`).
+  REINFORCE with an exponential moving-average baseline (:mod:`.controller`).
 - ``regularized-evolution``: Real, Aggarwal, Huang & Le (2019): the first P architectures are
   random; then each new one mutates the best of S members drawn uniformly from the population,
   joins it, and the *oldest* member is removed (not the worst: "aging evolution").
-- ``enas`` and ``darts``: one-shot references on the cell space (:mod:`decisiongym.nas.oneshot`);
+- ``enas`` and ``darts``: one-shot references on the cell space (:mod:`.oneshot`);
   they train their own supernet on the data (the environment's reward is only the score of the
   cell they propose). They loop over replicates in Python.
 """
@@ -114,7 +114,7 @@ class NASReinforce(_ArchitectureAgent):
     def _reset_state(self, num_envs: int) -> None:
         import torch
 
-        from decisiongym.nas.controller import BatchedController
+        from decisiongym.supervised.nas.controller import BatchedController
 
         super()._reset_state(num_envs)
         if self.num_threads is not None:
@@ -213,8 +213,8 @@ class RegularizedEvolution(_ArchitectureAgent):
 
 
 def _cell_space_for(choices: IntArray, n_ops: int, ops: tuple[str, ...] | None, name: str) -> Any:
-    from decisiongym.nas.space import CELL_OPS, CellSpace
-    from decisiongym.nas.tabular import TABLE_SPACE
+    from decisiongym.supervised.nas.space import CELL_OPS, CellSpace
+    from decisiongym.supervised.nas.tabular import TABLE_SPACE
 
     n_edges = len(choices)
     n_nodes = round((1 + np.sqrt(1 + 8 * n_edges)) / 2)
@@ -281,7 +281,7 @@ class ENAS(_OneShotAgent):
                         "ops": list(self.space.ops)}
 
     def _reset_state(self, num_envs: int) -> None:
-        from decisiongym.nas.oneshot import ENASSearch
+        from decisiongym.supervised.nas.oneshot import ENASSearch
 
         super()._reset_state(num_envs)
         data = self._data()
@@ -319,7 +319,7 @@ class DARTS(_OneShotAgent):
                         "channels": self.channels, "ops": list(self.space.ops)}
 
     def _reset_state(self, num_envs: int) -> None:
-        from decisiongym.nas.oneshot import DARTSSearch
+        from decisiongym.supervised.nas.oneshot import DARTSSearch
 
         super()._reset_state(num_envs)
         data = self._data()

@@ -2,8 +2,9 @@
 
 Three studies, all run through the ordinary harness as cells: the GAN variants are agents
 (``gan``, ``wgan``, ``wgan-gp``) with a training loop of their own,
-:func:`decisiongym.gans.training.train` (the plain loop, which the PettingZoo game reproduces
-bit for bit), on :data:`decisiongym.gans.training.GAN_ENV_ID` with the data set as its kwarg:
+:func:`~decisiongym.supervised.gans.training.train` (the plain loop, which the PettingZoo
+game reproduces bit for bit), on :data:`~decisiongym.supervised.gans.training.GAN_ENV_ID` with
+the data set as its kwarg:
 
 1. **Mode collapse** (seed 4.3 item 9, Figure 60; 4.4.1 item 7): the original GAN
    (non-saturating, Goodfellow et al. 2014), WGAN with weight clipping (Arjovsky et al. 2017,
@@ -11,7 +12,7 @@ bit for bit), on :data:`decisiongym.gans.training.GAN_ENV_ID` with the data set 
    1e-4 with betas (0, 0.9), n_critic = 5) on 8 Gaussians on a ring and 25 on a grid: samples
    over the true modes at several points of training, and a table over seeds of modes covered
    (strict rule: a mode counts when it receives at least a quarter of its fair share of
-   high-quality samples, :data:`decisiongym.gans.metrics.STRICT_SHARE`; the lenient
+   high-quality samples, :data:`decisiongym.supervised.gans.metrics.STRICT_SHARE`; the lenient
    one-sample rule beside it), the fraction of high-quality samples (within 3 standard
    deviations of a mode) and the exact W1 between 1,000 samples and 1,000 real points.
    Checked: WGAN-GP covers at least 7 of the 8 ring modes in most runs.
@@ -23,7 +24,7 @@ bit for bit), on :data:`decisiongym.gans.training.GAN_ENV_ID` with the data set 
    input for small c and explode for large c).
 3. **Digits**: GAN and WGAN-GP on the 8x8 digits (64-D MLPs, pixels in [-1, 1]); sample
    grids and the digits score (classes covered, strict rule, and mean confidence of a logistic
-   regression trained on the real digits, :func:`decisiongym.gans.metrics.digits_score`).
+   regression trained on the real digits, :func:`decisiongym.supervised.gans.metrics.digits_score`).
 
 The quick size is one run per cell on budgets of about a hundred iterations (about 30 s): it
 checks the pipeline, that WGAN-GP's samples move towards the data, and the gradient-norm
@@ -46,12 +47,12 @@ from typing import Any
 
 import numpy as np
 
-from decisiongym.gans.training import GAN_ENV_ID
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
 from decisiongym.harness.report import CellData, Check, format_table, load_results
 from decisiongym.harness.report import pyplot as _plt
 from decisiongym.harness.report import save_figure as _save
-from decisiongym.harness.reproductions import Analysis, Part, Reproduction, StudyExperiment
+from decisiongym.reproductions import Analysis, Part, Reproduction, StudyExperiment
+from decisiongym.supervised.gans.training import GAN_ENV_ID
 
 KIND_LABELS = {"gan": "GAN", "wgan": "WGAN (clipping)", "wgan-gp": "WGAN-GP"}
 #: The toy players: 3 hidden ReLU layers of 64 (Gulrajani et al.'s toy code used 512; this is
@@ -108,7 +109,7 @@ def experiment(quick: bool = False) -> Experiment:
 
 
 def _sample_grid(cells: list[CellData], data: str, path: Path) -> None:
-    from decisiongym.gans.data import modes
+    from decisiongym.supervised.gans.data import modes
 
     centres, _ = modes(data)
     checkpoints = cells[0].arrays["checkpoints"]
@@ -162,7 +163,7 @@ def _gradient_plot(cells: list[CellData], path: Path) -> None:
 def _digit_grid(cells: list[CellData], path: Path) -> None:
     plt = _plt()
     fig, axes = plt.subplots(1, len(cells) + 1, figsize=(3.2 * (len(cells) + 1), 3.4))
-    from decisiongym.gans.data import digits_split
+    from decisiongym.supervised.gans.data import digits_split
 
     real = digits_split("test")[0][:100]
     panels = [("real digits", real)] + [(d.cell.agent.display, d.arrays["samples"][-1, 0])
@@ -286,8 +287,8 @@ def analyse(exp: Experiment, out: Path) -> Analysis:
 
 
 def _real_digits_reference() -> str:
-    from decisiongym.gans.data import digits_split
-    from decisiongym.gans.metrics import STRICT_SHARE, digits_score
+    from decisiongym.supervised.gans.data import digits_split
+    from decisiongym.supervised.gans.metrics import STRICT_SHARE, digits_score
 
     s = digits_score(digits_split("test")[0], min_share=STRICT_SHARE)
     return f"{s.classes_covered} classes, confidence {s.confidence:.3f}"

@@ -1,7 +1,7 @@
 """Off-policy evaluation as the logging policy's overlap shrinks (seed 5.2.5, "how do we find
 the reward for the actions not taken?"): ``decisiongym reproduce ope``.
 
-Problem: :class:`decisiongym.ope.LinearLoggingProblem` (K = 4, d = 5, linear rewards with
+Problem: :class:`decisiongym.harness.ope.LinearLoggingProblem` (K = 4, d = 5, linear rewards with
 Gaussian noise), whose target policy (the oracle) has a value known to Monte Carlo precision.
 A behaviour policy epsilon-uniform around the *worst* action logs n rounds; the target's action
 has probability epsilon / K under it, so the importance weights are K / epsilon and the overlap
@@ -30,14 +30,14 @@ from typing import Any
 import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
-from decisiongym.harness.report import Check, format_table, load_results, pyplot
-from decisiongym.harness.reproductions import Analysis, Reproduction
-from decisiongym.ope import (
+from decisiongym.harness.ope import (
     ESTIMATORS,
     LinearLoggingProblem,
     cross_fit_ridge,
     evaluate,
 )
+from decisiongym.harness.report import Check, format_table, load_results, pyplot
+from decisiongym.reproductions import Analysis, Reproduction
 
 ENV_ID = "decisiongym/LinearContextualBandit-v0"
 EPSILONS = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02)

@@ -47,7 +47,7 @@ from decisiongym.harness.report import (
     load_results,
     plot_regret_curves,
 )
-from decisiongym.harness.reproductions import Analysis, Reproduction
+from decisiongym.reproductions import Analysis, Reproduction
 
 CLASSIFICATION_ID = "decisiongym/ClassificationBandit-v0"
 ENVS = (

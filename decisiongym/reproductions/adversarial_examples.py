@@ -38,7 +38,7 @@ from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
 from decisiongym.harness.report import Check, format_table, load_results
 from decisiongym.harness.report import pyplot as _plt
 from decisiongym.harness.report import save_figure as _save
-from decisiongym.harness.reproductions import Analysis, Reproduction
+from decisiongym.reproductions import Analysis, Reproduction
 
 ENV_ID = "decisiongym/AdversarialAttack-v0"
 DIGITS_EPS = 0.2  # digits' training eps (8x8 images with 17 grey levels)

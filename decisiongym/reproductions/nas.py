@@ -36,7 +36,7 @@ from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
 from decisiongym.harness.metrics import bootstrap_mean_ci
 from decisiongym.harness.report import Check, format_table, load_results
 from decisiongym.harness.report import pyplot as _plt
-from decisiongym.harness.reproductions import Analysis, Reproduction
+from decisiongym.reproductions import Analysis, Reproduction
 
 CELL = "decisiongym/NASCell-v0"
 CHAIN = "decisiongym/NASChain-v0"
@@ -105,7 +105,7 @@ def _interval(x: np.ndarray) -> str:
 
 def analyse(exp: Experiment, out: Path) -> Analysis:
     from decisiongym.harness.rollout import run
-    from decisiongym.nas.tabular import load_table
+    from decisiongym.supervised.nas.tabular import load_table
 
     quick = exp.name.endswith("-quick")
     _, _, t_budget, t_searches, os_budget, os_searches = SIZES[quick]
@@ -194,7 +194,7 @@ def analyse(exp: Experiment, out: Path) -> Analysis:
         res = run(CELL, name, replicates=os_searches, horizon=os_budget, seed=5,
                   env_kwargs={"tabular": True}, agent_params=params)
         seconds = time.perf_counter() - start
-        from decisiongym.nas.tabular import TABLE_SPACE
+        from decisiongym.supervised.nas.tabular import TABLE_SPACE
 
         last = res["final_arch"]
         os_rows.append({"reference": name, "proposals": os_budget,

@@ -9,7 +9,7 @@ delayed, expensive, noisy reward over a combinatorial space.
 - ``decisiongym/NASChain-v0``: the chain space (filter height, width, stride, filters per layer).
 - ``decisiongym/NASCell-v0``: the DAG cell space of NAS-Bench-201's style; with
   ``tabular=True`` the answers come from the shipped table
-  (:mod:`decisiongym.nas.tabular`) in microseconds, and the exact optimum is known.
+  (:mod:`decisiongym.supervised.nas.tabular`) in microseconds, and the exact optimum is known.
 
 ## Action Space
 ``Discrete(max choices per token)``. An action that is not a choice of the current token (a
@@ -49,7 +49,7 @@ table's seeds; an int: that training seed's entry). Both: ``dataset`` ("digits" 
 order), ``epochs`` (2), ``batch_size`` (64), ``lr`` (0.01), ``max_train`` (None: the whole
 training split), ``penalty`` (0.0), ``horizon`` (accepted and ignored: the harness passes
 its budget of architectures per search), ``cache`` (True), ``cache_dir`` (None: see
-:func:`decisiongym.nas.cache.default_cache_dir`), ``device`` ("cpu").
+:func:`decisiongym.supervised.nas.cache.default_cache_dir`), ``device`` ("cpu").
 
 ## Version History
 v0: first version.
@@ -75,8 +75,8 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from decisiongym.envs.vector import NextStepVectorEnv
-from decisiongym.nas.cache import EvaluationCache
-from decisiongym.nas.space import (
+from decisiongym.supervised.nas.cache import EvaluationCache
+from decisiongym.supervised.nas.space import (
     CELL_OPS,
     CellNet,
     CellSpace,
@@ -88,10 +88,10 @@ from decisiongym.nas.space import (
 )
 
 #: What the harness reads off both classes: its budget counts architectures (episodes), and
-#: :class:`decisiongym.nas.recorders.SearchRecorder` records the searches.
+#: :class:`decisiongym.supervised.nas.recorders.SearchRecorder` records the searches.
 SEARCH_METADATA: dict[str, Any] = {
     "decisiongym.budget_unit": "episodes",
-    "decisiongym.recorders": ("decisiongym.nas.recorders:SearchRecorder",),
+    "decisiongym.recorders": ("decisiongym.supervised.nas.recorders:SearchRecorder",),
 }
 
 
@@ -152,7 +152,7 @@ class _Evaluator:
 
 class _TabularEvaluator:
     def __init__(self, tabular_seed: int | None) -> None:
-        from decisiongym.nas.tabular import TABLE_SPACE, load_table
+        from decisiongym.supervised.nas.tabular import TABLE_SPACE, load_table
 
         self.space = TABLE_SPACE
         table = load_table()
@@ -247,7 +247,7 @@ def _make_core(kind: str, kw: dict[str, Any]) -> NASCore:
         tabular = bool(kw.pop("tabular", False))
         tabular_seed = kw.pop("tabular_seed", None)
         if tabular:
-            from decisiongym.nas.tabular import TABLE_SPACE
+            from decisiongym.supervised.nas.tabular import TABLE_SPACE
 
             n_nodes, ops = kw.pop("n_nodes", None), kw.pop("ops", None)
             if (n_nodes, ops) != (None, None) and CellSpace(

@@ -61,7 +61,7 @@ class StudyExperiment(Experiment):
 
 
 def _registry() -> dict[str, Reproduction]:
-    from decisiongym.harness.reproductions import (
+    from decisiongym.reproductions import (
         adversarial,
         adversarial_examples,
         chapelle_li,

@@ -35,7 +35,7 @@ from decisiongym.harness.report import (
     load_results,
     plot_regret_curves,
 )
-from decisiongym.harness.reproductions import Analysis, Reproduction
+from decisiongym.reproductions import Analysis, Reproduction
 from decisiongym.theory import exp3_regret_bound
 
 OBLIVIOUS = "decisiongym/AdversarialBandit-v0"

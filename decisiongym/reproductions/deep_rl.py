@@ -45,7 +45,7 @@ from decisiongym.harness.report import (
     pyplot,
     save_figure,
 )
-from decisiongym.harness.reproductions import Analysis, Part, Reproduction, StudyExperiment
+from decisiongym.reproductions import Analysis, Part, Reproduction, StudyExperiment
 
 CARTPOLE = EnvSetting("CartPole-v1", {}, label="CartPole-v1")
 MAZE = EnvSetting("decisiongym/Maze-v0", {"layout": "seed", "observation": "image",

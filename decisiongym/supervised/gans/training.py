@@ -1,19 +1,19 @@
 """The GAN variants as agents with a training loop of their own (``gan``, ``wgan``, ``wgan-gp``).
 
 A GAN is not stepped through the harness's rollout loop: the generator and the critic play
-:class:`~decisiongym.gans.game.GANGame`, a two-player game that no Gymnasium id names. Each
+:class:`~.game.GANGame`, a two-player game that no Gymnasium id names. Each
 variant is registered as an agent whose training loop, :func:`train`, receives the harness's
 :class:`~decisiongym.agents.base.TrainingTask`:
 
 - ``task.env_id`` must be :data:`GAN_ENV_ID` and ``task.env_kwargs`` may hold ``data``, one
-  of :data:`decisiongym.gans.data.DATASETS` (default ``"8gaussians"``);
-- ``task.params``: any :class:`~decisiongym.gans.players.GANConfig` field but ``kind``
+  of :data:`.data.DATASETS` (default ``"8gaussians"``);
+- ``task.params``: any :class:`~.players.GANConfig` field but ``kind``
   (each defaults to :meth:`GANConfig.for_kind`'s published value for the variant;
   ``data_dim`` to the data's), ``checkpoints`` (evaluation points, default 5, evenly spaced
   from 0 to the budget) and ``n_eval`` (samples per evaluation, default 1000); the agent
   classes validate them and refuse any other;
 - ``task.budget`` generator iterations; ``task.replicates`` training runs, run i with data,
-  noise and network seed ``task.seed + i`` (:func:`decisiongym.gans.players.train_gan`).
+  noise and network seed ``task.seed + i`` (:func:`.players.train_gan`).
 
 So a GAN cell is an ordinary harness cell (``EnvSetting(GAN_ENV_ID, {"data": ...})`` x
 ``AgentSetting("wgan-gp", {...})``), run by :func:`decisiongym.harness.run`. Torch is imported
@@ -41,7 +41,7 @@ EVAL_SEED = 10_000  # noise seed of the evaluation samples (+ the run index)
 #: The GANConfig fields a GAN agent takes as parameters (``kind`` is the agent's name).
 CONFIG_FIELDS = ("gen_loss", "n_critic", "lr", "betas", "optimizer", "clip", "gp_lambda",
                  "batch_size", "latent_dim", "data_dim", "hidden", "lr_schedule")
-_LOOP = "decisiongym.gans.training:train"
+_LOOP = "decisiongym.supervised.gans.training:train"
 
 
 def gan_settings(kind: str, params: dict[str, Any], data: str | None = None
@@ -49,8 +49,8 @@ def gan_settings(kind: str, params: dict[str, Any], data: str | None = None
     """(:class:`GANConfig`, checkpoints, n_eval) of variant ``kind`` from agent parameters;
     ValueError or TypeError naming the variant for a wrong one. ``data``: the data set that
     sets ``data_dim`` unless the parameters do (None: 2-D, for validation alone)."""
-    from decisiongym.gans.data import data_dim
-    from decisiongym.gans.players import GANConfig
+    from decisiongym.supervised.gans.data import data_dim
+    from decisiongym.supervised.gans.players import GANConfig
 
     given = dict(params)
     unknown = sorted(set(given) - set(CONFIG_FIELDS) - {"checkpoints", "n_eval"})
@@ -122,8 +122,8 @@ class WGANGP(_GANAgent):
 
 def _metrics(data: str, samples: NDArray[Any], real: NDArray[Any]) -> dict[str, float]:
     """Every metric of one set of samples against a real set of the same size."""
-    from decisiongym.gans.data import modes
-    from decisiongym.gans.metrics import (
+    from decisiongym.supervised.gans.data import modes
+    from decisiongym.supervised.gans.metrics import (
         STRICT_SHARE,
         digits_score,
         mode_coverage,
@@ -145,7 +145,7 @@ def _metrics(data: str, samples: NDArray[Any], real: NDArray[Any]) -> dict[str, 
 def check_task(task: TrainingTask) -> str:
     """The data set of a GAN task; ValueError naming the env id and the offending value when
     the task is not a GAN game."""
-    from decisiongym.gans.data import DATASETS
+    from decisiongym.supervised.gans.data import DATASETS
 
     if task.env_id != GAN_ENV_ID:
         raise ValueError(f"agent {task.agent!r} trains on {GAN_ENV_ID!r} (a GAN game on a data "
@@ -168,17 +168,17 @@ def train(task: TrainingTask) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
     generator iterations; ``samples`` (S, n, m, d) generated samples (m =
     :data:`KEEP_SAMPLES_2D` or 100 digits); ``w1`` (S, n) exact W1 between ``n_eval`` samples and
     as many fresh real points; on the mixtures ``modes_covered`` (S, n) under the strict rule
-    (:data:`decisiongym.gans.metrics.STRICT_SHARE`), ``modes_covered_lenient`` (one sample is
+    (:data:`.metrics.STRICT_SHARE`), ``modes_covered_lenient`` (one sample is
     enough) and ``high_quality`` (S, n); on digits ``classes_covered`` (strict rule) and
     ``confidence`` (S, n); ``layer_grad_norm`` (T, L, n) the critic's per-layer
     weight-gradient norms and ``activation_grad_norm`` (T, L, n) the norms of dV/dh_l at each
-    layer's output (:func:`decisiongym.gans.players.activation_grad_norms`), averaged over each
+    layer's output (:func:`.players.activation_grad_norms`), averaged over each
     iteration's critic steps; ``critic_value`` (T, n) likewise; ``seconds`` (n,). Record:
     ``resolved_params`` (the :class:`GANConfig`) and ``data``."""
     import torch
 
-    from decisiongym.gans.data import sample_data
-    from decisiongym.gans.players import generate, layer_grad_norm_matrix, train_gan
+    from decisiongym.supervised.gans.data import sample_data
+    from decisiongym.supervised.gans.players import generate, layer_grad_norm_matrix, train_gan
 
     data = check_task(task)
     cfg, n_points, n_eval = gan_settings(task.agent, task.params, data)

@@ -12,7 +12,7 @@ files run to gigabytes and cannot be downloaded here, so decisiongym ships a sma
   :data:`TABLE_SEEDS` (initial weights and batch order); one torch thread.
 
 The table stores, per cell and seed, the number of correct validation and test answers
-(``uint16``), in ``decisiongym/nas/data/nas_cell_digits.npz``. Regenerate it with
+(``uint16``), in ``decisiongym/supervised/nas/data/nas_cell_digits.npz``. Regenerate it with
 ``python scripts/make_nas_table.py`` (see the README for the time it took).
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from decisiongym.nas.space import CellNet, CellSpace, TrainBudget, train_and_evaluate
+from decisiongym.supervised.nas.space import CellNet, CellSpace, TrainBudget, train_and_evaluate
 
 TABLE_SPACE = CellSpace(n_nodes=4, ops=("zero", "skip", "conv3x3"))
 TABLE_CHANNELS = 4

@@ -29,7 +29,7 @@ from decisiongym.harness.report import (
     load_results,
     plot_regret_curves,
 )
-from decisiongym.harness.reproductions import Analysis, Reproduction
+from decisiongym.reproductions import Analysis, Reproduction
 
 ENV_ID = "decisiongym/KuleshovPrecup-v0"
 KS_FULL = (2, 5, 10, 50)

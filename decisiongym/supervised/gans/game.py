@@ -13,7 +13,7 @@ round (``round_kind`` 0 or 1 in the observation), and each round is two simultan
    discriminator's action is a dict of its scores ``real`` (m,) and ``fake`` (m,) (logits for
    the GAN, critic values for WGAN) and ``fake_grad`` (m, d), the gradient of its score with
    respect to each sample (the generator's action is ignored). Rewards: the two sides of the
-   seed's minimax value V on the batch (:func:`decisiongym.gans.players.value`):
+   seed's minimax value V on the batch (:func:`.players.value`):
    the discriminator gets V, the generator -V (zero-sum).
 
 **The generator's feedback.** After a generator round's score step, the next observation (the
@@ -21,11 +21,11 @@ next round's phase 0, or the final observation) has ``feedback`` = 1 and carries
 discriminator's scores of the generator's samples (``fake_scores``) and their input gradients
 (``fake_grad``); otherwise these are zeros and ``feedback`` = 0. The generator learns only from
 them: its loss L(s_1..s_m) has dL/dx_j = L'(s_j) grad_x s(x_j), which it back-propagates
-through G(z) (:func:`decisiongym.gans.players.generator_step`). The discriminator learns from
+through G(z) (:func:`.players.generator_step`). The discriminator learns from
 the real and fake batches it sees in critic rounds (and does not update in generator rounds).
 
 With :class:`GeneratorPlayer` and :class:`CriticPlayer` and equal seeds, :func:`play_gan`
-ends with exactly the weights of :func:`decisiongym.gans.players.train_gan` (tested): both
+ends with exactly the weights of :func:`.players.train_gan` (tested): both
 draw the batches in the same order and update with the same functions.
 
 >>> game = GANGame(GANConfig.for_kind("wgan", batch_size=4, hidden=(8,)), rounds=1)
@@ -46,8 +46,8 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 from pettingzoo import ParallelEnv
 
-from decisiongym.gans.data import DATASETS, data_dim, sample_data, sample_noise
-from decisiongym.gans.players import (
+from decisiongym.supervised.gans.data import DATASETS, data_dim, sample_data, sample_noise
+from decisiongym.supervised.gans.players import (
     GANConfig,
     build_critic,
     build_generator,
@@ -73,8 +73,8 @@ class GANGame(ParallelEnv[str, dict[str, Any], Any]):
     """The generator-discriminator game; see the module docstring.
 
     Arguments: ``cfg`` (a :class:`GANConfig`; the batch size m, dimensions and n_critic are
-    read from it; ``cfg.data_dim`` must be :func:`decisiongym.gans.data.data_dim` of the data,
-    2 or 64 for the digits), ``data`` (one of :data:`decisiongym.gans.data.DATASETS`),
+    read from it; ``cfg.data_dim`` must be :func:`.data.data_dim` of the data,
+    2 or 64 for the digits), ``data`` (one of :data:`.data.DATASETS`),
     ``rounds`` (the number of generator iterations; the episode is ``2 rounds (n_critic + 1)``
     steps, then truncated), ``render_mode`` (None or "ansi").
     """
@@ -251,7 +251,7 @@ class CriticPlayer:
     """D (or the critic) and its optimiser. In phase 1 it reports its scores and input
     gradients and, in critic rounds, then takes one :func:`critic_step` (gradient-penalty
     eps from ``torch.Generator().manual_seed(gp_seed)``). ``history`` records each step as
-    :func:`decisiongym.gans.players.train_gan` does (``critic_value``, ``weight_grad_norm``,
+    :func:`.players.train_gan` does (``critic_value``, ``weight_grad_norm``,
     the per-layer ``layer_grad_norm/{l}``, ``penalty``)."""
 
     def __init__(self, cfg: GANConfig, model_seed: int = 0, gp_seed: int = 0,

@@ -26,8 +26,8 @@ import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
 from decisiongym.harness.report import Check, format_table, load_results
-from decisiongym.harness.reproductions import Analysis, Reproduction
-from decisiongym.harness.reproductions.sutton_barto import _plot
+from decisiongym.reproductions import Analysis, Reproduction
+from decisiongym.reproductions.sutton_barto import _plot
 
 ROOMS = EnvSetting("decisiongym/FourRooms-v0", {}, label="four-rooms")
 LEARNERS = (

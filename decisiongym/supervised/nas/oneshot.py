@@ -23,8 +23,8 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from decisiongym.nas.controller import BatchedController
-from decisiongym.nas.space import CellSpace, make_op
+from decisiongym.supervised.nas.controller import BatchedController
+from decisiongym.supervised.nas.space import CellSpace, make_op
 
 
 class MixedOp(nn.Module):

@@ -19,7 +19,7 @@ s(x_j) and their input gradients grad_x s(x_j) (:func:`critic_feedback`). The ge
 loss L(s_1..s_m) gives dL/dx_j = L'(s_j) grad_x s(x_j), which :func:`generator_step`
 back-propagates through G. This is the chain rule of the usual end-to-end backward (equal up
 to floating-point rounding order); writing the loop this way lets the PettingZoo game
-(:mod:`decisiongym.gans.game`), where the generator sees only that feedback, reproduce
+(:mod:`decisiongym.supervised.gans.game`), where the generator sees only that feedback, reproduce
 :func:`train_gan` bit for bit.
 
 >>> cfg = GANConfig.for_kind("wgan-gp", batch_size=8, hidden=(8,))
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
-from decisiongym.gans.data import sample_data, sample_noise
+from decisiongym.supervised.gans.data import sample_data, sample_noise
 
 KINDS = ("gan", "wgan", "wgan-gp")
 

@@ -59,7 +59,7 @@ from decisiongym.harness.report import (
     pyplot,
     save_figure,
 )
-from decisiongym.harness.reproductions import Analysis, Reproduction
+from decisiongym.reproductions import Analysis, Reproduction
 
 MOVED_GOAL = (1, 6)
 FEUDAL = AgentSetting("feudal-q", {"temperature": 0.1}, label="feudal Q-learning")

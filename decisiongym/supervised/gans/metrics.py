@@ -79,11 +79,11 @@ class DigitsScore:
 @lru_cache(maxsize=1)
 def digits_classifier() -> Any:
     """A multinomial logistic regression trained on the GAN's real digits (the training split of
-    :func:`decisiongym.gans.data.digits_split`, pixels in [-1, 1]); about a second, once per
+    :func:`.data.digits_split`, pixels in [-1, 1]); about a second, once per
     process. 96% accuracy on the test split."""
     from sklearn.linear_model import LogisticRegression
 
-    from decisiongym.gans.data import digits_split
+    from decisiongym.supervised.gans.data import digits_split
 
     X, y = digits_split("train")
     return LogisticRegression(max_iter=2000).fit(X, y)

@@ -36,7 +36,7 @@ from decisiongym.harness.report import (
     pyplot,
     save_figure,
 )
-from decisiongym.harness.reproductions import Analysis, Part, Reproduction, StudyExperiment
+from decisiongym.reproductions import Analysis, Part, Reproduction, StudyExperiment
 
 WALK = EnvSetting("decisiongym/RandomWalk-v0", {"n_states": 5}, label="random-walk")
 CLIFF = EnvSetting("decisiongym/Maze-v0", {"layout": "cliff"}, label="cliff-walking")

@@ -28,7 +28,7 @@ from decisiongym.harness.report import (
     load_results,
     plot_regret_curves,
 )
-from decisiongym.harness.reproductions import Analysis, Reproduction
+from decisiongym.reproductions import Analysis, Reproduction
 
 ENV_ID = "decisiongym/ChapelleLi-v0"
 PROBLEMS = ((10, 0.1), (10, 0.02), (100, 0.1), (100, 0.02))
