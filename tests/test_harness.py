@@ -114,10 +114,11 @@ def test_the_documented_toml_example_parses_and_validates() -> None:
     text = _docstring_toml()
     assert "[[envs]]" in text and "[[agents]]" in text
     exp = experiment_from_dict(tomllib.loads(text), source="demo.toml")
-    assert (exp.name, exp.horizon, exp.seeds, exp.seed) == ("demo", 1000, 100, 0)
-    assert exp.envs == [EnvSetting("decisiongym/KuleshovPrecup-v0", {"k": 5, "variance": 0.1})]
-    assert exp.agents == [AgentSetting("ucb1"), AgentSetting("softmax", {"tau": 0.01}),
-                          AgentSetting("softmax", {"tau": 0.1})]
+    assert (exp.name, exp.horizon, exp.seeds, exp.seed) == ("demo", 2000, 10, 0)
+    assert exp.envs == [EnvSetting("CliffWalking-v1"),
+                        EnvSetting("FrozenLake-v1", {"is_slippery": False})]
+    assert exp.agents == [AgentSetting("q-learning"), AgentSetting("sarsa", {"epsilon": 0.05}),
+                          AgentSetting("sarsa", {"epsilon": 0.1})]
     exp.validate()
 
 

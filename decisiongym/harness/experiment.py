@@ -2,28 +2,33 @@
 
 An experiment is data (STYLE.md, item 7). Written in Python::
 
-    Experiment(name="demo", horizon=1000, seeds=100,
-               envs=[EnvSetting("decisiongym/KuleshovPrecup-v0", {"k": 5, "variance": 0.1})],
-               agents=[AgentSetting("ucb1"), *AgentSetting.grid("softmax", tau=[0.01, 0.1])])
+    Experiment(name="demo", horizon=2000, seeds=10,
+               envs=[EnvSetting("CliffWalking-v1"), EnvSetting("FrozenLake-v1",
+                                                               {"is_slippery": False})],
+               agents=[AgentSetting("q-learning"),
+                       *AgentSetting.grid("sarsa", epsilon=[0.05, 0.1])])
 
 or in TOML (``decisiongym compare demo.toml --out DIR``)::
 
     name = "demo"
-    horizon = 1000      # steps per replicate
-    seeds = 100         # replicates per cell; replicate i is seeded with seed + i
+    horizon = 2000      # env steps per replicate (the harness's budget)
+    seeds = 10          # replicates per cell; replicate i is seeded with seed + i
     seed = 0            # base seed (optional, default 0)
     imports = []        # optional: modules that register your own envs and agents
 
     [[envs]]
-    id = "decisiongym/KuleshovPrecup-v0"
-    kwargs = { k = 5, variance = 0.1 }
+    id = "CliffWalking-v1"
+
+    [[envs]]
+    id = "FrozenLake-v1"
+    kwargs = { is_slippery = false }
 
     [[agents]]
-    name = "ucb1"
+    name = "q-learning"
 
     [[agents]]
-    name = "softmax"
-    grid = { tau = [0.01, 0.1] }   # one setting per value (a product over several keys)
+    name = "sarsa"
+    grid = { epsilon = [0.05, 0.1] }   # one setting per value (a product over several keys)
 
     [resources]         # optional: what one cell asks of a Ray cluster (default 1 CPU, 0 GPU);
     cpus = 1            # an agent table may override it, e.g. resources = { gpus = 1 }

@@ -4,8 +4,8 @@ A run is a function of (env, agent, replicates, budget, seed) that returns metri
 (STYLE.md, item 14); tables and plots consume them. :func:`run` is the entry point::
 
     from decisiongym.harness import run
-    result = run("decisiongym/ChapelleLi-v0", "thompson-beta", replicates=100, horizon=10_000)
-    result.arrays["final_regret"].mean()
+    result = run("CliffWalking-v1", "q-learning", replicates=10, horizon=5_000)
+    result.metric, result["final_return"].mean()     # ("return", ...)
 
 The env
     A native vector env where the id has a vector entry point, else Gymnasium's
