@@ -294,7 +294,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         print("the reproduction needs every cell; fix the failures and run the same command "
               "again (finished cells are kept)", file=sys.stderr)
         return 1
-    analysis = reproduction.analyse(experiment, out)
+    analysis = reproduction.analyse(experiment, out, args.quick)
     # The reproduction draws its own plots (best settings, published layout).
     _report(experiment, out, analysis.checks, analysis.text, analysis.extra, plots=False,
             aggregate=reproduction.aggregate)

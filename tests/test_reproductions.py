@@ -76,7 +76,8 @@ def test_a_failed_check_makes_the_command_fail(tmp_path: Path, monkeypatch: pyte
                          seeds=2, seed=0)
 
     fake = Reproduction("kuleshov-precup", "x", tiny,
-                        lambda exp, out: Analysis([Check("impossible", 1, 0, False)], "", {}))
+                        lambda exp, out, quick: Analysis([Check("impossible", 1, 0, False)], "",
+                                                         {}))
     monkeypatch.setattr(reproductions, "_registry", lambda: {"kuleshov-precup": fake})
     assert main(["reproduce", "kuleshov-precup", "--out", str(tmp_path)]) == 1
     summary = json.loads((tmp_path / "summary.json").read_text())

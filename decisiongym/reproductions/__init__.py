@@ -28,13 +28,16 @@ class Analysis:
 
 @dataclass(frozen=True)
 class Reproduction:
-    """``aggregate=False``: the studies' final numbers are on different scales (returns of
-    different tasks, modes and W1), so the generic across-environments IQM is left out."""
+    """A published study: ``experiment(quick)`` builds its experiment at full or quick size;
+    ``analyse(experiment, out, quick)`` reads the stored cells (and runs any study that is not a
+    grid of cells) and returns the checks. ``aggregate=False``: the studies' final numbers are
+    on different scales (returns of different tasks, modes and W1), so the generic
+    across-environments IQM is left out."""
 
     name: str
     summary: str
     experiment: Callable[[bool], Experiment]
-    analyse: Callable[[Experiment, Path], Analysis]
+    analyse: Callable[[Experiment, Path, bool], Analysis]
     aggregate: bool = True
 
 

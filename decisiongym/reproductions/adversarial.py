@@ -83,7 +83,7 @@ def _regret_at(data: CellData, t: float) -> float:
     return float(data.arrays["regret"][g].astype(np.float64).mean())
 
 
-def analyse(exp: Experiment, out: Path) -> Analysis:
+def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     results = load_results(exp, out)
     by_env: dict[str, dict[str, CellData]] = {}
     for d in results:

@@ -350,10 +350,9 @@ def _game_study() -> tuple[dict[str, Any], list[Check], str]:
     return {"equal": equal}, checks, text
 
 
-def analyse(exp: Experiment, out: Path) -> Analysis:
+def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     import torch
 
-    quick = exp.name.endswith("-quick")
     torch.set_num_threads(1)  # small networks: one thread avoids spin-waiting on shared CPUs
     checks: list[Check] = []
     texts: list[str] = []

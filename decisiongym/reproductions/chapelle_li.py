@@ -55,7 +55,7 @@ def _growth_per_log_t(data: CellData) -> float:
     return float((mean[-1] - mean[start]) / math.log(grid[-1] / grid[start]))
 
 
-def analyse(exp: Experiment, out: Path) -> Analysis:
+def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     results = load_results(exp, out)
     by_problem: dict[tuple[int, float], dict[str, CellData]] = {}
     for d in results:

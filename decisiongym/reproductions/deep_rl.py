@@ -215,9 +215,8 @@ def _plot_curves(cells: list[CellData], path: Path, title: str,
     return path
 
 
-def analyse(exp: Experiment, out: Path) -> Analysis:
+def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     results = load_results(exp, out)
-    quick = exp.name.endswith("-quick")
     rows: list[dict[str, Any]] = []
     extra: dict[str, Any] = {"final_return": {}}
     iqm: dict[tuple[str, str], tuple[float, float, float]] = {}

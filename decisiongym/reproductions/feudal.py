@@ -132,7 +132,7 @@ def _trials(d: CellData, lo: int, hi: int) -> np.ndarray:
     return np.nanmean(d.arrays["episode_length"].astype(np.float64)[lo:hi], axis=0)
 
 
-def analyse(exp: Experiment, out: Path) -> Analysis:
+def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     results = load_results(exp, out)
     fixed = {d.cell.agent.display: d for d in results if not d.cell.env.phases}
     moved = {d.cell.agent.display: d for d in results if d.cell.env.phases}

@@ -185,8 +185,7 @@ def _runs(x: np.ndarray, fmt: str = "{:.0f}") -> str:
     return ", ".join(fmt.format(v) for v in x)
 
 
-def analyse(exp: Experiment, out: Path) -> Analysis:
-    quick = exp.name.endswith("-quick")
+def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     n_eval = EVAL[quick].get("n_eval", 1000)
     results = load_results(exp, out)
     by_data: dict[str, list[CellData]] = {}

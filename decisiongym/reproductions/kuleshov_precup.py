@@ -99,7 +99,7 @@ def best_settings(results: list[CellData]) -> dict[tuple[int, float], dict[str, 
     return best
 
 
-def analyse(exp: Experiment, out: Path) -> Analysis:
+def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     results = load_results(exp, out)
     best = best_settings(results)
     problems = sorted(best)

@@ -103,11 +103,10 @@ def _interval(x: np.ndarray) -> str:
     return f"{x.mean():.4f} [{float(lo):.4f}, {float(hi):.4f}]"
 
 
-def analyse(exp: Experiment, out: Path) -> Analysis:
+def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     from decisiongym.harness.rollout import run
     from decisiongym.supervised.nas.tabular import load_table
 
-    quick = exp.name.endswith("-quick")
     _, _, t_budget, t_searches, os_budget, os_searches = SIZES[quick]
     checks: list[Check] = []
     extra: dict[str, Any] = {}

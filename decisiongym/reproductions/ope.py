@@ -112,8 +112,7 @@ def _plot(study: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def analyse(exp: Experiment, out: Path) -> Analysis:
-    quick = exp.name.endswith("-quick")
+def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     study = ope_study(quick)
     rows = study["rows"]
     reps = study["reps"]

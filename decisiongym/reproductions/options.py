@@ -78,7 +78,7 @@ def planning() -> dict[str, object]:
     return out
 
 
-def analyse(exp: Experiment, out: Path) -> Analysis:
+def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     results = load_results(exp, out)
     plan = planning()
     curves, early, late = {}, {}, {}

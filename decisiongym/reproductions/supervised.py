@@ -298,10 +298,9 @@ def _advani_saxe_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, A
     return {"rows": rows, "t_star": t_star}, checks, table, fig
 
 
-def analyse(exp: Experiment, out: Path) -> Analysis:
+def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     import torch
 
-    quick = exp.name.endswith("-quick")
     # The networks are small: one thread avoids OpenMP spin-waiting on a shared machine
     # (two threads ran these studies many times slower on a loaded 2-core machine).
     torch.set_num_threads(1)

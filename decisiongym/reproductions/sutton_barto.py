@@ -112,7 +112,7 @@ def _smooth(values: np.ndarray, width: int = 10) -> np.ndarray:
     return np.convolve(values, kernel, mode="valid")
 
 
-def analyse(exp: Experiment, out: Path) -> Analysis:
+def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     results = load_results(exp, out)
     checks: list[Check] = []
     rows: list[dict[str, Any]] = []
