@@ -389,3 +389,24 @@ def test_async_vectorization_in_an_experiment_stores_the_same_files(tmp_path: Pa
     for mode in ("auto", "async"):
         assert run_experiment(experiment(mode), tmp_path / mode, progress=False).failed == []
     assert _cell_files(tmp_path / "auto") == _cell_files(tmp_path / "async")
+
+
+@pytest.mark.parametrize(("env", "agent", "horizon", "shown", "absent"), [
+    ("decisiongym/BernoulliBandit-v0", "ucb1", 200, ["pseudo-regret at the end", "Lai-Robbins"],
+     ["return (mean"]),
+    ("decisiongym/Maze-v0", "q-learning", 2000,
+     ["regret against the optimal start value", "return (mean of the last 20 episodes)"],
+     ["pseudo-regret"]),
+    ("CartPole-v1", "random", 500, ["return (mean of the last 20 episodes)"], ["regret"]),
+    ("decisiongym/ImageClassification-v0", "net-epsilon-greedy", 100, ["accuracy: "], []),
+])
+def test_run_prints_the_metric_that_fits_the_env(
+        capsys: pytest.CaptureFixture[str], env: str, agent: str, horizon: int,
+        shown: list[str], absent: list[str]) -> None:
+    assert main(["run", "--env", env, "--agent", agent, "--seeds", "3", "--horizon",
+                 str(horizon), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    for text in shown:
+        assert text in out
+    for text in absent:
+        assert text not in out
