@@ -252,8 +252,9 @@ class Experiment:
     def validate(self) -> None:
         """Check every field; raise :class:`ExperimentError` naming the first wrong one.
 
-        Builds each environment once (single env, horizon 1) and each agent setting against
-        each environment's spaces, so bad kwargs and parameters fail here, before any work.
+        Builds each environment once (single env, horizon 1) and each agent setting that has a
+        cell on it against its spaces, so bad kwargs and parameters, and agents that do not fit
+        an env, fail here, before any work.
         """
         import gymnasium as gym
 
@@ -293,17 +294,23 @@ class Experiment:
             if agent.name not in known_agents:
                 raise ExperimentError(f"{where}: agents[{j}].name: unknown agent "
                                       f"{agent.name!r}; known: {', '.join(sorted(known_agents))}")
+        agents_on: dict[int, list[int]] = {}  # env index -> the agents with a cell on it
+        for cell in self.cells():
+            on = agents_on.setdefault(self.envs.index(cell.env), [])
+            if self.agents.index(cell.agent) not in on:
+                on.append(self.agents.index(cell.agent))
         for i, env_setting in enumerate(self.envs):
+            paired = [(j, self.agents[j]) for j in agents_on.get(i, [])]
             if env_setting.id not in gym.registry:
                 # Only agents with a training loop of their own run on an id outside
                 # Gymnasium's registry (the GAN game); their loop checks the id and kwargs.
-                stepped = [j for j, agent in enumerate(self.agents)
+                stepped = [j for j, agent in paired
                            if rollout.own_training_loop(agent.name) is None]
                 if stepped or env_setting.phases:
                     raise ExperimentError(f"{where}: envs[{i}].id: unknown environment "
                                           f"{env_setting.id!r}; see `decisiongym list`, or "
                                           "name the module that registers it in imports")
-                for j, agent in enumerate(self.agents):
+                for j, agent in paired:
                     try:
                         rollout.check_training_agent(agent.name, env_setting.id,
                                                      env_setting.kwargs, agent.params)
@@ -329,7 +336,7 @@ class Experiment:
             except (ValueError, TypeError) as exc:
                 raise ExperimentError(f"{where}: envs[{i}].kwargs: {exc}") from exc
             try:
-                for j, agent in enumerate(self.agents):
+                for j, agent in paired:
                     try:
                         rollout.make_agent(agent.name, env_setting.id, env.observation_space,
                                            env.action_space, agent.params)

@@ -59,8 +59,19 @@ class StudyExperiment(Experiment):
 
     def cells(self) -> list[Cell]:
         return [Cell(p.env, agent, p.seeds, self.seed, p.horizon,
-                     agent.resources or self.resources)
+                     agent.resources or self.resources, tuple(self.imports))
                 for p in self.parts for agent in p.agents]
+
+    @classmethod
+    def from_parts(cls, name: str, parts: tuple[Part, ...], seed: int) -> StudyExperiment:
+        """The experiment of ``parts`` (its envs and agents listed once each, in order)."""
+        envs: list[EnvSetting] = []
+        agents: list[AgentSetting] = []
+        for part in parts:
+            envs += [part.env] if part.env not in envs else []
+            agents += [a for a in part.agents if a not in agents]
+        return cls(name=name, envs=envs, agents=agents, horizon=max(p.horizon for p in parts),
+                   seeds=max(p.seeds for p in parts), seed=seed, parts=parts)
 
 
 def _registry() -> dict[str, Reproduction]:

@@ -29,7 +29,6 @@ pipeline runs and that the curves mean something on tiny budgets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,35 +67,6 @@ MAZE_DQN: dict[str, Any] = {"hidden": [64], "learning_rate": 1e-3, "learning_sta
                             "buffer_size": 20_000}
 
 CARTPOLE_SOLVED = 195.0
-
-
-@dataclass(frozen=True)
-class DeepExperiment(StudyExperiment):
-    """Validation builds each agent against its part's environment (Gymnasium's own envs take
-    no ``horizon``)."""
-
-    def validate(self) -> None:
-        import gymnasium as gym
-
-        import decisiongym  # noqa: F401
-        from decisiongym import agents
-        from decisiongym.harness.experiment import ExperimentError
-
-        for part in self.parts:
-            try:
-                env = gym.make(part.env.id, **dict(part.env.kwargs))
-            except (ValueError, TypeError, gym.error.Error) as exc:
-                raise ExperimentError(f"{self.name}: env {part.env.name}: {exc}") from exc
-            try:
-                for agent in part.agents:
-                    try:
-                        agents.make(agent.name, observation_space=env.observation_space,
-                                    action_space=env.action_space, **dict(agent.params))
-                    except (ValueError, TypeError) as exc:
-                        raise ExperimentError(f"{self.name}: agent {agent.display} on "
-                                              f"{part.env.name}: {exc}") from exc
-            finally:
-                env.close()
 
 
 def _agents(steps: int, quick: bool, maze: bool) -> tuple[AgentSetting, ...]:
@@ -155,11 +125,8 @@ def parts(quick: bool) -> tuple[Part, ...]:
 
 
 def experiment(quick: bool = False) -> Experiment:
-    ps = parts(quick)
-    return DeepExperiment(name="deep-rl" + ("-quick" if quick else ""),
-                          envs=[p.env for p in ps], agents=[a for p in ps for a in p.agents],
-                          horizon=max(p.horizon for p in ps), seeds=max(p.seeds for p in ps),
-                          seed=2015, parts=ps)
+    return StudyExperiment.from_parts("deep-rl" + ("-quick" if quick else ""), parts(quick),
+                                      seed=2015)
 
 
 def random_policy_return(env: EnvSetting, episodes: int = 50, seed: int = 0) -> float:

@@ -98,11 +98,8 @@ def parts(quick: bool) -> tuple[Part, ...]:
 
 
 def experiment(quick: bool = False) -> Experiment:
-    ps = parts(quick)
-    return StudyExperiment(name="gan" + ("-quick" if quick else ""),
-                           envs=[p.env for p in ps], agents=[a for p in ps for a in p.agents],
-                           horizon=max(p.horizon for p in ps), seeds=max(p.seeds for p in ps),
-                           seed=2017, parts=ps)
+    return StudyExperiment.from_parts("gan" + ("-quick" if quick else ""), parts(quick),
+                                      seed=2017)
 
 
 # ----- plots ---------------------------------------------------------------------------------

@@ -66,12 +66,8 @@ def parts(quick: bool) -> tuple[Part, ...]:
 
 
 def experiment(quick: bool = False) -> Experiment:
-    ps = parts(quick)
-    agents = [a for p in ps for a in p.agents]
-    return StudyExperiment(name="sutton-barto" + ("-quick" if quick else ""),
-                           envs=[p.env for p in ps], agents=agents,
-                           horizon=max(p.horizon for p in ps),
-                           seeds=max(p.seeds for p in ps), seed=2018, parts=ps)
+    return StudyExperiment.from_parts("sutton-barto" + ("-quick" if quick else ""), parts(quick),
+                                      seed=2018)
 
 
 def _by_env(results: list[CellData], env: EnvSetting) -> list[CellData]:
