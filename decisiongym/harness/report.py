@@ -98,6 +98,14 @@ def load_results(experiment: Experiment, out: str | Path, *,
     return loaded
 
 
+def cells_by_env(results: Sequence[CellData]) -> dict[str, dict[str, CellData]]:
+    """The cells by environment name, then by agent label (in the experiment's order)."""
+    by_env: dict[str, dict[str, CellData]] = {}
+    for d in results:
+        by_env.setdefault(d.cell.env.name, {})[d.cell.agent.display] = d
+    return by_env
+
+
 def lai_robbins_constant_of(data: CellData) -> float | None:
     """C when every replicate of the cell faces the same C, else None."""
     if "lai_robbins_constant" not in data.arrays:

@@ -43,6 +43,7 @@ from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
 from decisiongym.harness.report import (
     CellData,
     Check,
+    cells_by_env,
     format_table,
     load_results,
     plot_regret_curves,
@@ -118,9 +119,7 @@ def _regret_at(data: CellData, t: float) -> float:
 
 def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     results = load_results(exp, out)
-    by_env: dict[str, dict[str, CellData]] = {}
-    for d in results:
-        by_env.setdefault(d.cell.env.name, {})[d.cell.agent.display] = d
+    by_env = cells_by_env(results)
     horizon = exp.horizon
     rows: list[dict[str, Any]] = []
     for env_name, cells in by_env.items():
