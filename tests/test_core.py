@@ -209,6 +209,17 @@ def test_a_user_env_without_a_vector_entry_point_runs_as_sync_vector_env() -> No
     np.testing.assert_allclose(result["final_return"], 1.0)
 
 
+@pytest.mark.parametrize(("env_id", "agent", "horizon"), [
+    ("FrozenLake-v1", "q-learning", 300), ("CliffWalking-v1", "sarsa", 300),
+    ("Taxi-v4", "q-learning", 400), ("CartPole-v1", "reinforce", 300),
+    ("Acrobot-v1", "random", 600)])
+def test_gymnasium_envs_run_through_the_core(env_id: str, agent: str, horizon: int) -> None:
+    result = run(env_id, agent, replicates=2, horizon=horizon, seed=1)
+    assert result.metric == "return"
+    assert (result["episodes"] >= 1).all() and result["grid"][-1] == horizon
+    assert np.isfinite(result["final_return"]).all()
+
+
 def test_replicate_i_of_seed_s_is_the_single_env_reset_with_seed_s_plus_i() -> None:
     vec = make_vector_env("FrozenLake-v1", 3)
     obs, _ = vec.reset(seed=10)
