@@ -210,7 +210,7 @@ def test_a_user_env_without_a_vector_entry_point_runs_as_sync_vector_env() -> No
 
 
 @pytest.mark.parametrize(("env_id", "agent", "horizon"), [
-    ("FrozenLake-v1", "q-learning", 300), ("CliffWalking-v1", "sarsa", 300),
+    ("FrozenLake-v1", "q-learning", 300), ("CliffWalking-v1", "sarsa", 3000),
     ("Taxi-v4", "q-learning", 400), ("CartPole-v1", "reinforce", 300),
     ("Acrobot-v1", "random", 600)])
 def test_gymnasium_envs_run_through_the_core(env_id: str, agent: str, horizon: int) -> None:
