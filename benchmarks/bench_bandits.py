@@ -48,12 +48,11 @@ from numpy.typing import NDArray
 
 import decisiongym
 import decisiongym.agents.base as agents_base
+from decisiongym.arrays import FloatArray, IntArray
 from decisiongym.harness.metrics import time_grid
 from decisiongym.harness.recorders import RegretRecorder
 from decisiongym.harness.rollout import RunResult, run
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 Table = NDArray[np.float32]  # rewards R[t, replicate, k]
 SeedLike = int | np.random.SeedSequence
 Out = TypeVar("Out")

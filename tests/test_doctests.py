@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["decisiongym.envs.bandits", "decisiongym.agents", "decisiongym.harness.recorders"]
+MODULES = ["decisiongym.envs.bandits", "decisiongym.agents", "decisiongym.harness.recorders",
+           "decisiongym.validation"]
 
 
 @pytest.mark.parametrize("module", MODULES)

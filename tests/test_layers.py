@@ -1,6 +1,8 @@
-"""Imports run one way: theory -> envs -> agents -> supervised -> harness -> reproductions -> cli
-(ARCHITECTURE.md). A module never imports one of a higher layer, not even inside a function;
-the package's ``__init__`` (which registers everything) is the only exception."""
+"""Imports run one way: (arrays, validation) -> theory -> envs -> agents -> supervised -> harness
+-> reproductions -> cli (ARCHITECTURE.md). A module never imports one of a higher layer, not even
+inside a function; the package's ``__init__`` (which registers everything) is the only exception.
+``arrays`` (the array type aliases) and ``validation`` (the argument checks) share the lowest
+layer: they import nothing of decisiongym above them."""
 
 from __future__ import annotations
 
@@ -10,14 +12,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "decisiongym"
-LAYERS = ["theory", "envs", "agents", "supervised", "harness", "reproductions", "cli"]
+LAYERS = ["arrays", "validation", "theory", "envs", "agents", "supervised", "harness",
+          "reproductions", "cli"]
+#: The rank of each layer: the modules of the lowest layer share rank 0.
+RANK = {name: max(0, i - 1) for i, name in enumerate(LAYERS)}
 
 
 def layer_of(module: str) -> int | None:
     parts = module.split(".")
     if parts[0] != "decisiongym" or len(parts) < 2:
         return None
-    return LAYERS.index(parts[1]) if parts[1] in LAYERS else None
+    return RANK.get(parts[1])
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
@@ -48,4 +53,5 @@ def test_no_module_imports_a_higher_layer(path: Path) -> None:
     assert own is not None
     upward = [f"line {line}: {name}" for line, name in imported_modules(path)
               if (layer_of(name) or 0) > own]
-    assert not upward, f"{module} ({LAYERS[own]}) imports a higher layer: {upward}"
+    layer = module.split(".")[1]
+    assert not upward, f"{module} ({layer}) imports a higher layer: {upward}"

@@ -8,17 +8,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import pytest
-from numpy.typing import NDArray
 
 from decisiongym import theory
+from decisiongym.arrays import FloatArray
 from decisiongym.harness.metrics import mean_confidence_interval
 from decisiongym.harness.recorders import RegretRecorder
 from decisiongym.harness.rollout import run
 
 TWO_ARMS = {"means": [0.6, 0.4]}  # gap 0.2
-FloatArray = NDArray[np.float64]
 
 
 def _pseudo_regret(env_id: str, agent: str, *, seed: int, env_kwargs: dict[str, Any],

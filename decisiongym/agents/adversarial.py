@@ -31,7 +31,8 @@ from typing import Any, Literal
 import numpy as np
 from gymnasium import spaces
 
-from decisiongym.agents.base import BaseAgent, BoolArray, FloatArray, IntArray, register
+from decisiongym.agents.base import BaseAgent, register
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
 from decisiongym.theory import exp3_anytime_learning_rate, exp3_learning_rate
 
 Estimator = Literal["loss", "importance"]

@@ -13,14 +13,8 @@ from typing import Any, Literal
 import numpy as np
 from gymnasium import spaces
 
-from decisiongym.agents.base import (
-    BaseAgent,
-    BoolArray,
-    FloatArray,
-    IntArray,
-    argmax_random_ties,
-    register,
-)
+from decisiongym.agents.base import BaseAgent, argmax_random_ties, register
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
 from decisiongym.theory import etc_optimal_m
 
 
@@ -33,9 +27,7 @@ class BanditAgent(BaseAgent):
     def __init__(self, *, observation_space: spaces.Space[Any],
                  action_space: spaces.Space[Any], pull_each_arm_first: bool = False) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space)
-        if not isinstance(pull_each_arm_first, (bool, np.bool_)):
-            raise self._param_error("pull_each_arm_first", pull_each_arm_first, "True or False")
-        self.pull_each_arm_first = bool(pull_each_arm_first)
+        self.pull_each_arm_first = self._check_bool("pull_each_arm_first", pull_each_arm_first)
         if not isinstance(action_space, spaces.Discrete) or int(action_space.start) != 0:
             raise ValueError(f"{self.name}: needs a Discrete(K) action space starting at 0 (the "
                              f"single space of a vector env), got {action_space!r}")

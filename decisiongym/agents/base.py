@@ -18,7 +18,6 @@ implement :meth:`BaseAgent._learn` over the replicates that made a real transiti
 from __future__ import annotations
 
 import inspect
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,9 +28,15 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
+from decisiongym.validation import (
+    check_bool,
+    check_float,
+    check_int,
+    check_num_envs,
+    check_optional_int,
+    param_error,
+)
 
 # Spawn key that separates an agent's random stream from an environment seeded with the same
 # integer (Gymnasium seeds envs with SeedSequence(seed) directly).
@@ -57,6 +62,8 @@ class BaseAgent(ABC):
     """Shared plumbing: the generator, the replicate count, and NEXT_STEP masking."""
 
     name: ClassVar[str] = "agent"
+    #: The constructor parameters, set by :func:`make` (and by agents that resolve their own).
+    _params: dict[str, Any]
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any]
                  ) -> None:
@@ -71,36 +78,22 @@ class BaseAgent(ABC):
     # ----- validation helpers for subclasses -------------------------------------------------
 
     def _param_error(self, param: str, value: Any, expected: str) -> ValueError:
-        return ValueError(f"{self.name}: {param} must be {expected}, got {value!r}")
+        return param_error(self.name, param, value, expected)
 
     def _check_float(self, param: str, value: Any, *, low: float | None = None,
                      high: float | None = None, low_open: bool = False,
                      high_open: bool = False) -> float:
         """A finite number in the given interval, or ValueError naming the agent and value."""
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        left = "(" if low_open or low is None else "["
-        right = ")" if high_open or high is None else "]"
-        interval = f"{left}{lo}, {hi}{right}"
-        if isinstance(value, bool):
-            raise self._param_error(param, value, f"a number in {interval}")
-        try:
-            x = float(value)
-        except (TypeError, ValueError):
-            raise self._param_error(param, value, f"a number in {interval}") from None
-        ok = math.isfinite(x)
-        if ok and low is not None:
-            ok = x > low if low_open else x >= low
-        if ok and high is not None:
-            ok = x < high if high_open else x <= high
-        if not ok:
-            raise self._param_error(param, value, f"a number in {interval}")
-        return x
+        return check_float(self.name, param, value, low=low, high=high, low_open=low_open,
+                           high_open=high_open)
 
     def _check_int(self, param: str, value: Any, *, low: int = 1) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise self._param_error(param, value, f"an integer >= {low}")
-        return int(value)
+        """An integer >= ``low``, or ValueError naming the agent and value."""
+        return check_int(self.name, param, value, low=low, expected=f"an integer >= {low}")
+
+    def _check_bool(self, param: str, value: Any) -> bool:
+        """True or False (NumPy's bools too), or ValueError naming the agent and value."""
+        return check_bool(self.name, param, value)
 
     # ----- the protocol ------------------------------------------------------------------------
 
@@ -110,14 +103,8 @@ class BaseAgent(ABC):
         The agent's generator is seeded from ``SeedSequence(seed)`` with a spawn key of its own,
         so an agent and an environment given the same integer draw independent streams.
         """
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
-                or num_envs < 1:
-            raise ValueError(f"{self.name}: num_envs must be a positive integer, got {num_envs!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                                 or seed < 0):
-            raise ValueError(f"{self.name}: seed must be a non-negative integer or None, "
-                             f"got {seed!r}")
-        self.num_envs = int(num_envs)
+        self.num_envs = check_num_envs(self.name, num_envs)
+        check_optional_int(self.name, "seed", seed, low=0)
         self.rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=_AGENT_SPAWN_KEY))
         self._episode_ended = np.zeros(self.num_envs, dtype=bool)
         self._any_episode_ended = False
@@ -322,9 +309,25 @@ class GreedyPolicy(Protocol):
     def greedy_policy(self) -> IntArray: ...
 
 
-def envs_per_learner(agent: Any) -> int:
+@runtime_checkable
+class SeveralEnvsPerLearner(Protocol):
+    """An agent each of whose learners steps ``envs_per_learner`` env copies at once."""
+
+    @property
+    def envs_per_learner(self) -> int: ...
+
+
+@runtime_checkable
+class HeldOutAccuracy(Protocol):
+    """A supervised learner that measures every learner's accuracy on held-out examples:
+    ``accuracy(X, y)`` is (learners,) (the held-out accuracy recorder)."""
+
+    def accuracy(self, X: NDArray[Any], y: NDArray[Any]) -> FloatArray: ...
+
+
+def envs_per_learner(agent: object) -> int:
     """How many env copies one learner of ``agent`` steps at once (1 unless it says more)."""
-    return int(getattr(agent, "envs_per_learner", 1))
+    return int(agent.envs_per_learner) if isinstance(agent, SeveralEnvsPerLearner) else 1
 
 
 @dataclass(frozen=True)
@@ -409,5 +412,5 @@ def make(name: str, *, observation_space: spaces.Space[Any], action_space: space
                          f"{', '.join(f'{k}={v!r}' for k, v in allowed.items()) or 'none'}")
     agent = entry.factory(observation_space=observation_space, action_space=action_space,
                           **params)
-    agent._params = {**allowed, **params}  # type: ignore[attr-defined]
+    agent._params = {**allowed, **params}
     return agent

@@ -52,7 +52,16 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from decisiongym.agents.base import BaseAgent, BoolArray, FloatArray, IntArray, make, register
+from decisiongym.agents.base import (
+    BaseAgent,
+    Checkpointing,
+    GreedyEvaluation,
+    make,
+    register,
+)
+from decisiongym.agents.base import envs_per_learner as envs_per_learner_of
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
+from decisiongym.validation import check_bool, is_integer
 
 __all__ = [
     "DQN",
@@ -219,8 +228,7 @@ class BatchedConvMLP:
 
 def _channels(who: str, channels: Any) -> list[int]:
     if not isinstance(channels, (list, tuple)) or not channels or any(
-            isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1
-            for c in channels):
+            not is_integer(c) or c < 1 for c in channels):
         raise ValueError(f"{who}: conv_channels must be a non-empty list of positive integers "
                          f"(channels per 3 x 3 conv layer), got {channels!r}")
     return [int(c) for c in channels]
@@ -235,14 +243,13 @@ def _adam(params: list[Any], lr: float) -> Any:
 
 
 def _hidden_sizes(who: str, hidden: Any) -> list[int]:
-    if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
+    if is_integer(hidden):
         sizes = [int(hidden)]
     elif isinstance(hidden, (list, tuple)):
         sizes = list(hidden)
     else:
         sizes = []
-    if not sizes or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1
-                        for h in sizes):
+    if not sizes or any(not is_integer(h) or h < 1 for h in sizes):
         raise ValueError(f"{who}: hidden must be a positive integer or a list of them "
                          f"(units per hidden layer), got {hidden!r}")
     return [int(h) for h in sizes]
@@ -467,9 +474,7 @@ class DQN(DeepAgent):
         self.epsilon_start = self._check_float("epsilon_start", epsilon_start, low=0, high=1)
         self.epsilon_final = self._check_float("epsilon_final", epsilon_final, low=0, high=1)
         self.exploration_steps = self._check_int("exploration_steps", exploration_steps, low=0)
-        if not isinstance(double, bool):
-            raise self._param_error("double", double, "True or False")
-        self.double = double
+        self.double = self._check_bool("double", double)
         self.her_k = self._check_int("her_k", her_k, low=0)
         self.her_goal_reward = self._check_float("her_goal_reward", her_goal_reward)
         self.her_step_reward = self._check_float("her_step_reward", her_step_reward)
@@ -729,9 +734,7 @@ class Reinforce(_PolicyAgent):
                  value_coef: float = 0.5, entropy_coef: float = 0.0, device: str = "auto",
                  num_threads: int | None = 1, torso: str = "mlp",
                  conv_channels: Any = (16, 32)) -> None:
-        if not isinstance(baseline, bool):
-            raise ValueError(f"reinforce: baseline must be True or False, got {baseline!r}")
-        self.with_critic = baseline
+        self.with_critic = check_bool("reinforce", "baseline", baseline)
         super().__init__(observation_space=observation_space, action_space=action_space,
                          hidden=hidden, learning_rate=learning_rate, gamma=gamma,
                          envs_per_learner=envs_per_learner, device=device,
@@ -939,8 +942,7 @@ class EvolutionStrategies(DeepAgent):
                  num_threads: int | None = 1, torso: str = "mlp",
                  conv_channels: Any = (16, 32)) -> None:
         pop = population
-        if isinstance(pop, bool) or not isinstance(pop, (int, np.integer)) or pop < 2 \
-                or pop % 2:
+        if not is_integer(pop) or pop < 2 or pop % 2:
             raise ValueError(f"evolution-strategies: population must be an even integer >= 2 "
                              f"(antithetic pairs), got {population!r}")
         super().__init__(observation_space=observation_space, action_space=action_space,
@@ -1053,15 +1055,17 @@ class _BonusWrapper(BaseAgent):
 
     @property
     def envs_per_learner(self) -> int:
-        return int(getattr(self.base, "envs_per_learner", 1))
+        return envs_per_learner_of(self.base)
 
     @property
     def deterministic(self) -> bool:
-        return bool(getattr(self.base, "deterministic", False))
+        """The base's greedy evaluation switch (always False for a base that has none)."""
+        return isinstance(self.base, GreedyEvaluation) and bool(self.base.deterministic)
 
     @deterministic.setter
     def deterministic(self, value: bool) -> None:
-        self.base.deterministic = value  # type: ignore[attr-defined]
+        if isinstance(self.base, GreedyEvaluation):
+            self.base.deterministic = value
 
     def reset(self, num_envs: int, seed: int | None = None) -> None:
         super().reset(num_envs, seed)
@@ -1089,11 +1093,17 @@ class _BonusWrapper(BaseAgent):
     def _intrinsic(self, rows: IntArray, next_obs: Any) -> FloatArray:
         raise NotImplementedError
 
+    def _checkpointing_base(self) -> Checkpointing:
+        if not isinstance(self.base, Checkpointing):
+            raise NotImplementedError(f"{self.name}: its base agent {self.base.name!r} cannot "
+                                      "be saved or loaded")
+        return self.base
+
     def save(self, path: str | Path) -> Path:
-        return self.base.save(path)  # type: ignore[attr-defined]
+        return self._checkpointing_base().save(path)
 
     def load(self, path: str | Path) -> None:
-        self.base.load(path)  # type: ignore[attr-defined]
+        self._checkpointing_base().load(path)
 
 
 @register("rnd", "random network distillation, Burda et al. (2019): intrinsic reward "
@@ -1120,9 +1130,7 @@ class RandomNetworkDistillation(_BonusWrapper):
                  normalize: bool = False, device: str = "auto") -> None:
         super().__init__(observation_space=observation_space, action_space=action_space,
                          base=base, base_params=base_params, coef=coef)
-        if not isinstance(normalize, bool):
-            raise self._param_error("normalize", normalize, "True or False")
-        self.normalize = normalize
+        self.normalize = self._check_bool("normalize", normalize)
         self.embedding = self._check_int("embedding", embedding)
         self.hidden = _hidden_sizes(self.name, hidden)
         self.learning_rate = self._check_float("learning_rate", learning_rate, low=0.0,

@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from decisiongym.agents.base import BaseAgent, BoolArray, FloatArray, IntArray, register
+from decisiongym.agents.base import BaseAgent, register
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
 
 __all__ = ["STAR", "FeudalQ", "SoftmaxQLearning", "softmax_choice"]
 
@@ -109,9 +110,7 @@ class FeudalQ(BaseAgent):
         self.timeout = self._check_float("timeout", timeout, low=1.0)
         self.failure_cost = self._check_float("failure_cost", failure_cost, low=0.0)
         self.timeout_cost = self._check_float("timeout_cost", timeout_cost, low=0.0)
-        if not isinstance(strict, (bool, np.bool_)):
-            raise ValueError(f"{self.name}: strict must be True or False, got {strict!r}")
-        self.strict = bool(strict)
+        self.strict = self._check_bool("strict", strict)
         self._params = {"alpha": self.alpha, "gamma": self.gamma,
                         "temperature": self.temperature, "timeout": self.timeout,
                         "failure_cost": self.failure_cost, "timeout_cost": self.timeout_cost,

@@ -40,11 +40,11 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from decisiongym.agents.base import OwnLoopAgent, TrainingTask, episode_records, register
+from decisiongym.arrays import FloatArray
+from decisiongym.validation import check_choice
 
 __all__ = ["HAM", "HAMQ", "HAMS", "HAMQRun", "Machine", "MachineState", "joint_choice_points",
            "navigation_ham", "run_hamq", "train_hamq"]
-
-FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -399,8 +399,7 @@ def train_hamq(task: TrainingTask) -> tuple[dict[str, FloatArray], dict[str, Any
 
     params = dict(task.params)
     which = params.pop("ham", "navigation")
-    if which not in HAMS:
-        raise ValueError(f"{task.agent}: ham must be one of {tuple(HAMS)}, got {which!r}")
+    check_choice(task.agent, "ham", which, tuple(HAMS))
     env = gym.make(task.env_id, **task.env_kwargs)
     try:
         u: Any = env.unwrapped

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from decisiongym.agents.base import BaseAgent, BoolArray, FloatArray, IntArray, register
+from decisiongym.agents.base import BaseAgent, register
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
 
 __all__ = ["LinearMC", "LinearTD0", "RandomFourierFeatures", "TileCoding"]
 

@@ -37,19 +37,18 @@ Its flat baseline is the registered ``q-learning`` agent on the same env
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from numpy.typing import NDArray
 
 from decisiongym.agents.base import OwnLoopAgent, TrainingTask, episode_records, register
+from decisiongym.arrays import FloatArray
 
 __all__ = ["TAXI_ID", "TAXI_TASKS", "MaxQAgent", "MaxQQ", "MaxQRun", "greedy_returns", "run_maxq",
            "taxi_optimal_values", "train_maxq"]
 
-FloatArray = NDArray[np.float64]
 
 #: Gymnasium 1.x retired Taxi-v3 (``DeprecatedEnv``); Taxi-v4 is the same task by default
 #: (no rain, no fickle passenger): 500 states, 6 actions, -1 per step, +20 on delivery, -10 for
@@ -69,6 +68,12 @@ CHILDREN: dict[int, tuple[int, ...]] = {
     ROOT: (GET, PUT), GET: (*NAV, PICKUP), PUT: (*NAV, PUTDOWN),
     **{n: (SOUTH, NORTH, EAST, WEST) for n in NAV}}
 LANDMARKS = ((0, 0), (0, 4), (4, 0), (4, 3))  # R, G, Y, B
+
+
+class _TaxiState(Protocol):
+    """Gymnasium's Taxi keeps its current state in ``s``: setting it starts the episode there."""
+
+    s: int
 
 
 def _abstract(task: int, s: int) -> int:
@@ -193,7 +198,7 @@ def greedy_returns(learner: MaxQQ, starts: Any, *, max_steps: int = 200) -> Floa
         env.reset(seed=0)
         for i, s in enumerate(starts):
             env.reset()
-            env.unwrapped.s = int(s)  # type: ignore[attr-defined]
+            cast(_TaxiState, env.unwrapped).s = int(s)
             record: dict[str, Any] = {"return": 0.0, "done": False}
             learner.run(env, ROOT, int(s), record)
             out[i] = record["return"]

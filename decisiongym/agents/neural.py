@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from decisiongym.agents.base import BoolArray, FloatArray, IntArray, argmax_random_ties, register
+from decisiongym.agents.base import argmax_random_ties, register
 from decisiongym.agents.contextual import ContextualAgent, sherman_morrison_update
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
 
 __all__ = ["NeuralEpsilonGreedy", "NeuralLinear"]
 

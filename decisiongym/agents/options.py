@@ -25,14 +25,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, SupportsFloat
+from typing import Any, Protocol, SupportsFloat, cast
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from numpy.typing import NDArray
 
 from decisiongym.agents.base import OwnLoopAgent, TrainingTask, register
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
+from decisiongym.validation import check_choice
 
 __all__ = [
     "METHODS",
@@ -50,10 +51,6 @@ __all__ = [
     "smdp_value_iteration",
     "train_option_learner",
 ]
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-BoolArray = NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -220,6 +217,21 @@ def smdp_value_iteration(transitions: FloatArray, rewards: FloatArray, gamma: fl
     return v, q, max_iterations, seen
 
 
+class _TabularState(Protocol):
+    """An env that exposes its current state index (the tabular envs of
+    :mod:`decisiongym.envs.mdp` do)."""
+
+    @property
+    def state(self) -> int: ...
+
+
+class _Discounted(Protocol):
+    """An env that declares its discount factor (the tabular envs do)."""
+
+    @property
+    def gamma(self) -> float: ...
+
+
 class OptionsWrapper(gym.Env[Any, np.int64]):
     """An environment plus a set of options as a Gymnasium SMDP environment.
 
@@ -239,12 +251,14 @@ class OptionsWrapper(gym.Env[Any, np.int64]):
             raise ValueError("OptionsWrapper: give at least one option")
         self.env = env
         self.options = list(options)
-        self.gamma = float(env.unwrapped.gamma if gamma is None  # type: ignore[attr-defined]
-                           else gamma)
+        self.gamma = float(cast(_Discounted, env.unwrapped).gamma if gamma is None else gamma)
         self.observation_space = env.observation_space
         self.action_space = spaces.Discrete(len(self.options))
         self._avail = np.stack([o.initiation for o in self.options], axis=1)
         self._done = True
+
+    def _state(self) -> int:
+        return int(cast(_TabularState, self.env.unwrapped).state)
 
     def available(self, state: int) -> BoolArray:
         return np.asarray(self._avail[state].copy())
@@ -254,7 +268,7 @@ class OptionsWrapper(gym.Env[Any, np.int64]):
         super().reset(seed=seed)
         obs, info = self.env.reset(seed=seed, options=options)
         self._done = False
-        state = int(self.env.unwrapped.state)  # type: ignore[attr-defined]
+        state = self._state()
         return obs, {**info, "available": self.available(state)}
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -266,7 +280,7 @@ class OptionsWrapper(gym.Env[Any, np.int64]):
             raise ValueError(f"OptionsWrapper: action must be an option index in "
                              f"[0, {len(self.options)}), got {action!r}")
         option = self.options[int(action)]
-        state = int(self.env.unwrapped.state)  # type: ignore[attr-defined]
+        state = self._state()
         if not option.initiation[state]:
             raise ValueError(f"OptionsWrapper: option {option.name!r} may not start in state "
                              f"{state}")
@@ -280,7 +294,7 @@ class OptionsWrapper(gym.Env[Any, np.int64]):
             total += float(r)
             discount *= self.gamma
             k += 1
-            state = int(self.env.unwrapped.state)  # type: ignore[attr-defined]
+            state = self._state()
             if terminated or truncated:
                 break
             if option.max_steps is not None and k >= option.max_steps:
@@ -471,16 +485,13 @@ def train_option_learner(task: TrainingTask) -> tuple[dict[str, FloatArray], dic
     Returns per-episode ``episode_length``, ``episode_return`` (undiscounted) and
     ``episode_end_step`` (E, replicates), from which the harness builds its episode arrays,
     and the record entry ``options`` (the names of the options learnt over)."""
-    if task.agent not in METHODS:
-        raise ValueError(f"train_option_learner: agent must be one of {sorted(METHODS)}, got "
-                         f"{task.agent!r}")
+    check_choice("train_option_learner", "agent", task.agent, sorted(METHODS))
     import decisiongym.envs  # noqa: F401  (registers the environments)
     from decisiongym.envs.hierarchical import FourRooms
 
     params = dict(task.params)
     which = params.pop("options", "primitive")
-    if which not in OPTION_SETS:
-        raise ValueError(f"{task.agent}: options must be one of {OPTION_SETS}, got {which!r}")
+    check_choice(task.agent, "options", which, OPTION_SETS)
     env = gym.make(task.env_id, **task.env_kwargs)
     try:
         u: Any = env.unwrapped

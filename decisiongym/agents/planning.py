@@ -19,8 +19,9 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import ArrayLike
 
-from decisiongym.agents.base import BoolArray, FloatArray, IntArray, argmax_random_ties, register
+from decisiongym.agents.base import argmax_random_ties, register
 from decisiongym.agents.tabular import TabularAgent, _ControlAgent
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
 
 __all__ = ["MCTS", "DynaQ", "DynaQPlus"]
 

@@ -25,6 +25,8 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from decisiongym.validation import check_num_envs
+
 __all__ = ["PolicyAgent", "is_sb3_model", "predict_actions", "take_rows"]
 
 
@@ -118,11 +120,7 @@ class PolicyAgent:
     def reset(self, num_envs: int, seed: int | None = None) -> None:
         """Prepare ``num_envs`` env copies (a fixed policy keeps no state; ``seed`` is
         unused)."""
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
-                or num_envs < 1:
-            raise ValueError(f"{self.name}: num_envs must be a positive integer, got "
-                             f"{num_envs!r}")
-        self.num_envs = int(num_envs)
+        self.num_envs = check_num_envs(self.name, num_envs)
 
     def act(self, obs: Any) -> NDArray[Any]:
         """One action per env copy."""

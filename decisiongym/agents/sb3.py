@@ -44,17 +44,10 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from decisiongym.agents.base import (
-    BaseAgent,
-    BoolArray,
-    FloatArray,
-    IntArray,
-    TrainingTask,
-    make,
-    register,
-)
+from decisiongym.agents.base import BaseAgent, TrainingTask, make, register
 from decisiongym.agents.deep import CheckpointMismatch
 from decisiongym.agents.policy import predict_actions, take_rows
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
 
 __all__ = ["SB3_ALGORITHMS", "SB3Agent", "SB3Hook", "checkpoint_paths", "train_sb3",
            "train_sb3_models"]

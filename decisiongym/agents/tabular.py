@@ -21,14 +21,8 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import ArrayLike
 
-from decisiongym.agents.base import (
-    BaseAgent,
-    BoolArray,
-    FloatArray,
-    IntArray,
-    argmax_random_ties,
-    register,
-)
+from decisiongym.agents.base import BaseAgent, argmax_random_ties, register
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
 
 __all__ = [
     "TD0",

@@ -36,9 +36,10 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
-from decisiongym.envs._validation import check_render_mode
-from decisiongym.envs.bandits import _as_single_action, _check_horizon, _check_k
+from decisiongym.arrays import FloatArray, IntArray
+from decisiongym.envs.bandits import _as_single_action
 from decisiongym.envs.vector import BUDGET_KWARG, NextStepVectorEnv
+from decisiongym.validation import check_float, check_int, check_render_mode
 
 __all__ = [
     "ADVERSARIES",
@@ -52,8 +53,6 @@ __all__ = [
     "anti_index_table",
 ]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 #: Rows of a random reward table drawn at once per replicate ("friend").
 _BLOCK = 256
@@ -267,16 +266,6 @@ class TableAdversary(Adversary):
 ADVERSARIES = ("friend", "switch", "drift", "anti-index")
 
 
-def _check_alpha(env_name: str, alpha: Any) -> float:
-    try:
-        x = float(alpha)
-    except (TypeError, ValueError):
-        x = float("nan")
-    if isinstance(alpha, bool) or not math.isfinite(x) or x <= 0:
-        raise ValueError(f"{env_name}: alpha must be a number > 0, got {alpha!r}")
-    return x
-
-
 def make_adversary(env_name: str, adversary: str | None, k: int | None,
                    rewards: ArrayLike | None, alpha: float) -> Adversary:
     if rewards is not None:
@@ -284,13 +273,13 @@ def make_adversary(env_name: str, adversary: str | None, k: int | None,
             raise ValueError(f"{env_name}: give either adversary or rewards, not both (got "
                              f"adversary={adversary!r} and a rewards table)")
         table = TableAdversary(rewards, env_name)
-        if k is not None and _check_k(env_name, k) != table.n_arms:
+        if k is not None and check_int(env_name, "k (number of arms)", k, low=2) != table.n_arms:
             raise ValueError(f"{env_name}: k = {k!r} does not match the rewards table's "
                              f"{table.n_arms} columns")
         return table
     name = "friend" if adversary is None else adversary
-    k = _check_k(env_name, 2 if k is None else k)
-    alpha = _check_alpha(env_name, alpha)
+    k = check_int(env_name, "k (number of arms)", 2 if k is None else k, low=2)
+    alpha = check_float(env_name, "alpha", alpha, low=0.0, low_open=True, expected="a number > 0")
     if name == "friend":
         return FriendAdversary(k, env_name)
     if name == "switch":
@@ -416,7 +405,7 @@ class AdversarialBanditEnv(gym.Env[np.int64, np.int64]):
                  render_mode: str | None = None) -> None:
         if horizon is None:
             horizon = adversary.table.shape[0] if isinstance(adversary, TableAdversary) else 1000
-        self.horizon = _check_horizon(self.env_name, horizon)
+        self.horizon = check_int(self.env_name, "horizon", horizon)
         self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
                                              render_mode)
         self.n_arms = adversary.n_arms
@@ -466,9 +455,9 @@ class AdversarialBanditVectorEnv(NextStepVectorEnv[IntArray, IntArray, NDArray[A
         self._init_vector(num_envs, render_mode)
         if horizon is None:
             horizon = adversary.table.shape[0] if isinstance(adversary, TableAdversary) else 1000
-        horizon = _check_horizon(self.env_name, horizon)
+        horizon = check_int(self.env_name, "horizon", horizon)
         if max_episode_steps is not None:
-            horizon = min(horizon, _check_horizon(self.env_name, max_episode_steps))
+            horizon = min(horizon, check_int(self.env_name, "horizon", max_episode_steps))
         self.horizon = horizon
         self.n_arms = adversary.n_arms
         self._set_spaces(spaces.Discrete(1), spaces.Discrete(self.n_arms))
@@ -640,8 +629,10 @@ class ReactiveAdversaryBandit(AdversarialBanditEnv):
 
     def __init__(self, strategy: str = "anti-ucb", k: int = 2, alpha: float = 2.0,
                  horizon: int = 1000, render_mode: str | None = None) -> None:
-        adversary = ReactiveAdversary(strategy, _check_k(self.env_name, k),
-                                      _check_alpha(self.env_name, alpha), self.env_name)
+        k = check_int(self.env_name, "k (number of arms)", k, low=2)
+        alpha = check_float(self.env_name, "alpha", alpha, low=0.0, low_open=True,
+                            expected="a number > 0")
+        adversary = ReactiveAdversary(strategy, k, alpha, self.env_name)
         super().__init__(adversary, horizon, render_mode)
 
 
@@ -653,6 +644,8 @@ class ReactiveAdversaryBanditVector(AdversarialBanditVectorEnv):
     def __init__(self, num_envs: int = 1, strategy: str = "anti-ucb", k: int = 2,
                  alpha: float = 2.0, horizon: int = 1000, render_mode: str | None = None,
                  max_episode_steps: int | None = None) -> None:
-        adversary = ReactiveAdversary(strategy, _check_k(self.env_name, k),
-                                      _check_alpha(self.env_name, alpha), self.env_name)
+        k = check_int(self.env_name, "k (number of arms)", k, low=2)
+        alpha = check_float(self.env_name, "alpha", alpha, low=0.0, low_open=True,
+                            expected="a number > 0")
+        adversary = ReactiveAdversary(strategy, k, alpha, self.env_name)
         super().__init__(adversary, horizon, num_envs, render_mode, max_episode_steps)

@@ -30,9 +30,10 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
-from decisiongym.envs._validation import check_render_mode
+from decisiongym.arrays import FloatArray, IntArray
 from decisiongym.envs.vector import BUDGET_KWARG, NextStepVectorEnv
 from decisiongym.theory import lai_robbins_constant
+from decisiongym.validation import check_int, check_render_mode
 
 __all__ = [
     "BanditCore",
@@ -54,9 +55,6 @@ __all__ = [
     "StochasticBanditVectorEnv",
 ]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-
 
 def block_length(n_arms: int) -> int:
     """Rows of the reward table drawn at once: about 2048 numbers, between 16 and 256 rows."""
@@ -66,20 +64,6 @@ def block_length(n_arms: int) -> int:
 # --------------------------------------------------------------------------------------------
 # Validation helpers: every message names the environment and the offending value.
 # --------------------------------------------------------------------------------------------
-
-
-def _check_horizon(env_name: str, horizon: Any) -> int:
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)):
-        raise ValueError(f"{env_name}: horizon must be a positive integer, got {horizon!r}")
-    if horizon <= 0:
-        raise ValueError(f"{env_name}: horizon must be a positive integer, got {horizon!r}")
-    return int(horizon)
-
-
-def _check_k(env_name: str, k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
-        raise ValueError(f"{env_name}: k (number of arms) must be an integer >= 2, got {k!r}")
-    return int(k)
 
 
 def _check_means(env_name: str, means: Any, low: float | None = None,
@@ -260,7 +244,7 @@ class KuleshovPrecupFamily(GaussianFamily):
 
     def __init__(self, k: int, variance: float, env_name: str = "KuleshovPrecup-v0") -> None:
         self.env_name = env_name
-        self.n_arms = _check_k(env_name, k)
+        self.n_arms = check_int(env_name, "k (number of arms)", k, low=2)
         v = float(variance)
         if not math.isfinite(v) or v <= 0:
             raise ValueError(f"{env_name}: variance must be > 0, got {variance!r}")
@@ -280,7 +264,7 @@ class ChapelleLiFamily(BernoulliFamily):
 
     def __init__(self, k: int, epsilon: float, env_name: str = "ChapelleLi-v0") -> None:
         self.env_name = env_name
-        self.n_arms = _check_k(env_name, k)
+        self.n_arms = check_int(env_name, "k (number of arms)", k, low=2)
         eps = float(epsilon)
         if not math.isfinite(eps) or not 0.0 < eps <= 0.5:
             raise ValueError(f"{env_name}: epsilon must be in (0, 0.5], got {epsilon!r}")
@@ -504,7 +488,7 @@ class StochasticBanditEnv(gym.Env[np.int64, np.int64]):
     env_name: str = "StochasticBandit"
 
     def __init__(self, family: RewardFamily, horizon: int, render_mode: str | None = None) -> None:
-        self.horizon = _check_horizon(self.env_name, horizon)
+        self.horizon = check_int(self.env_name, "horizon", horizon)
         self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
                                              render_mode)
         self.family = family
@@ -548,7 +532,7 @@ class StochasticBanditEnv(gym.Env[np.int64, np.int64]):
         Computed on a copy: the env's own state is untouched. Use it to give peers the same
         random numbers (common random numbers) or to check a run by hand.
         """
-        rows = self.horizon if horizon is None else _check_horizon(self.env_name, horizon)
+        rows = self.horizon if horizon is None else check_int(self.env_name, "horizon", horizon)
         probe = StochasticBanditEnv(self.family, self.horizon)
         probe.env_name = self.env_name
         probe.reset(seed=seed)
@@ -593,9 +577,9 @@ class StochasticBanditVectorEnv(NextStepVectorEnv[IntArray, IntArray, NDArray[An
     def __init__(self, family: RewardFamily, horizon: int, num_envs: int = 1,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
         self._init_vector(num_envs, render_mode)
-        horizon = _check_horizon(self.env_name, horizon)
+        horizon = check_int(self.env_name, "horizon", horizon)
         if max_episode_steps is not None:
-            horizon = min(horizon, _check_horizon(self.env_name, max_episode_steps))
+            horizon = min(horizon, check_int(self.env_name, "horizon", max_episode_steps))
         self.horizon = horizon
         self.family = family
         self.n_arms = family.n_arms

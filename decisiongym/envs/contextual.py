@@ -35,9 +35,16 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
-from decisiongym.envs._validation import check_render_mode
-from decisiongym.envs.bandits import _as_single_action, _check_horizon, _check_k
+from decisiongym.arrays import FloatArray, IntArray
+from decisiongym.envs.bandits import _as_single_action
 from decisiongym.envs.vector import BUDGET_KWARG, NextStepVectorEnv
+from decisiongym.validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_render_mode,
+)
 
 __all__ = [
     "DATASETS",
@@ -60,27 +67,9 @@ __all__ = [
     "load_dataset",
 ]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 #: The offline datasets shipped with scikit-learn that ``ClassificationBandit`` accepts by name.
 DATASETS = ("digits", "wine", "iris", "breast_cancer")
-
-
-def _check_positive_int(env_name: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{env_name}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_nonnegative(env_name: str, name: str, value: Any) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{env_name}: {name} must be a number >= 0, got {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(x) or x < 0:
-        raise ValueError(f"{env_name}: {name} must be a finite number >= 0, got {value!r}")
-    return x
 
 
 def _as_matrix(env_name: str, name: str, value: Any, shape: tuple[int | None, int | None]
@@ -135,18 +124,16 @@ class LinearProblem(ContextualProblem):
                  context_distribution: str, intercept: bool = True,
                  env_name: str = "LinearContextualBandit-v0") -> None:
         self.env_name = env_name
-        self.n_arms = _check_k(env_name, k)
-        self.dim = _check_positive_int(env_name, "d (context dimension)", d)
-        self.noise_sigma = _check_nonnegative(env_name, "noise_sigma", noise_sigma)
+        self.n_arms = check_int(env_name, "k (number of arms)", k, low=2)
+        self.dim = check_int(env_name, "d (context dimension)", d)
+        self.noise_sigma = check_float(env_name, "noise_sigma", noise_sigma, low=0.0,
+                                       expected="a finite number >= 0")
         self.beta = None if beta is None else _as_matrix(env_name, "beta", beta,
                                                           (self.n_arms, self.dim))
-        if context_distribution not in _CONTEXT_DISTRIBUTIONS:
-            raise ValueError(f"{env_name}: context_distribution must be one of "
-                             f"{_CONTEXT_DISTRIBUTIONS}, got {context_distribution!r}")
+        check_choice(env_name, "context_distribution", context_distribution,
+                     _CONTEXT_DISTRIBUTIONS)
         self.context_distribution = context_distribution
-        if not isinstance(intercept, (bool, np.bool_)):
-            raise ValueError(f"{env_name}: intercept must be True or False, got {intercept!r}")
-        self.intercept = bool(intercept)
+        self.intercept = check_bool(env_name, "intercept", intercept)
 
     def draw_params(self, rng: np.random.Generator) -> dict[str, Any]:
         if self.beta is not None:
@@ -188,11 +175,13 @@ class NonparametricProblem(ContextualProblem):
     def __init__(self, k: int, d: int, noise_sigma: float, n_bumps: int, bandwidth: float,
                  env_name: str = "NonparametricContextualBandit-v0") -> None:
         self.env_name = env_name
-        self.n_arms = _check_k(env_name, k)
-        self.dim = _check_positive_int(env_name, "d (context dimension)", d)
-        self.noise_sigma = _check_nonnegative(env_name, "noise_sigma", noise_sigma)
-        self.n_bumps = _check_positive_int(env_name, "n_bumps", n_bumps)
-        self.bandwidth = _check_nonnegative(env_name, "bandwidth", bandwidth)
+        self.n_arms = check_int(env_name, "k (number of arms)", k, low=2)
+        self.dim = check_int(env_name, "d (context dimension)", d)
+        self.noise_sigma = check_float(env_name, "noise_sigma", noise_sigma, low=0.0,
+                                       expected="a finite number >= 0")
+        self.n_bumps = check_int(env_name, "n_bumps", n_bumps)
+        self.bandwidth = check_float(env_name, "bandwidth", bandwidth, low=0.0,
+                                     expected="a finite number >= 0")
         if self.bandwidth == 0:
             raise ValueError(f"{env_name}: bandwidth must be > 0, got {bandwidth!r}")
 
@@ -231,7 +220,7 @@ class AdversarialProblem(ContextualProblem):
                  theta: ArrayLike | None, period: int, n_clusters: int, segment: int,
                  env_name: str = "AdversarialContextBandit-v0") -> None:
         self.env_name = env_name
-        self.n_arms = _check_k(env_name, k)
+        self.n_arms = check_int(env_name, "k (number of arms)", k, low=2)
         if contexts is not None:
             self.contexts: FloatArray | None = _as_matrix(env_name, "contexts", contexts,
                                                           (None, None))
@@ -244,19 +233,17 @@ class AdversarialProblem(ContextualProblem):
                                  f"dimension {self.dim}")
         else:
             self.contexts = None
-            self.dim = _check_positive_int(env_name, "d (context dimension)", d)
+            self.dim = check_int(env_name, "d (context dimension)", d)
             if self.dim < 2:
                 raise ValueError(f"{env_name}: d must be >= 2 (a bias feature and at least one "
                                  f"more), got {d!r}")
-        if sequence not in _SEQUENCES:
-            raise ValueError(f"{env_name}: sequence must be one of {_SEQUENCES}, "
-                             f"got {sequence!r}")
+        check_choice(env_name, "sequence", sequence, _SEQUENCES)
         self.sequence = sequence
         self.theta = None if theta is None else _as_matrix(env_name, "theta", theta,
                                                             (self.n_arms, self.dim))
-        self.period = _check_positive_int(env_name, "period", period)
-        self.n_clusters = _check_positive_int(env_name, "n_clusters", n_clusters)
-        self.segment = _check_positive_int(env_name, "segment", segment)
+        self.period = check_int(env_name, "period", period)
+        self.n_clusters = check_int(env_name, "n_clusters", n_clusters)
+        self.segment = check_int(env_name, "segment", segment)
 
     def draw_params(self, rng: np.random.Generator) -> dict[str, Any]:
         if self.theta is not None:
@@ -358,7 +345,8 @@ class ClassificationProblem(ContextualProblem):
                 raise ValueError(f"{env_name}: k = {k!r} does not match reward_matrix's "
                                  f"{rm.shape[1]} actions")
         else:
-            n_classes = int(lab.max()) + 1 if k is None else _check_k(env_name, k)
+            n_classes = (int(lab.max()) + 1 if k is None
+                         else check_int(env_name, "k (number of arms)", k, low=2))
             if n_classes < 2:
                 raise ValueError(f"{env_name}: need at least 2 classes, labels are all "
                                  f"{int(lab.max())}")
@@ -370,9 +358,7 @@ class ClassificationProblem(ContextualProblem):
                              f"reward matrix); y[{i}] = {int(lab[i])} is out of range")
         self.reward_matrix = rm
         self.n_arms = rm.shape[1]
-        if not isinstance(standardize, (bool, np.bool_)):
-            raise ValueError(f"{env_name}: standardize must be True or False, "
-                             f"got {standardize!r}")
+        check_bool(env_name, "standardize", standardize)
         if standardize:
             mu = features.mean(axis=0)
             sd = features.std(axis=0)
@@ -491,7 +477,7 @@ class ContextualBanditEnv(gym.Env[FloatArray, np.int64]):
 
     def __init__(self, problem: ContextualProblem, horizon: int,
                  render_mode: str | None = None) -> None:
-        self.horizon = _check_horizon(self.env_name, horizon)
+        self.horizon = check_int(self.env_name, "horizon", horizon)
         self.render_mode = check_render_mode(self.env_name, self.metadata["render_modes"],
                                              render_mode)
         self.problem = problem
@@ -555,9 +541,9 @@ class ContextualBanditVectorEnv(NextStepVectorEnv[FloatArray, IntArray, NDArray[
     def __init__(self, problem: ContextualProblem, horizon: int, num_envs: int = 1,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
         self._init_vector(num_envs, render_mode)
-        horizon = _check_horizon(self.env_name, horizon)
+        horizon = check_int(self.env_name, "horizon", horizon)
         if max_episode_steps is not None:
-            horizon = min(horizon, _check_horizon(self.env_name, max_episode_steps))
+            horizon = min(horizon, check_int(self.env_name, "horizon", max_episode_steps))
         self.horizon = horizon
         self.problem = problem
         self.n_arms = problem.n_arms

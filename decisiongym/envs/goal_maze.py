@@ -25,9 +25,15 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from decisiongym.envs._validation import check_discrete_actions, check_render_mode
 from decisiongym.envs.mdp import _MOVES, _maze, _MazeGrid
 from decisiongym.envs.vector import NextStepVectorEnv
+from decisiongym.validation import (
+    check_discrete_actions,
+    check_float,
+    check_int,
+    check_optional_int,
+    check_render_mode,
+)
 
 NAME = "GoalMaze-v0"
 
@@ -85,8 +91,7 @@ _DOC = """A maze whose goal, drawn at each reset, is given in the observation.
 def room(size: int) -> tuple[str, ...]:
     """An open ``size`` x ``size`` room (a ``Maze-v0`` layout, no inner walls), start top left
     (the layout's G, bottom right, is ignored by ``GoalMaze-v0``)."""
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
-        raise ValueError(f"{NAME}: room size must be an integer >= 2, got {size!r}")
+    check_int(NAME, "room size", size, low=2)
     return ("S" + "." * (size - 1), *(["." * size] * (size - 2)), "." * (size - 1) + "G")
 
 
@@ -135,17 +140,10 @@ class _GoalCore:
                 raise ValueError(f"{NAME}: goal must be (row, col) of a free cell reachable "
                                  f"from the start, other than the start, got {goal!r}")
             self.fixed_goal = int(m.state_of[r, c])
-        if max_episode_steps is not None and (
-                isinstance(max_episode_steps, bool)
-                or not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1):
-            raise ValueError(f"{NAME}: max_episode_steps must be a positive integer or None, "
-                             f"got {max_episode_steps!r}")
-        self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
-        for pname, v in (("step_reward", step_reward), ("goal_reward", goal_reward)):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) \
-                    or not np.isfinite(v):
-                raise ValueError(f"{NAME}: {pname} must be a finite number, got {v!r}")
-        self.step_reward, self.goal_reward = float(step_reward), float(goal_reward)
+        self.max_episode_steps = check_optional_int(NAME, "max_episode_steps", max_episode_steps)
+        self.step_reward, self.goal_reward = (
+            check_float(NAME, pname, v, expected="a finite number")
+            for pname, v in (("step_reward", step_reward), ("goal_reward", goal_reward)))
         self.num_envs = num_envs
         self.rngs: list[np.random.Generator] = []
         self.states = np.full(num_envs, self.start, dtype=np.int64)

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from decisiongym.arrays import IntArray
 from decisiongym.envs.mdp import TabularEnv, TabularModel, TabularVectorEnv, _View
+from decisiongym.validation import check_int
 
 __all__ = [
     "FOUR_ROOMS_LAYOUT",
@@ -32,7 +34,6 @@ __all__ = [
     "four_rooms_model",
 ]
 
-IntArray = NDArray[np.int64]
 
 #: N, S, E, W as (row, column) steps: Dayan & Hinton's order (index 4 is their '*').
 FEUDAL_MOVES = np.array([(-1, 0), (1, 0), (0, 1), (0, -1)], dtype=np.int64)
@@ -113,11 +114,9 @@ def feudal_maze_model(levels: int = 3, goal: Sequence[int] | None = None,
 
     Returns the model, the ``blocked[r, c, a]`` table and the goal's state index."""
     name = "FeudalMaze-v0"
-    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) \
-            or not 1 <= levels <= 6:
-        raise ValueError(f"{name}: levels must be an integer in [1, 6] (a 2^levels square "
-                         f"maze), got {levels!r}")
-    side = 2 ** int(levels)
+    levels = check_int(name, "levels", levels, low=1, high=6,
+                       expected="an integer in [1, 6] (a 2^levels square maze)")
+    side = 2 ** levels
     gr, gc = _check_cell(name, "goal", (side // 2 - 1, side // 2 - 1) if goal is None else goal,
                          side)
     blocked = _feudal_blocked(side) if side >= 4 else np.zeros((side, side, 4), dtype=bool)

@@ -33,8 +33,9 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
-from decisiongym.envs._validation import check_render_mode
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
 from decisiongym.envs.vector import NextStepVectorEnv
+from decisiongym.validation import check_int, check_optional_int, check_render_mode, is_integer
 
 __all__ = [
     "LAYOUTS",
@@ -54,9 +55,6 @@ __all__ = [
     "shortest_path_length",
 ]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-BoolArray = NDArray[np.bool_]
 
 _BLOCK = 128  # uniforms drawn per replicate at a time
 
@@ -311,19 +309,10 @@ class _View:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_steps(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: max_episode_steps must be a positive integer or None, "
-                         f"got {value!r}")
-    return int(value)
-
-
 def _episode_limit(name: str, max_episode_steps: Any, horizon: Any) -> int | None:
     """``horizon`` is the harness's name for the same limit; with both, the smaller wins."""
-    limits = [x for x in (_check_steps(name, max_episode_steps), _check_steps(name, horizon))
-              if x is not None]
+    limits = [x for x in (check_optional_int(name, "max_episode_steps", value)
+                          for value in (max_episode_steps, horizon)) if x is not None]
     return min(limits) if limits else None
 
 
@@ -511,8 +500,7 @@ def garnet(n_states: int, n_actions: int, branching: int, seed: int
     [0, 1]; rewards uniform in [0, 1]. Returns (transitions (S, A, S), rewards (S, A))."""
     for pname, value, low in (("n_states", n_states, 1), ("n_actions", n_actions, 1),
                               ("branching", branching, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"TabularMDP-v0: {pname} must be an integer >= {low}, got {value!r}")
+        check_int("TabularMDP-v0", pname, value, low=low, expected=f"an integer >= {low}")
     if branching > n_states:
         raise ValueError(f"TabularMDP-v0: branching must be at most n_states = {n_states}, "
                          f"got {branching}")
@@ -624,8 +612,7 @@ class TabularMDPVector(TabularVectorEnv):
 
 
 def _random_walk_model(n_states: int, left_reward: float | None) -> TabularModel:
-    if isinstance(n_states, bool) or not isinstance(n_states, (int, np.integer)) \
-            or n_states < 1 or n_states % 2 == 0:
+    if not is_integer(n_states) or n_states < 1 or n_states % 2 == 0:
         raise ValueError(f"RandomWalk-v0: n_states must be a positive odd integer, "
                          f"got {n_states!r}")
     left = (0.0 if n_states == 5 else -1.0) if left_reward is None else float(left_reward)
@@ -782,8 +769,7 @@ def generate_maze(rows: int, cols: int, seed: int) -> tuple[str, ...]:
     ("recursive backtracker"), start top left, goal bottom right. ``rows`` and ``cols`` are the
     outer size including walls and must be odd, at least 5 and 5."""
     for pname, value in (("rows", rows), ("cols", cols)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                or value < 5 or value % 2 == 0:
+        if not is_integer(value) or value < 5 or value % 2 == 0:
             raise ValueError(f"Maze-v0: random maze {pname} must be an odd integer >= 5, "
                              f"got {value!r}")
     rng = np.random.default_rng(seed)

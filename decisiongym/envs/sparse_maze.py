@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from decisiongym.envs.mdp import Maze, MazeVector
+from decisiongym.validation import check_int
 
 
 def corridor(length: int) -> tuple[str, ...]:
     """A one-cell-wide corridor of ``length`` free cells, start at the west end, goal east."""
-    if isinstance(length, bool) or not isinstance(length, int) or length < 2:
-        raise ValueError(f"SparseMaze-v0: length must be an integer >= 2, got {length!r}")
+    length = check_int("SparseMaze-v0", "length", length, low=2)
     inner = "S" + "." * (length - 2) + "G"
     wall = "#" * (length + 2)
     return (wall, f"#{inner}#", wall)

@@ -51,9 +51,9 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
-from numpy.typing import NDArray
 
-from decisiongym.envs._validation import (
+from decisiongym.arrays import BoolArray, IntArray
+from decisiongym.validation import (
     check_discrete_actions,
     check_num_envs,
     check_render_mode,
@@ -73,9 +73,6 @@ RECORDERS = "decisiongym.recorders"
 ObsT = TypeVar("ObsT")
 ActT = TypeVar("ActT")
 ArrT = TypeVar("ArrT")
-
-IntArray = NDArray[np.int64]
-BoolArray = NDArray[np.bool_]
 
 
 class NextStepVectorEnv(VectorEnv[ObsT, ActT, ArrT], ABC):

@@ -14,7 +14,9 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-FloatArray = NDArray[np.float64]
+from decisiongym.arrays import FloatArray
+from decisiongym.validation import check_choice, check_float, check_int
+
 RandomState = int | np.random.Generator | None
 
 
@@ -84,8 +86,7 @@ def bootstrap_mean_ci(values: ArrayLike, *, level: float = 0.95, n_boot: int = 2
     low == high == its mean.
     """
     x = np.asarray(values, dtype=np.float64)
-    if not 0 < level < 1:
-        raise ValueError(f"bootstrap_mean_ci: level must be in (0, 1), got {level!r}")
+    _check_level("bootstrap_mean_ci", level)
     if x.ndim == 0 or x.shape[-1] == 0:
         raise ValueError(f"bootstrap_mean_ci: values must have runs on the last axis, "
                          f"got shape {x.shape}")
@@ -206,11 +207,14 @@ def _score_matrix(name: str, scores: ArrayLike, what: str = "scores") -> FloatAr
     return x
 
 
+def _check_level(name: str, level: float) -> float:
+    return check_float(name, "level", level, low=0.0, high=1.0, low_open=True, high_open=True,
+                       expected="in (0, 1)")
+
+
 def _check_bootstrap(name: str, level: float, n_boot: int) -> None:
-    if not 0 < level < 1:
-        raise ValueError(f"{name}: level must be in (0, 1), got {level!r}")
-    if n_boot < 1:
-        raise ValueError(f"{name}: n_boot must be >= 1, got {n_boot!r}")
+    _check_level(name, level)
+    check_int(name, "n_boot", n_boot, expected=">= 1")
 
 
 def _stratified_resample(x: FloatArray, rng: np.random.Generator) -> FloatArray:
@@ -263,9 +267,7 @@ def performance_profile(scores: ArrayLike, taus: ArrayLike, *, method: str = "ru
     :func:`performance_profile_ci`.
     """
     x = _score_matrix("performance_profile", scores)
-    if method not in _PROFILE_METHODS:
-        raise ValueError(f"performance_profile: method must be one of {_PROFILE_METHODS}, "
-                         f"got {method!r}")
+    check_choice("performance_profile", "method", method, _PROFILE_METHODS)
     t = _taus("performance_profile", taus)
     return _profile(x, t, method)
 
@@ -300,9 +302,7 @@ def performance_profile_ci(scores: ArrayLike, taus: ArrayLike, *, method: str = 
     uses the same resamples.
     """
     x = _score_matrix("performance_profile_ci", scores)
-    if method not in _PROFILE_METHODS:
-        raise ValueError(f"performance_profile_ci: method must be one of {_PROFILE_METHODS}, "
-                         f"got {method!r}")
+    check_choice("performance_profile_ci", "method", method, _PROFILE_METHODS)
     t = _taus("performance_profile_ci", taus)
     _check_bootstrap("performance_profile_ci", level, n_boot)
     rng = _generator(random_state)

@@ -23,7 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
+
+from decisiongym.arrays import FloatArray, IntArray
+from decisiongym.validation import check_float, check_int
 
 __all__ = [
     "ESTIMATORS",
@@ -38,8 +41,6 @@ __all__ = [
     "snips",
 ]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 ESTIMATORS = ("ips", "snips", "dm", "dr")
 
@@ -71,10 +72,7 @@ class LoggedBandit:
             if arr.shape != (n,):
                 raise ValueError(f"LoggedBandit: {name} must have shape ({n},) like the "
                                  f"contexts, got {arr.shape}")
-        if isinstance(self.n_actions, bool) or not isinstance(self.n_actions, (int, np.integer)) \
-                or self.n_actions < 1:
-            raise ValueError(f"LoggedBandit: n_actions must be a positive integer, got "
-                             f"{self.n_actions!r}")
+        check_int("LoggedBandit", "n_actions", self.n_actions)
         if a.dtype.kind not in "iu" or a.min() < 0 or a.max() >= self.n_actions:
             raise ValueError(f"LoggedBandit: actions must be integers in [0, {self.n_actions})")
         if not np.all(np.isfinite(r)):
@@ -174,10 +172,9 @@ def evaluate(data: LoggedBandit, target_probs: ArrayLike,
              ) -> dict[str, Estimate]:
     """Every estimator (IPS, SNIPS; DM and DR when ``predicted_rewards`` (n, K) is given) with a
     percentile bootstrap interval over the rounds (the reward model held fixed)."""
-    if not 0 < level < 1:
-        raise ValueError(f"evaluate: level must be in (0, 1), got {level!r}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"evaluate: n_boot must be a positive integer, got {n_boot!r}")
+    check_float("evaluate", "level", level, low=0.0, high=1.0, low_open=True, high_open=True,
+                expected="in (0, 1)")
+    check_int("evaluate", "n_boot", n_boot)
     terms = _terms(data, target_probs, predicted_rewards)
     rng = random_state if isinstance(random_state, np.random.Generator) \
         else np.random.default_rng(random_state)

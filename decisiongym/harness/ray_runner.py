@@ -33,12 +33,12 @@ from decisiongym.harness.runners import (
     CellFunction,
     CellOutcome,
     Outcomes,
-    _check_retries,
     _with_attempts,
     guarded_call,
     worker_lost,
 )
 from decisiongym.harness.store import CellFailure
+from decisiongym.validation import check_int, check_optional_int
 
 INSTALL_HINT = ("the Ray runner needs Ray: pip install 'decisiongym[distributed]' "
                 "(or pip install ray)")
@@ -63,10 +63,8 @@ class RayRunner:
                  max_in_flight: int | None = None,
                  init_kwargs: dict[str, Any] | None = None) -> None:
         self.ray = import_ray()
-        if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int)
-                                     or num_cpus < 1):
-            raise ValueError(f"ray runner: num_cpus (--workers) must be a positive integer, "
-                             f"got {num_cpus!r}")
+        num_cpus = check_optional_int("ray runner", "num_cpus (--workers)", num_cpus,
+                                      expected="a positive integer")
         if address is not None and num_cpus is not None:
             raise ValueError("ray runner: --workers sets the CPUs of a local Ray; a cluster "
                              "given by --address has its own")
@@ -77,7 +75,7 @@ class RayRunner:
                              f"got {max_in_flight!r}")
         self.address = address
         self.num_cpus = num_cpus
-        self.max_retries = _check_retries(max_retries)
+        self.max_retries = check_int("ray runner", "max_retries", max_retries, low=0)
         self.retry_exceptions = retry_exceptions
         self.max_in_flight = max_in_flight
         self.init_kwargs = dict(init_kwargs or {})

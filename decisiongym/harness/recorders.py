@@ -38,12 +38,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from decisiongym.agents.base import GreedyPolicy, ValueTable
+from decisiongym.arrays import FloatArray, IntArray
 from decisiongym.envs.vector import RECORDERS
 from decisiongym.harness.metrics import time_grid
 from decisiongym.theory import policy_evaluation, value_iteration
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 #: Env metadata key: the recorders the env asks for, by name or "module:Class".
 RECORDERS_KEY = RECORDERS

@@ -62,6 +62,7 @@ from decisiongym.harness.recorders import (
     default_recorders,
     episode_arrays,
 )
+from decisiongym.validation import check_choice, check_int
 
 #: Env metadata key: the name of the constructor kwarg that takes the step budget per episode.
 BUDGET_KWARG_KEY = BUDGET_KWARG
@@ -153,8 +154,7 @@ def make_vector_env(env_id: str, num_envs: int, env_kwargs: Mapping[str, Any] | 
     ``vectorization == "auto"``), else ``SyncVectorEnv`` / ``AsyncVectorEnv``; NEXT_STEP
     autoreset and replicate i seeded ``seed + i`` either way. ``horizon`` is passed as the
     env's declared budget kwarg, if it declares one."""
-    if vectorization not in VECTORIZATION:
-        raise ValueError(f"vectorization must be one of {VECTORIZATION}, got {vectorization!r}")
+    check_choice("make_vector_env", "vectorization", vectorization, VECTORIZATION)
     kwargs = env_kwargs_with_budget(env_id, env_kwargs, horizon)
     spec = gym.spec(env_id)
     if vectorization == "auto":
@@ -312,12 +312,6 @@ def merge_recordings(recorders: Sequence[Recorder]) -> tuple[dict[str, NDArray[A
     return arrays, record
 
 
-def _check_count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"run: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def run(env_id: str, agent: Any, *, replicates: int, horizon: int, seed: int = 0,
         env_kwargs: Mapping[str, Any] | None = None,
         agent_params: Mapping[str, Any] | None = None, progress: bool = False,
@@ -332,10 +326,9 @@ def run(env_id: str, agent: Any, *, replicates: int, horizon: int, seed: int = 0
     ``recorders``: instead of the env's own choice. ``phases``: later phases of the task
     (:class:`Phase`). ``progress``: a progress bar on stderr.
     """
-    replicates = _check_count("replicates", replicates)
-    horizon = _check_count("horizon", horizon)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"run: seed must be a non-negative integer, got {seed!r}")
+    replicates = check_int("run", "replicates", replicates)
+    horizon = check_int("run", "horizon", horizon)
+    check_int("run", "seed", seed, low=0)
     kwargs = dict(env_kwargs or {})
     params = dict(agent_params or {})
     loop = own_training_loop(agent)

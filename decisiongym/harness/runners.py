@@ -37,13 +37,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from tqdm.auto import tqdm
 
 from decisiongym.harness.experiment import Cell, Experiment
 from decisiongym.harness.rollout import run
 from decisiongym.harness.store import CellFailure, CellResult, ResultsStore, make_record
+from decisiongym.validation import check_int
 
 CellFunction = Callable[[Cell], CellResult]
 
@@ -102,12 +103,6 @@ def worker_lost(cell: Cell, attempts: int, detail: str) -> CellFailure:
                        f"{detail}", "", attempts)
 
 
-def _check_retries(max_retries: Any) -> int:
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
-    return max_retries
-
-
 Outcomes = Generator["CellOutcome", None, None]
 
 
@@ -125,7 +120,7 @@ class InProcessRunner:
     name = "inprocess"
 
     def __init__(self, *, max_retries: int = 2, retry_exceptions: bool = False) -> None:
-        self.max_retries = _check_retries(max_retries)
+        self.max_retries = check_int(f"{self.name} runner", "max_retries", max_retries, low=0)
         self.retry_exceptions = retry_exceptions
 
     def map_cells(self, fn: CellFunction, cells: Sequence[Cell]) -> Outcomes:
@@ -175,11 +170,8 @@ class ProcessPoolRunner:
 
     def __init__(self, workers: int = 2, *, max_retries: int = 2,
                  retry_exceptions: bool = False, max_in_flight: int | None = None) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"process runner: workers must be a positive integer, "
-                             f"got {workers!r}")
-        self.workers = workers
-        self.max_retries = _check_retries(max_retries)
+        self.workers = check_int("process runner", "workers", workers)
+        self.max_retries = check_int(f"{self.name} runner", "max_retries", max_retries, low=0)
         self.retry_exceptions = retry_exceptions
         # Cells in flight, capped so that results stream back in order of completion and a
         # Ctrl-C or a crash loses only those in flight.

@@ -34,6 +34,7 @@ from decisiongym.agents.base import (
     training_loop,
 )
 from decisiongym.agents.policy import PolicyAgent
+from decisiongym.arrays import FloatArray
 from decisiongym.harness.recorders import (
     WINDOW,
     BaseRecorder,
@@ -44,8 +45,7 @@ from decisiongym.harness.recorders import (
     return_curve,
 )
 from decisiongym.harness.rollout import make_agent, make_vector_env, merge_recordings, rollout
-
-FloatArray = NDArray[np.float64]
+from decisiongym.validation import check_int
 
 #: The columns of ``progress.csv``.
 PROGRESS_COLUMNS = ("env_steps", "seconds", "learner", "episodes", "mean_return_last_20", "loss")
@@ -207,9 +207,8 @@ def train(env_id: str, agent_name: str, *, seeds: int, steps: int, seed: int = 0
     TensorBoard when asked); save the agent to ``checkpoint`` at every log and at the end;
     ``resume`` loads a checkpoint first (refused if it was made for another architecture);
     then evaluate the greedy policy over ``eval_episodes`` episodes (0: no evaluation)."""
-    for what, value in (("steps", steps), ("seeds", seeds)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"train: {what} must be a positive integer, got {value!r}")
+    check_int("train", "steps", steps)
+    check_int("train", "seeds", seeds)
     if eval_episodes < 0:
         raise ValueError(f"train: eval_episodes must be >= 0, got {eval_episodes}")
     kwargs = dict(env_kwargs or {})

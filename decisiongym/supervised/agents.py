@@ -35,7 +35,8 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from decisiongym.agents.base import BaseAgent, BoolArray, FloatArray, IntArray, register
+from decisiongym.agents.base import BaseAgent, register
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -48,8 +49,9 @@ OPTIMIZERS = ("adam", "sgd")
 
 
 def _x_space(space: spaces.Space[Any]) -> spaces.Box | None:
-    if isinstance(space, spaces.Dict) and isinstance(space.spaces.get("x"), spaces.Box):
-        return space.spaces["x"]  # type: ignore[return-value]
+    if isinstance(space, spaces.Dict):
+        x = space.spaces.get("x")
+        return x if isinstance(x, spaces.Box) else None
     return space if isinstance(space, spaces.Box) else None
 
 

@@ -11,7 +11,8 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from decisiongym.agents.base import BaseAgent, BoolArray, FloatArray, IntArray, register
+from decisiongym.agents.base import BaseAgent, register
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
 
 
 @register("nes-attacker", "black-box L-inf attacker: NES gradient estimates from rewards "

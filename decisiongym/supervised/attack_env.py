@@ -24,6 +24,7 @@ from torch import nn
 from decisiongym.envs.vector import BUDGET_KWARG, NextStepVectorEnv
 from decisiongym.supervised.attacks import NORMS, project
 from decisiongym.supervised.data import IMAGE_DATASETS, load_dataset
+from decisiongym.validation import check_choice, check_float, check_int
 
 REWARDS = ("loss", "success")
 
@@ -102,15 +103,10 @@ class AdversarialAttack(gym.Env[dict[str, Any], NDArray[np.float32]]):
         name = self.env_name
         if dataset not in IMAGE_DATASETS or dataset == "mnist1d":
             raise ValueError(f"{name}: dataset must be 'digits' or 'mnist', got {dataset!r}")
-        if norm not in NORMS:
-            raise ValueError(f"{name}: norm must be 'linf' or 'l2', got {norm!r}")
-        if reward not in REWARDS:
-            raise ValueError(f"{name}: reward must be one of {REWARDS}, got {reward!r}")
-        if isinstance(eps, bool) or not 0 < float(eps) <= 1:
-            raise ValueError(f"{name}: eps must be in (0, 1], got {eps!r}")
-        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) \
-                or horizon < 1:
-            raise ValueError(f"{name}: horizon must be an integer >= 1, got {horizon!r}")
+        check_choice(name, "norm", norm, NORMS, expected="'linf' or 'l2'")
+        check_choice(name, "reward", reward, REWARDS)
+        check_float(name, "eps", eps, low=0.0, high=1.0, low_open=True, expected="in (0, 1]")
+        check_int(name, "horizon", horizon, expected="an integer >= 1")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"{name}: render_mode must be None or one of "
                              f"{self.metadata['render_modes']}, got {render_mode!r}")

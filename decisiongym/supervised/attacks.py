@@ -51,19 +51,18 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike, NDArray
 from torch import Tensor, nn
 
+from decisiongym.validation import check_choice, check_float
+
 NORMS = ("linf", "l2")
 
 
-def _check_norm(norm: str) -> str:
-    if norm not in NORMS:
-        raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
-    return norm
+def _check_norm(owner: str, norm: str) -> str:
+    return check_choice(owner, "norm", norm, NORMS, expected="'linf' or 'l2'")
 
 
-def _check_eps(eps: float) -> float:
-    if isinstance(eps, bool) or not float(eps) >= 0.0:
-        raise ValueError(f"eps must be a number >= 0, got {eps!r}")
-    return float(eps)
+def _check_eps(owner: str, eps: float) -> float:
+    """A number >= 0; infinity is allowed (an unbounded attack)."""
+    return check_float(owner, "eps", eps, low=0.0, finite=False, expected="a number >= 0")
 
 
 def _flat_norm(t: Tensor, norm: str) -> Tensor:
@@ -77,7 +76,7 @@ def project(delta: Tensor, eps: float, norm: str = "linf") -> Tensor:
     """Proj_Delta: the Euclidean projection onto the eps-ball of ``norm`` (per example).
 
     L-infinity: clip each coordinate to [-eps, eps]; L2: rescale rows with ||delta||_2 > eps."""
-    if _check_norm(norm) == "linf":
+    if _check_norm("project", norm) == "linf":
         return delta.clamp(-eps, eps)
     n = _flat_norm(delta, "l2")
     return delta * torch.clamp(eps / n.clamp_min(1e-12), max=1.0)
@@ -135,7 +134,7 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, low: float | Non
 
     The seed's remark: it is one PGD step of infinite size under L-infinity, which always lands
     on a corner of the box. ``target``: one target class per example (logit-difference loss)."""
-    eps = _check_eps(eps)
+    eps = _check_eps("fgsm", eps)
     x = x.detach()
     xr = x.clone().requires_grad_(True)
     loss = _loss_per_example(model, xr, y, target, 1).sum()
@@ -170,8 +169,8 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, norm: str = "linf
       returns the last iterate of each restart, as torchattacks' PGD does (and the loss
       maximiser the closed form of a linear model describes). Not used with EOT.
     """
-    eps = _check_eps(eps)
-    norm = _check_norm(norm)
+    eps = _check_eps("pgd", eps)
+    norm = _check_norm("pgd", norm)
     if loss not in ("ce", "margin"):
         raise ValueError(f"pgd: loss must be 'ce' or 'margin', got {loss!r}")
     if steps < 0 or restarts < 1 or eot_samples < 1:
@@ -244,7 +243,7 @@ def nes_attack(loss_fn: Callable[[Tensor, Tensor], Tensor],
     (antithetic pairs x +- sigma u, u ~ N(0, I)) and one prediction query; examples stop once
     fooled.
     """
-    eps = _check_eps(eps)
+    eps = _check_eps("nes_attack", eps)
     x = x.detach()
     b = x.shape[0]
     delta = torch.zeros_like(x)
@@ -281,7 +280,8 @@ def linear_worst_case_margin(theta: ArrayLike, x: ArrayLike, y: ArrayLike, eps: 
     eps ||theta||_*, for x (B, d), y in {-1, +1}; any decreasing loss L of the margin attains
     its maximum over the ball at L(this). No input-range constraint."""
     theta = np.asarray(theta, dtype=np.float64).ravel()
-    dual = np.abs(theta).sum() if _check_norm(norm) == "linf" else np.linalg.norm(theta)
+    linf = _check_norm("linear_worst_case_margin", norm) == "linf"
+    dual = np.abs(theta).sum() if linf else np.linalg.norm(theta)
     xm = np.asarray(x, dtype=np.float64).reshape(len(np.atleast_1d(y)), -1)
     return np.asarray(np.asarray(y, dtype=np.float64) * (xm @ theta) - eps * dual)
 

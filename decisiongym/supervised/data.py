@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from decisiongym.validation import check_float, check_int
+
 DATASETS = ("digits", "mnist", "mnist1d", "adding", "copy", "long_dependency")
 IMAGE_DATASETS = ("digits", "mnist", "mnist1d")
 SEQUENCE_DATASETS = ("adding", "copy", "long_dependency")
@@ -75,21 +77,6 @@ class Dataset:
             raise ValueError(f"Dataset {self.name}: split must be 'train', 'val' or 'test', "
                              f"got {which!r}")
         return getattr(self, f"X_{which}"), getattr(self, f"y_{which}")
-
-
-def _check_fraction(name: str, param: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
-            or not 0.0 < float(value) < 1.0:
-        raise ValueError(f"load_dataset({name!r}): {param} must be a number in (0, 1), "
-                         f"got {value!r}")
-    return float(value)
-
-
-def _check_int(name: str, param: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"load_dataset({name!r}): {param} must be an integer >= {low}, "
-                         f"got {value!r}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,13 +213,13 @@ def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.15,
     if name not in DATASETS:
         raise ValueError(f"load_dataset: unknown dataset {name!r}; available: "
                          f"{', '.join(DATASETS)}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"load_dataset({name!r}): seed must be a non-negative integer, "
-                         f"got {seed!r}")
-    val_fraction = _check_fraction(name, "val_fraction", val_fraction)
-    test_fraction = _check_fraction(name, "test_fraction", test_fraction)
+    owner = f"load_dataset({name!r})"
+    check_int(owner, "seed", seed, low=0)
+    val_fraction, test_fraction = (
+        check_float(owner, param, value, low=0.0, high=1.0, low_open=True, high_open=True)
+        for param, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)))
     if val_fraction + test_fraction >= 1.0:
-        raise ValueError(f"load_dataset({name!r}): val_fraction + test_fraction must be < 1, "
+        raise ValueError(f"{owner}: val_fraction + test_fraction must be < 1, "
                          f"got {val_fraction} + {test_fraction}")
     info: dict[str, Any] = {"seed": int(seed)}
     if name == "digits":
@@ -242,26 +229,27 @@ def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.15,
         X, y = _mnist()
         return _split(name, "classification", 10, X, y, seed, val_fraction, test_fraction, info)
     if name == "mnist1d":
-        samples = _check_int(name, "mnist1d_samples", mnist1d_samples, 20)
+        samples = check_int(owner, "mnist1d_samples", mnist1d_samples, low=20)
         X, y = _mnist1d(samples, int(seed))
         return _split(name, "classification", 10, X, y, seed, val_fraction, test_fraction, info)
-    n = _check_int(name, "n", n, 3)
+    n = check_int(owner, "n", n, low=3)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5E9,)))
     if name == "adding":
-        length = _check_int(name, "length", length, 2)
+        length = check_int(owner, "length", length, low=2)
         Xa, ya = adding_problem(n, length, rng)
         info.update(length=length)
         return _split(name, "regression", 0, Xa, ya, seed, val_fraction, test_fraction, info)
-    gap = _check_int(name, "gap", gap, 0)
+    gap = check_int(owner, "gap", gap, low=0, expected="an integer >= 0")
     if name == "copy":
-        length = _check_int(name, "length", length, 1)
-        n_symbols = _check_int(name, "n_symbols", n_symbols, 2)
+        length = check_int(owner, "length", length, expected="an integer >= 1")
+        n_symbols = check_int(owner, "n_symbols", n_symbols, low=2)
         Xc, yc = copy_task(n, length, gap, n_symbols, rng)
         info.update(length=length, gap=gap)
         return _split(name, "sequence", n_symbols, Xc, yc, seed, val_fraction, test_fraction,
                       info)
-    n_classes = _check_int(name, "n_classes", n_classes, 2)
-    n_distractors = _check_int(name, "n_distractors", n_distractors, 1)
+    n_classes = check_int(owner, "n_classes", n_classes, low=2)
+    n_distractors = check_int(owner, "n_distractors", n_distractors,
+                              expected="an integer >= 1")
     Xl, yl = long_dependency_task(n, gap, n_classes, n_distractors, rng)
     info.update(gap=gap)
     return _split(name, "classification", n_classes, Xl, yl, seed, val_fraction, test_fraction,

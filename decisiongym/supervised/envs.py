@@ -35,8 +35,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from decisiongym.envs._validation import check_render_mode
-from decisiongym.envs.bandits import _as_single_action, _check_horizon
+from decisiongym.envs.bandits import _as_single_action
 from decisiongym.envs.vector import BUDGET_KWARG, RECORDERS, NextStepVectorEnv
 from decisiongym.supervised.data import (
     IMAGE_DATASETS,
@@ -44,20 +43,9 @@ from decisiongym.supervised.data import (
     load_dataset,
     long_dependency_task,
 )
+from decisiongym.validation import check_choice, check_int, check_render_mode
 
 FEEDBACKS = ("full", "bandit")
-
-
-def _check_feedback(env_name: str, feedback: Any) -> str:
-    if feedback not in FEEDBACKS:
-        raise ValueError(f"{env_name}: feedback must be 'full' or 'bandit', got {feedback!r}")
-    return str(feedback)
-
-
-def _check_pos_int(env_name: str, name: str, value: Any, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{env_name}: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 class _Problem:
@@ -79,12 +67,11 @@ class _ImageProblem(_Problem):
 
     def __init__(self, env_name: str, dataset: str, split: str, data_seed: int,
                  horizon: int) -> None:
-        if dataset not in IMAGE_DATASETS:
-            raise ValueError(f"{env_name}: dataset must be one of {IMAGE_DATASETS}, "
-                             f"got {dataset!r}")
+        check_choice(env_name, "dataset", dataset, IMAGE_DATASETS)
         if split not in ("train", "val", "test"):
             raise ValueError(f"{env_name}: split must be 'train', 'val' or 'test', got {split!r}")
-        data_seed = _check_pos_int(env_name, "data_seed", data_seed, 0)
+        data_seed = check_int(env_name, "data_seed", data_seed, low=0,
+                              expected="an integer >= 0")
         ds = load_dataset(dataset, seed=data_seed)
         self.X, self.y = ds.split(split)
         self.n_classes = ds.n_classes
@@ -108,10 +95,11 @@ class _SequenceProblem(_Problem):
             raise ValueError(f"{env_name}: task must be 'long_dependency' or 'copy', "
                              f"got {task!r}")
         self.task = task
-        self.gap = _check_pos_int(env_name, "gap", gap, 0)
-        self.n_classes = _check_pos_int(env_name, "n_classes", n_classes, 2)
-        self.copy_length = _check_pos_int(env_name, "length", length, 1)
-        self.n_distractors = _check_pos_int(env_name, "n_distractors", n_distractors, 1)
+        self.gap = check_int(env_name, "gap", gap, low=0, expected="an integer >= 0")
+        self.n_classes = check_int(env_name, "n_classes", n_classes, low=2)
+        self.copy_length = check_int(env_name, "length", length, expected="an integer >= 1")
+        self.n_distractors = check_int(env_name, "n_distractors", n_distractors,
+                                       expected="an integer >= 1")
         if task == "long_dependency":
             self.length = self.gap + 2
             self.input_shape = (self.n_classes + self.n_distractors + 1,)
@@ -329,8 +317,9 @@ class ImageClassification(_SupervisedEnv):
     def __init__(self, dataset: str = "digits", feedback: str = "bandit", split: str = "train",
                  data_seed: int = 0, horizon: int = 1000,
                  render_mode: str | None = None) -> None:
-        feedback = _check_feedback(self.env_name, feedback)
-        horizon = _check_horizon(self.env_name, horizon)
+        feedback = str(check_choice(self.env_name, "feedback", feedback, FEEDBACKS,
+                                     expected="'full' or 'bandit'"))
+        horizon = check_int(self.env_name, "horizon", horizon)
         super().__init__(_ImageProblem(self.env_name, dataset, split, data_seed, horizon),
                          feedback, render_mode)
 
@@ -344,10 +333,11 @@ class ImageClassificationVector(_SupervisedVectorEnv):
     def __init__(self, num_envs: int = 1, dataset: str = "digits", feedback: str = "bandit",
                  split: str = "train", data_seed: int = 0, horizon: int = 1000,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
-        feedback = _check_feedback(self.env_name, feedback)
-        horizon = _check_horizon(self.env_name, horizon)
+        feedback = str(check_choice(self.env_name, "feedback", feedback, FEEDBACKS,
+                                     expected="'full' or 'bandit'"))
+        horizon = check_int(self.env_name, "horizon", horizon)
         if max_episode_steps is not None:
-            horizon = min(horizon, _check_horizon(self.env_name, max_episode_steps))
+            horizon = min(horizon, check_int(self.env_name, "horizon", max_episode_steps))
         super().__init__(_ImageProblem(self.env_name, dataset, split, data_seed, horizon),
                          feedback, num_envs, render_mode)
 
@@ -409,7 +399,8 @@ class SequenceTask(_SupervisedEnv):
     def __init__(self, task: str = "long_dependency", gap: int = 10, n_classes: int = 4,
                  length: int = 5, n_distractors: int = 4, feedback: str = "bandit",
                  render_mode: str | None = None) -> None:
-        feedback = _check_feedback(self.env_name, feedback)
+        feedback = str(check_choice(self.env_name, "feedback", feedback, FEEDBACKS,
+                                     expected="'full' or 'bandit'"))
         super().__init__(_SequenceProblem(self.env_name, task, gap, n_classes, length,
                                           n_distractors), feedback, render_mode)
 
@@ -422,7 +413,8 @@ class SequenceTaskVector(_SupervisedVectorEnv):
     def __init__(self, num_envs: int = 1, task: str = "long_dependency", gap: int = 10,
                  n_classes: int = 4, length: int = 5, n_distractors: int = 4,
                  feedback: str = "bandit", render_mode: str | None = None) -> None:
-        feedback = _check_feedback(self.env_name, feedback)
+        feedback = str(check_choice(self.env_name, "feedback", feedback, FEEDBACKS,
+                                     expected="'full' or 'bandit'"))
         super().__init__(_SequenceProblem(self.env_name, task, gap, n_classes, length,
                                           n_distractors), feedback, num_envs, render_mode)
 

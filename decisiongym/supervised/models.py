@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from decisiongym.validation import check_choice
+
 # --------------------------------------------------------------------------------------------
 # Devices and initialisation.
 # --------------------------------------------------------------------------------------------
@@ -46,8 +48,7 @@ def init_linear_(layer: nn.Linear | nn.Conv1d | nn.Conv2d, init: str) -> None:
     torch's default. n_in is the fan-in (in_channels x f x f for a convolution)."""
     if init == "torch":
         return
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    check_choice("init_linear_", "init", init, INITS)
     fan_in = layer.weight[0].numel()
     std = math.sqrt((1.0 if init == "xavier" else 2.0) / fan_in)
     with torch.no_grad():
@@ -273,8 +274,7 @@ class RecurrentNet(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden_size: int, n_outputs: int,
                  forget_bias: float = 1.0) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"RecurrentNet: cell must be one of {sorted(CELLS)}, got {cell!r}")
+        check_choice("RecurrentNet", "cell", cell, sorted(CELLS))
         self.kind = cell
         self.cell = (LSTMCell(input_size, hidden_size, forget_bias) if cell == "lstm"
                      else CELLS[cell](input_size, hidden_size))
@@ -316,7 +316,8 @@ def clip_grad_norm(parameters: Iterable[nn.Parameter], threshold: float) -> floa
         scale = threshold / norm
         with torch.no_grad():
             for p in params:
-                p.grad.mul_(scale)  # type: ignore[union-attr]
+                if p.grad is not None:
+                    p.grad.mul_(scale)
     return norm
 
 

@@ -21,6 +21,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from decisiongym.agents.base import HeldOutAccuracy
+from decisiongym.validation import check_optional_int
+
 __all__ = ["HeldoutAccuracyRecorder"]
 
 
@@ -36,21 +39,19 @@ class HeldoutAccuracyRecorder:
         if len(X) != len(y) or len(y) == 0:
             raise ValueError(f"held-out accuracy: X and y must hold the same number (> 0) of "
                              f"examples, got {len(X)} and {len(y)}")
-        if every is not None and (isinstance(every, bool)
-                                  or not isinstance(every, (int, np.integer)) or every < 1):
-            raise ValueError(f"held-out accuracy: every must be a positive integer or None, "
-                             f"got {every!r}")
+        check_optional_int("held-out accuracy", "every", every)
         self.X, self.y, self.every = X, y, every
 
     def start(self, setup: Any) -> None:
         if setup.envs_per_learner != 1 or setup.budget_unit != "steps":
             raise ValueError("the held-out accuracy recorder needs one env copy per learner "
                              "and a budget in env steps")
-        if not callable(getattr(setup.agent, "accuracy", None)):
+        if not isinstance(setup.agent, HeldOutAccuracy):
             raise ValueError(f"the held-out accuracy recorder needs an agent with "
                              f"accuracy(X, y); {getattr(setup.agent, 'name', setup.agent)!r} "
                              "has none")
-        self.agent, self.budget = setup.agent, setup.budget
+        self.agent: HeldOutAccuracy = setup.agent
+        self.budget = setup.budget
         self.samples: list[int] = []
         self.accuracy: list[NDArray[np.float64]] = []
 

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from decisiongym.supervised.attacks import clip_to_range, fgsm, pgd, project
 from decisiongym.supervised.data import load_dataset
 from decisiongym.supervised.models import build_model
+from decisiongym.validation import check_choice
 
 METHODS = ("standard", "fgsm", "pgd")
 
@@ -100,9 +101,7 @@ class AttackConfig:
     random_start: bool = True
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"AttackConfig: method must be one of {METHODS}, "
-                             f"got {self.method!r}")
+        check_choice("AttackConfig", "method", self.method, METHODS)
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor,
                 generator: torch.Generator | None) -> Tensor:

@@ -34,11 +34,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from decisiongym.validation import check_float
+
 
 def _check_sigmas(sigma_w: float, sigma_0: float, sigma_noise: float) -> None:
     for name, v in (("sigma_w", sigma_w), ("sigma_0", sigma_0), ("sigma_noise", sigma_noise)):
-        if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0):
-            raise ValueError(f"advani_saxe: {name} must be a finite number >= 0, got {v!r}")
+        check_float("advani_saxe", name, v, low=0.0, expected="a finite number >= 0")
 
 
 def _mode_errors(t: NDArray[np.float64], lam: NDArray[np.float64], signal: float,

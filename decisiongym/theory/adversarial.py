@@ -11,10 +11,11 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from decisiongym.validation import check_int
+
 
 def _check(name: str, n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
-    if isinstance(n_arms, bool) or not isinstance(n_arms, (int, np.integer)) or n_arms < 2:
-        raise ValueError(f"{name}: n_arms must be an integer >= 2, got {n_arms!r}")
+    check_int(name, "n_arms", n_arms, low=2)
     t = np.asarray(horizon, dtype=np.float64)
     if np.any(~np.isfinite(t)) or np.any(t < 1):
         raise ValueError(f"{name}: horizon must be >= 1, got {horizon!r}")

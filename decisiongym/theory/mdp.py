@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
+from decisiongym.arrays import FloatArray, IntArray
 
 __all__ = [
     "async_value_iteration",

@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from decisiongym.supervised.gans.data import sample_data, sample_noise
+from decisiongym.validation import check_choice
 
 KINDS = ("gan", "wgan", "wgan-gp")
 
@@ -67,8 +68,7 @@ class GANConfig:
     lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"GANConfig: kind must be one of {KINDS}, got {self.kind!r}")
+        check_choice("GANConfig", "kind", self.kind, KINDS)
         if self.gen_loss not in ("minimax", "nonsaturating"):
             raise ValueError(f"GANConfig: gen_loss must be 'minimax' or 'nonsaturating', got "
                              f"{self.gen_loss!r}")

@@ -23,7 +23,8 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from decisiongym.agents.base import BaseAgent, BoolArray, FloatArray, IntArray, register
+from decisiongym.agents.base import BaseAgent, register
+from decisiongym.arrays import BoolArray, FloatArray, IntArray
 
 
 class _ArchitectureAgent(BaseAgent):

@@ -67,14 +67,15 @@ def generate_table(path: Path = TABLE_PATH, progress: bool = True) -> Table:
 
     torch.set_num_threads(1)
     ds = load_dataset("digits", seed=TABLE_DATA_SEED)
+    channels_in, height, width = ds.input_shape
     cells = TABLE_SPACE.all_tokens()
     val = np.zeros((len(cells), len(TABLE_SEEDS)), dtype=np.uint16)
     test = np.zeros_like(val)
     start = time.perf_counter()
     for c, tokens in enumerate(cells):
         for s, seed in enumerate(TABLE_SEEDS):
-            net = CellNet(TABLE_SPACE, tokens, ds.input_shape[0], ds.n_classes,
-                          channels=TABLE_CHANNELS, input_hw=ds.input_shape[1:])  # type: ignore[arg-type]
+            net = CellNet(TABLE_SPACE, tokens, channels_in, ds.n_classes,
+                          channels=TABLE_CHANNELS, input_hw=(height, width))
             val[c, s], test[c, s] = train_and_evaluate(
                 net, ds.X_train, ds.y_train, [(ds.X_val, ds.y_val), (ds.X_test, ds.y_test)],
                 TABLE_BUDGET, seed=seed)
