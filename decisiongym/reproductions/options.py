@@ -46,7 +46,7 @@ def experiment(quick: bool) -> Experiment:
     return Experiment("options", [ROOMS], list(LEARNERS), horizon=40_000, seeds=30, seed=0)
 
 
-def planning() -> dict[str, object]:
+def planning() -> dict[str, Any]:
     """Value iteration with primitives, and with primitives plus hallway options."""
     import gymnasium as gym
 
@@ -63,7 +63,7 @@ def planning() -> dict[str, object]:
     p, r, g = u.transitions, u.rewards, float(u.gamma)
     v_star, _ = value_iteration(p, r, g)
     prim = primitive_options(p.shape[0], p.shape[1])
-    out: dict[str, object] = {"vi_difference_primitive_options": 0.0}
+    out: dict[str, Any] = {"vi_difference_primitive_options": 0.0}
     nonterminal = ~u.model.terminal
     for label, opts in (("primitive", prim), ("hallway", prim + hallway_options(env))):
         v, _, iters, hist = smdp_value_iteration(p, r, g, opts, history=True)
@@ -100,16 +100,16 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     checks = [
         Check("SMDP value iteration with the primitive options equals value iteration",
               "max |v - v*| < 1e-6", f"{plan['primitive_max_error']:.2e}",
-              float(plan["primitive_max_error"]) < 1e-6),  # type: ignore[arg-type]
+              float(plan["primitive_max_error"]) < 1e-6),
         Check("with the hallway options added the optimum is unchanged", "max |v - v*| < 1e-6",
               f"{plan['hallway_max_error']:.2e}",
-              float(plan["hallway_max_error"]) < 1e-6),  # type: ignore[arg-type]
+              float(plan["hallway_max_error"]) < 1e-6),
         Check("hallway options carry the value across the rooms in fewer iterations",
               "fewer iterations until v > 0 everywhere than with primitives",
               f"{plan['hallway_iterations_to_reach_all']} vs "
               f"{plan['primitive_iterations_to_reach_all']}",
-              int(plan["hallway_iterations_to_reach_all"])  # type: ignore[call-overload]
-              < int(plan["primitive_iterations_to_reach_all"])),  # type: ignore[call-overload]
+              int(plan["hallway_iterations_to_reach_all"])
+              < int(plan["primitive_iterations_to_reach_all"])),
         Check(f"options speed up early learning (steps per episode, first {EARLY} episodes)",
               "SMDP and intra-option Q with options below flat Q",
               f"flat {early[flat][0]:.0f}, SMDP {early[smdp][0]:.0f}, "
