@@ -455,10 +455,7 @@ class AdversarialBanditVectorEnv(NextStepVectorEnv[IntArray, IntArray, NDArray[A
         self._init_vector(num_envs, render_mode)
         if horizon is None:
             horizon = adversary.table.shape[0] if isinstance(adversary, TableAdversary) else 1000
-        horizon = check_int(self.env_name, "horizon", horizon)
-        if max_episode_steps is not None:
-            horizon = min(horizon, check_int(self.env_name, "horizon", max_episode_steps))
-        self.horizon = horizon
+        self.horizon = self._episode_budget(horizon, max_episode_steps)
         self.n_arms = adversary.n_arms
         self._set_spaces(spaces.Discrete(1), spaces.Discrete(self.n_arms))
         self._core = AdversaryCore(adversary, self.num_envs, self.horizon)

@@ -577,10 +577,7 @@ class StochasticBanditVectorEnv(NextStepVectorEnv[IntArray, IntArray, NDArray[An
     def __init__(self, family: RewardFamily, horizon: int, num_envs: int = 1,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
         self._init_vector(num_envs, render_mode)
-        horizon = check_int(self.env_name, "horizon", horizon)
-        if max_episode_steps is not None:
-            horizon = min(horizon, check_int(self.env_name, "horizon", max_episode_steps))
-        self.horizon = horizon
+        self.horizon = self._episode_budget(horizon, max_episode_steps)
         self.family = family
         self.n_arms = family.n_arms
         self._set_spaces(spaces.Discrete(1), spaces.Discrete(self.n_arms))

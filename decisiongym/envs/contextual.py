@@ -541,10 +541,7 @@ class ContextualBanditVectorEnv(NextStepVectorEnv[FloatArray, IntArray, NDArray[
     def __init__(self, problem: ContextualProblem, horizon: int, num_envs: int = 1,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
         self._init_vector(num_envs, render_mode)
-        horizon = check_int(self.env_name, "horizon", horizon)
-        if max_episode_steps is not None:
-            horizon = min(horizon, check_int(self.env_name, "horizon", max_episode_steps))
-        self.horizon = horizon
+        self.horizon = self._episode_budget(horizon, max_episode_steps)
         self.problem = problem
         self.n_arms = problem.n_arms
         self._set_spaces(spaces.Box(problem.low, problem.high, (problem.dim,), dtype=np.float64),

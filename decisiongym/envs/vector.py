@@ -55,6 +55,7 @@ from gymnasium.vector.utils import batch_space
 from decisiongym.arrays import BoolArray, IntArray
 from decisiongym.validation import (
     check_discrete_actions,
+    check_int,
     check_num_envs,
     check_render_mode,
     replicate_rngs,
@@ -156,6 +157,14 @@ class NextStepVectorEnv(VectorEnv[ObsT, ActT, ArrT], ABC):
         # A copy, never the array handed out (read only when _any_autoreset).
         self._autoreset = ended.copy() if self._any_autoreset and ended is truncated else ended
         return out
+
+    def _episode_budget(self, horizon: Any, max_episode_steps: Any) -> int:
+        """Steps per episode: ``horizon``, cut to the registry's ``max_episode_steps`` when
+        ``gym.make_vec`` passes one (ValueError naming the env unless positive integers)."""
+        steps = check_int(self.env_name, "horizon", horizon)
+        if max_episode_steps is not None:
+            steps = min(steps, check_int(self.env_name, "horizon", max_episode_steps))
+        return steps
 
     # ----- hooks ----------------------------------------------------------------------------
 
