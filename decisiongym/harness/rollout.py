@@ -253,8 +253,10 @@ def rollout(env: Any, agent: Any, *, learners: int, budget: int, seed: int,
             agent.update(obs, actions, rewards, next_obs, terminated, truncated)
             seconds = acted + clock() - start
             t += 1
-            terminated = np.asarray(terminated, dtype=bool)
-            truncated = np.asarray(truncated, dtype=bool)
+            if type(terminated) is not np.ndarray or terminated.dtype != bool:
+                terminated = np.asarray(terminated, dtype=bool)
+            if type(truncated) is not np.ndarray or truncated.dtype != bool:
+                truncated = np.asarray(truncated, dtype=bool)
             ended = terminated | truncated
             # Reset steps (NEXT_STEP) and learners past an episode budget do not count.
             if any_fresh:
@@ -264,7 +266,9 @@ def rollout(env: Any, agent: Any, *, learners: int, budget: int, seed: int,
                 live = all_live
             if episodes_mode:
                 live = live & (episodes[learner_of] < budget)
-            batch = StepBatch(t, t * k, np.asarray(actions), np.asarray(rewards, np.float64),
+            if type(rewards) is not np.ndarray or rewards.dtype != np.float64:
+                rewards = np.asarray(rewards, np.float64)
+            batch = StepBatch(t, t * k, np.asarray(actions), rewards,
                               terminated, truncated, info, live,
                               live is all_live or np.count_nonzero(live) == live.size, seconds)
             if setup is None:
