@@ -14,6 +14,7 @@ actions) live here too.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
@@ -33,6 +34,7 @@ __all__ = [
     "check_render_mode",
     "interval",
     "is_integer",
+    "is_number",
     "param_error",
     "replicate_rngs",
 ]
@@ -43,6 +45,17 @@ T = TypeVar("T")
 def is_integer(value: Any) -> bool:
     """True for a Python or NumPy integer; False for a bool (an int subclass) and the rest."""
     return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+def is_number(value: Any) -> bool:
+    """True for a real number (Python's or NumPy's int and float); False for a bool, a string
+    (even a numeric one: ``"0.1"``), None and the rest.
+
+    >>> is_number(0.1), is_number(np.float32(2)), is_number("0.1"), is_number(True)
+    (True, True, False, False)
+    """
+    return (isinstance(value, (numbers.Real, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
 
 
 def param_error(owner: str | None, name: str, value: Any, expected: str) -> ValueError:
@@ -102,21 +115,23 @@ def interval(low: float | None, high: float | None, low_open: bool = False,
 def check_float(owner: str | None, name: str, value: Any, *, low: float | None = None,
                 high: float | None = None, low_open: bool = False, high_open: bool = False,
                 finite: bool = True, expected: str | None = None) -> float:
-    """``value`` as a float, or ValueError unless it is a number (anything ``float()`` takes,
-    but not a bool) in the interval: a finite one unless ``finite=False`` (NaN never passes).
+    """``value`` as a float, or ValueError unless it is a real number (Python's or NumPy's int
+    or float; not a bool, not a string such as ``"0.1"``) in the interval: a finite one unless
+    ``finite=False`` (NaN never passes).
 
     >>> check_float("ucb1", "c", -1, low=0.0)
     Traceback (most recent call last):
     ...
     ValueError: ucb1: c must be a number in [0, inf), got -1
+    >>> check_float("epsilon-greedy", "epsilon", "0.1", low=0.0, high=1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: epsilon-greedy: epsilon must be a number in [0, 1], got '0.1'
     """
     wording = expected or f"a number in {interval(low, high, low_open, high_open)}"
-    if isinstance(value, bool):
+    if not is_number(value):
         raise param_error(owner, name, value, wording)
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise param_error(owner, name, value, wording) from None
+    x = float(value)
     ok = math.isfinite(x) if finite else not math.isnan(x)
     if ok and low is not None:
         ok = x > low if low_open else x >= low

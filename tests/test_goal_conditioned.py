@@ -29,18 +29,19 @@ def _vec(n: int, **kwargs: Any) -> Any:
 # ----- the environment -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("observation", ["flat", "dict"])
-def test_gymnasium_checker(observation: str) -> None:
-    check_env(gym.make(ID, observation=observation).unwrapped)
+def test_gymnasium_checker_on_the_flat_form() -> None:
+    # The default (dict) form: tests/test_conformance.py (Gymnasium's and SB3's checkers).
+    check_env(gym.make(ID, observation="flat").unwrapped)
 
 
-def test_sb3_checker_on_the_goal_env_dict_form() -> None:
-    sb3 = pytest.importorskip("stable_baselines3.common.env_checker")
-    sb3.check_env(GoalMaze(observation="dict"), warn=True)
+def test_default_observation_is_the_goal_env_dict() -> None:
+    env = GoalMaze()
+    assert isinstance(env.observation_space, gym.spaces.Dict)
+    assert set(env.observation_space.spaces) == {"observation", "achieved_goal", "desired_goal"}
 
 
 def test_goal_in_the_observation_and_compute_reward() -> None:
-    env = GoalMaze(layout="small", goal=(2, 0))
+    env = GoalMaze(layout="small", goal=(2, 0), observation="flat")
     s = len(env.maze.cells)
     obs, info = env.reset(seed=0)
     assert obs.shape == (2 * s,) and obs.sum() == 2
@@ -62,8 +63,8 @@ def test_goal_in_the_observation_and_compute_reward() -> None:
 
 
 def test_dict_form_agrees_with_flat() -> None:
-    flat, _ = GoalMaze().reset(seed=5)
-    d, _ = GoalMaze(observation="dict").reset(seed=5)
+    flat, _ = GoalMaze(observation="flat").reset(seed=5)
+    d, _ = GoalMaze().reset(seed=5)
     s = flat.size // 2
     np.testing.assert_array_equal(d["achieved_goal"], flat[:s])
     np.testing.assert_array_equal(d["desired_goal"], flat[s:])
@@ -74,12 +75,12 @@ def test_seeding_goals_vary_and_vector_matches_single() -> None:
     goals = [GoalMaze().reset(seed=i)[1]["goal"] for i in range(10)]
     assert len(set(goals)) > 3
     assert GoalMaze().reset(seed=3)[1]["goal"] == GoalMaze().reset(seed=3)[1]["goal"]
-    vec = _vec(3)
+    vec = _vec(3, observation="flat")
     obs, _ = vec.reset(seed=7)
     for i in range(3):
-        np.testing.assert_array_equal(obs[i], GoalMaze().reset(seed=7 + i)[0])
+        np.testing.assert_array_equal(obs[i], GoalMaze(observation="flat").reset(seed=7 + i)[0])
     rng = np.random.default_rng(0)
-    singles = [GoalMaze() for _ in range(3)]
+    singles = [GoalMaze(observation="flat") for _ in range(3)]
     outs = [e.reset(seed=7 + i)[0] for i, e in enumerate(singles)]
     for _ in range(200):  # NEXT_STEP autoreset: the step after an end resets the copy
         a = rng.integers(4, size=3)
@@ -146,7 +147,7 @@ def _agent(env: Any, **kwargs: Any) -> DQN:
 
 
 def test_relabelled_transitions_have_future_goals_and_recomputed_rewards() -> None:
-    env = GoalMaze(layout="small")
+    env = GoalMaze(layout="small", observation="flat")
     s = len(env.maze.cells)
     agent = _agent(env, her_k=3, hidden=[8])
     agent.reset(1, seed=0)
@@ -173,7 +174,7 @@ def test_relabelled_transitions_have_future_goals_and_recomputed_rewards() -> No
 
 
 def test_her_fills_its_buffer_at_episode_ends_only() -> None:
-    env = _vec(2, layout=room(4), max_episode_steps=5)
+    env = _vec(2, layout=room(4), max_episode_steps=5, observation="flat")
     agent = _agent(env, her_k=2, hidden=[8], learning_starts=10_000)
     agent.reset(2, seed=0)
     obs, _ = env.reset(seed=0)
@@ -201,7 +202,7 @@ def test_her_parameters_are_checked() -> None:
 
 # ----- learning --------------------------------------------------------------------------------
 
-ROOM: dict[str, Any] = {"layout": room(6), "max_episode_steps": 12}
+ROOM: dict[str, Any] = {"layout": room(6), "max_episode_steps": 12, "observation": "flat"}
 SMALL: dict[str, Any] = {"hidden": [64], "learning_starts": 200, "train_freq": 4,
                          "gradient_steps": 1, "target_update": 100, "buffer_size": 20_000,
                          "learning_rate": 1e-3, "exploration_steps": 3000}

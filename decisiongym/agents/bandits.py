@@ -164,11 +164,12 @@ class ExploreThenCommit(BanditAgent):
                  m: int | None = None, gap: float | None = None,
                  horizon: int | None = None) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space)
+        g = None if gap is None else self._check_float("gap", gap, low=0.0, high=1.0,
+                                                       low_open=True)
+        t = None if horizon is None else self._check_int("horizon", horizon)
         if m is not None:
             self.m = self._check_int("m", m)
-        elif gap is not None and horizon is not None:
-            g = self._check_float("gap", gap, low=0.0, high=1.0, low_open=True)
-            t = self._check_int("horizon", horizon)
+        elif g is not None and t is not None:
             self.m = etc_optimal_m(g, t)
         else:
             raise ValueError(f"{self.name}: give m (pulls per arm), or gap and horizon to use the "

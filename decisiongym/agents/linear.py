@@ -117,6 +117,18 @@ class _LinearPrediction(BaseAgent):
         self.policy = probs
         self._cdf = np.cumsum(probs)
 
+    def _bound(self, param: str, value: Any, shape: tuple[int, ...]) -> FloatArray:
+        """``low`` or ``high``: a number or one per observation dimension (numbers, not
+        strings), or ValueError naming the agent and the value."""
+        a = np.asarray(value)
+        if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer)
+                                       or np.issubdtype(a.dtype, np.floating)):
+            raise self._param_error(param, value, f"a number or {shape[0]} numbers")
+        try:
+            return np.broadcast_to(a.astype(float), shape).copy()
+        except ValueError:
+            raise self._param_error(param, value, f"a number or {shape[0]} numbers") from None
+
     def _bounds(self, space: spaces.Space[Any], low: Any, high: Any) -> tuple[Any, Any]:
         if isinstance(space, spaces.Discrete):
             lo, hi = np.array([float(space.start)]), np.array([float(space.start + space.n - 1)])
@@ -128,8 +140,8 @@ class _LinearPrediction(BaseAgent):
         else:
             raise ValueError(f"{self.name}: needs a Box, Discrete or MultiDiscrete observation "
                              f"space, got {space!r}")
-        lo = lo if low is None else np.broadcast_to(np.asarray(low, float), lo.shape).copy()
-        hi = hi if high is None else np.broadcast_to(np.asarray(high, float), hi.shape).copy()
+        lo = lo if low is None else self._bound("low", low, lo.shape)
+        hi = hi if high is None else self._bound("high", high, hi.shape)
         if not (np.isfinite(lo).all() and np.isfinite(hi).all() and (hi > lo).all()):
             raise ValueError(f"{self.name}: the feature map needs finite bounds low < high; the "
                              "observation space has infinite ones: give low=[...] and high=[...]")

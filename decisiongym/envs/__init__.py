@@ -11,6 +11,25 @@ an episode as a keyword sets ``metadata["decisiongym.budget_kwarg"]``
 stochastic, adversarial and contextual bandits, ``ImageClassification-v0`` and
 ``AdversarialAttack-v0``. The harness passes an experiment's horizon to the constructor under
 that name, and to no env without the key (MDPs, mazes, ``SequenceTask-v0``, NAS).
+
+Step limits. Every maze registers a default ``max_episode_steps`` (``EnvEntry.max_episode_steps``,
+shown in its summary), so that ``gym.make`` wraps it in a ``TimeLimit`` and a policy that walks
+into a wall cannot run forever (SB3's ``evaluate_policy`` included); ``gym.make_vec`` passes the
+same number to the native vector env, and the constructor's default is that number too:
+
+| id | max_episode_steps | why |
+|---|---|---|
+| ``Maze-v0`` | 10,000 | above the longest first episodes of the classic tabular runs |
+| ``SparseMaze-v0`` | 100 | the corridor's exploration budget (5x its default length of 20) |
+| ``GoalMaze-v0`` | 50 | 1.7x the longest shortest path (30) of the default 9 x 9 random maze |
+| ``FeudalMaze-v0`` | 1,000 | Dayan & Hinton's 8 x 8 maze, longest shortest path 13 |
+| ``FourRooms-v0`` | 1,000 | Sutton, Precup & Singh's 104 cells, longest shortest path 14 |
+
+Pass ``max_episode_steps`` to change it (``gym.make(..., max_episode_steps=-1)`` for none; the
+constructors take None). A step that terminates exactly at the limit is also truncated, as
+Gymnasium's ``TimeLimit`` has it, in the single and the vector env alike. The bandits and the
+other envs register none: their own ``horizon`` ends the episode, so that ``gym.make(id,
+horizon=T)`` is never cut short by a TimeLimit of another length.
 """
 
 from __future__ import annotations
@@ -32,6 +51,8 @@ class EnvEntry:
     entry_point: str
     vector_entry_point: str
     summary: str
+    #: The registered default step limit (a TimeLimit in gym.make), None for none.
+    max_episode_steps: int | None = None
 
 
 _BANDITS = "decisiongym.envs.bandits"
@@ -92,21 +113,26 @@ ENVIRONMENTS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/TabularMDP-v0", f"{_MDP}:TabularMDP", f"{_MDP}:TabularMDPVector",
              "finite MDP from arrays (transitions, rewards, terminal_states) or a random Garnet"),
     EnvEntry(f"{NAMESPACE}/Maze-v0", f"{_MDP}:Maze", f"{_MDP}:MazeVector",
-             "gridworld maze, N/E/S/W, -1 per step (layout: seed, dyna, windy, cliff, random)"),
+             "gridworld maze, N/E/S/W, -1 per step (layout: seed, dyna, windy, cliff, random); "
+             "max_episode_steps 10000", 10_000),
     EnvEntry(f"{NAMESPACE}/RandomWalk-v0", f"{_MDP}:RandomWalk", f"{_MDP}:RandomWalkVector",
              "Sutton & Barto random walk for prediction (n_states 5 or 19)"),
     EnvEntry(f"{NAMESPACE}/SparseMaze-v0", "decisiongym.envs.sparse_maze:SparseMaze",
              "decisiongym.envs.sparse_maze:SparseMazeVector",
-             "long corridor, reward +1 only at the far end: exploration (length, observation)"),
+             "long corridor, reward +1 only at the far end: exploration (length, observation); "
+             "max_episode_steps 100", 100),
     EnvEntry(f"{NAMESPACE}/GoalMaze-v0", "decisiongym.envs.goal_maze:GoalMaze",
              "decisiongym.envs.goal_maze:GoalMazeVector",
-             "goal-conditioned maze: goal drawn each reset, one-hot cell ++ goal, reward 0/-1"),
+             "goal-conditioned maze: goal drawn each reset, GoalEnv Dict (or flat) observation, "
+             "reward 0/-1; max_episode_steps 50", 50),
     EnvEntry(f"{NAMESPACE}/FeudalMaze-v0", "decisiongym.envs.hierarchical:FeudalMaze",
              "decisiongym.envs.hierarchical:FeudalMazeVector",
-             "Dayan & Hinton's 2^n x 2^n maze, U barrier, regions per level exposed (levels)"),
+             "Dayan & Hinton's 2^n x 2^n maze, U barrier, regions per level exposed (levels); "
+             "max_episode_steps 1000", 1000),
     EnvEntry(f"{NAMESPACE}/FourRooms-v0", "decisiongym.envs.hierarchical:FourRooms",
              "decisiongym.envs.hierarchical:FourRoomsVector",
-             "Sutton, Precup & Singh's four rooms, moves succeed w.p. 2/3 (goal, gamma 0.9)"),
+             "Sutton, Precup & Singh's four rooms, moves succeed w.p. 2/3 (goal, gamma 0.9); "
+             "max_episode_steps 1000", 1000),
     # Architecture search (decisiongym.supervised.nas): reward = the child's validation
     # accuracy in [0, 1].
     EnvEntry(f"{NAMESPACE}/NASChain-v0", "decisiongym.supervised.nas.envs:NASChainEnv",
@@ -121,14 +147,16 @@ ENVIRONMENTS: tuple[EnvEntry, ...] = (
 def register_all() -> None:
     """Register every decisiongym environment with Gymnasium (idempotent).
 
-    No ``max_episode_steps`` is set: the bandit's own ``horizon`` kwarg truncates the episode,
-    so that ``gym.make(id, horizon=T)`` is never cut short by a TimeLimit of another length.
+    Only the mazes register a ``max_episode_steps`` (see the module docstring): the bandit's
+    own ``horizon`` kwarg truncates its episode, so that ``gym.make(id, horizon=T)`` is never cut
+    short by a TimeLimit of another length.
     """
     for entry in ENVIRONMENTS:
         if entry.id in gym.registry:
             continue
         gym.register(id=entry.id, entry_point=entry.entry_point,
-                     vector_entry_point=entry.vector_entry_point)
+                     vector_entry_point=entry.vector_entry_point,
+                     max_episode_steps=entry.max_episode_steps)
 
 
 def list_environments() -> list[tuple[str, str]]:

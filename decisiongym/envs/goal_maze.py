@@ -8,10 +8,13 @@ et al. (2017) relabel the goals of failed episodes with goals that were achieved
 The grid is a ``Maze-v0`` layout (:mod:`decisiongym.envs.mdp`: named layouts or a random perfect
 maze); its S is the start and its G is ignored: the goal is drawn at every reset, uniformly from
 the free cells reachable from the start other than the start itself (or fixed with ``goal``).
-The observation is flat, ``one_hot(agent cell) ++ one_hot(goal cell)``, so that any agent that
-reads a Box can use it; the first half is the *achieved goal* and the second the *desired goal*
-(Gymnasium's GoalEnv names), and :meth:`GoalMaze.compute_reward` recomputes the reward of any
-(achieved, desired) pair, as relabelling needs.
+The observation is by default Gymnasium's GoalEnv ``Dict`` of ``observation``, ``achieved_goal``
+(both the one-hot agent cell) and ``desired_goal`` (the one-hot goal cell), the form SB3's
+checker and its ``HerReplayBuffer`` expect of an env with ``compute_reward``; with
+``observation="flat"`` it is the Box ``one_hot(agent cell) ++ one_hot(goal cell)`` (achieved goal
+then desired goal), the form any agent that reads a Box can use (``dqn`` with ``her_k``).
+:meth:`GoalMaze.compute_reward` recomputes the reward of any (achieved, desired) pair, as
+relabelling needs.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from decisiongym.validation import (
     check_int,
     check_optional_int,
     check_render_mode,
+    is_integer,
 )
 
 NAME = "GoalMaze-v0"
@@ -50,11 +54,14 @@ _DOC = """A maze whose goal, drawn at each reset, is given in the observation.
     ``Discrete(4)``: 0 N, 1 E, 2 S, 3 W.
 
     ## Observation Space
-    ``observation="flat"`` (default): ``Box(0, 1, (2 S,), float32)``, S the number of free cells
-    (row-major): the one-hot cell of the agent (the achieved goal) followed by the one-hot cell
-    of the goal (the desired goal). ``"dict"``: Gymnasium's GoalEnv convention, a ``Dict`` of
-    ``observation``, ``achieved_goal`` (both the agent's one-hot cell) and ``desired_goal``.
-    :meth:`compute_reward` takes arrays of such halves (any leading batch shape).
+    ``observation="dict"`` (default): Gymnasium's GoalEnv convention (what SB3's ``check_env``
+    and ``HerReplayBuffer`` expect of an env with ``compute_reward``), a ``Dict`` of
+    ``observation``, ``achieved_goal`` (both the agent's one-hot cell) and ``desired_goal`` (the
+    goal's), each ``Box(0, 1, (S,), float32)``, S the number of free cells (row-major).
+    ``"flat"``: ``Box(0, 1, (2 S,), float32)``, the one-hot cell of the agent (the achieved goal)
+    followed by the one-hot cell of the goal (the desired goal): for agents that read a Box
+    (``dqn`` with ``her_k``). :meth:`compute_reward` takes arrays of such halves (any leading
+    batch shape).
 
     ## Rewards
     ``goal_reward`` (0) on reaching the goal, ``step_reward`` (-1) on every other step.
@@ -64,13 +71,20 @@ _DOC = """A maze whose goal, drawn at each reset, is given in the observation.
 
     ## Episode End
     - Termination: on reaching the goal.
-    - Truncation: after ``max_episode_steps`` steps (default 50).
+    - Truncation: after ``max_episode_steps`` steps (default 50, also the registered
+      ``max_episode_steps``). As with Gymnasium's ``TimeLimit``, a step that reaches the goal
+      at the limit is both terminated and truncated.
+
+    ## Info
+    ``state`` (the agent's cell index), ``position`` and ``goal`` ((row, col)), ``is_success``;
+    the vector env gives the same keys as arrays (``position`` and ``goal`` of shape (n, 2)),
+    plus ``goal_state``.
 
     ## Arguments
     ``layout`` ("random"; any ``Maze-v0`` layout, or ``room(n)`` rows for an open room), ``size``
     ((9, 9), random layouts), ``maze_seed`` (0), ``goal`` (None:
     random each reset; or (row, col)), ``max_episode_steps`` (50), ``step_reward`` (-1),
-    ``goal_reward`` (0), ``observation`` ("flat"), ``render_mode`` ("ansi").
+    ``goal_reward`` (0), ``observation`` ("dict" or "flat"), ``render_mode`` ("ansi").
 
     ## Version History
     - v0: initial version.
@@ -83,8 +97,8 @@ _DOC = """A maze whose goal, drawn at each reset, is given in the observation.
     @..#
     .#..
     *...
-    >>> obs.shape, info["goal"]
-    ((20,), (2, 0))
+    >>> obs["desired_goal"].shape, info["goal"]
+    ((10,), (2, 0))
     """
 
 
@@ -102,10 +116,10 @@ class _GoalCore:
                  goal: Any, max_episode_steps: Any, step_reward: Any, goal_reward: Any,
                  observation: str, num_envs: int) -> None:
         if observation not in ("flat", "dict"):
-            raise ValueError(f"{NAME}: observation must be 'flat' or 'dict', got {observation!r}")
+            raise ValueError(f"{NAME}: observation must be 'dict' or 'flat', got {observation!r}")
         self.kind = observation
         self.maze: _MazeGrid = _maze(layout, size, maze_seed, 0.0, 0.0, 0.0, 0.0, 0.0, None,
-                                     1.0)
+                                     1.0, NAME)
         m = self.maze
         n_s = len(m.cells)
         self.n_states = n_s
@@ -132,14 +146,15 @@ class _GoalCore:
             self.fixed_goal: int | None = None
         else:
             try:
-                r, c = (int(v) for v in goal)
-                ok = 0 <= r < m.n_rows and 0 <= c < m.n_cols and int(m.state_of[r, c]) in seen
+                r, c = goal
+                ok = (is_integer(r) and is_integer(c) and 0 <= r < m.n_rows
+                      and 0 <= c < m.n_cols and int(m.state_of[r, c]) in seen)
             except (TypeError, ValueError):
                 ok = False
             if not ok:
                 raise ValueError(f"{NAME}: goal must be (row, col) of a free cell reachable "
                                  f"from the start, other than the start, got {goal!r}")
-            self.fixed_goal = int(m.state_of[r, c])
+            self.fixed_goal = int(m.state_of[int(r), int(c)])
         self.max_episode_steps = check_optional_int(NAME, "max_episode_steps", max_episode_steps)
         self.step_reward, self.goal_reward = (
             check_float(NAME, pname, v, expected="a finite number")
@@ -199,7 +214,10 @@ class _GoalCore:
         return "\n".join(lines) + "\n"
 
     def info(self) -> dict[str, Any]:
-        return {"state": self.states.copy(), "goal_state": self.goals.copy()}
+        """The single env's info keys as arrays over the replicates (and ``goal_state``)."""
+        return {"state": self.states.copy(), "goal_state": self.goals.copy(),
+                "position": self.maze.cells[self.states], "goal": self.maze.cells[self.goals],
+                "is_success": self.states == self.goals}
 
 
 class GoalMaze(gym.Env[Any, np.int64]):
@@ -209,7 +227,7 @@ class GoalMaze(gym.Env[Any, np.int64]):
     def __init__(self, layout: str | Sequence[str] = "random", size: tuple[int, int] = (9, 9),
                  maze_seed: int = 0, goal: tuple[int, int] | None = None,
                  max_episode_steps: int | None = 50, step_reward: float = -1.0,
-                 goal_reward: float = 0.0, observation: str = "flat",
+                 goal_reward: float = 0.0, observation: str = "dict",
                  render_mode: str | None = None) -> None:
         self.render_mode = check_render_mode(NAME, self.metadata["render_modes"], render_mode)
         self._core = _GoalCore(layout, size, maze_seed, goal, max_episode_steps, step_reward,
@@ -252,7 +270,8 @@ class GoalMaze(gym.Env[Any, np.int64]):
         c.steps[0] += 1
         terminated = bool(c.states[0] == c.goals[0])
         reward = c.goal_reward if terminated else c.step_reward
-        truncated = (not terminated and c.max_episode_steps is not None
+        # Gymnasium's TimeLimit rule: truncated at the limit, also when the goal is reached.
+        truncated = (c.max_episode_steps is not None
                      and int(c.steps[0]) >= c.max_episode_steps)
         if terminated or truncated:
             self._ready = False
@@ -278,7 +297,7 @@ class GoalMazeVector(NextStepVectorEnv[Any, NDArray[np.int64], NDArray[Any]]):
                  size: tuple[int, int] = (9, 9), maze_seed: int = 0,
                  goal: tuple[int, int] | None = None, max_episode_steps: int | None = 50,
                  step_reward: float = -1.0, goal_reward: float = 0.0,
-                 observation: str = "flat", render_mode: str | None = None) -> None:
+                 observation: str = "dict", render_mode: str | None = None) -> None:
         self._init_vector(num_envs, render_mode)
         self._core = _GoalCore(layout, size, maze_seed, goal, max_episode_steps, step_reward,
                                goal_reward, observation, self.num_envs)
@@ -307,7 +326,7 @@ class GoalMazeVector(NextStepVectorEnv[Any, NDArray[np.int64], NDArray[Any]]):
         terminated = moving & (c.states == c.goals)
         rewards = np.where(terminated, c.goal_reward, c.step_reward) * moving
         if c.max_episode_steps is not None:
-            truncated = moving & ~terminated & (c.steps >= c.max_episode_steps)
+            truncated = moving & (c.steps >= c.max_episode_steps)
         else:
             truncated = np.zeros(self.num_envs, dtype=bool)
         return c.encode(), rewards.astype(np.float64), terminated, truncated, c.info()

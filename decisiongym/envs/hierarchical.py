@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from decisiongym.arrays import IntArray
 from decisiongym.envs.mdp import TabularEnv, TabularModel, TabularVectorEnv, _View
-from decisiongym.validation import check_int
+from decisiongym.validation import check_float, check_int, is_integer
 
 __all__ = [
     "FOUR_ROOMS_LAYOUT",
@@ -99,9 +99,13 @@ def _feudal_blocked(side: int) -> NDArray[np.bool_]:
 
 def _check_cell(name: str, what: str, cell: Any, side: int) -> tuple[int, int]:
     try:
-        r, c = (int(x) for x in cell)
+        r, c = cell
     except (TypeError, ValueError):
         raise ValueError(f"{name}: {what} must be a (row, column) pair, got {cell!r}") from None
+    if not (is_integer(r) and is_integer(c)):
+        raise ValueError(f"{name}: {what} must be a (row, column) pair of integers, "
+                         f"got {cell!r}")
+    r, c = int(r), int(c)
     if not (0 <= r < side and 0 <= c < side):
         raise ValueError(f"{name}: {what} {cell!r} is outside the {side} x {side} grid")
     return r, c
@@ -116,6 +120,7 @@ def feudal_maze_model(levels: int = 3, goal: Sequence[int] | None = None,
     name = "FeudalMaze-v0"
     levels = check_int(name, "levels", levels, low=1, high=6,
                        expected="an integer in [1, 6] (a 2^levels square maze)")
+    gamma = check_float(name, "gamma", gamma, low=0.0, high=1.0)
     side = 2 ** levels
     gr, gc = _check_cell(name, "goal", (side // 2 - 1, side // 2 - 1) if goal is None else goal,
                          side)
@@ -174,7 +179,8 @@ _FEUDAL_DOC = """The feudal maze of Dayan & Hinton (1993) (seed 5.3.12, Figure 8
 
     ## Episode End
     - Termination: on reaching the goal.
-    - Truncation: after ``max_episode_steps`` (default 1000).
+    - Truncation: after ``max_episode_steps`` (default 1000, also the registered limit; a step
+      that terminates at the limit is also truncated, as with Gymnasium's ``TimeLimit``).
 
     ## Arguments
     ``levels`` (3), ``goal`` ((row, column), default (2^(n-1) - 1, 2^(n-1) - 1), inside the U:
@@ -277,8 +283,8 @@ def four_rooms_model(goal: Sequence[int] = (7, 9), success: float = 2.0 / 3.0,
 
     Returns the model, the (row, col) of each state, and ``state_of`` (13 x 13, -1 on walls)."""
     name = "FourRooms-v0"
-    if not 0.0 < float(success) <= 1.0:
-        raise ValueError(f"{name}: success must be in (0, 1], got {success!r}")
+    success = check_float(name, "success", success, low=0.0, high=1.0, low_open=True)
+    gamma = check_float(name, "gamma", gamma, low=0.0, high=1.0)
     grid = np.array([list(r) for r in FOUR_ROOMS_LAYOUT])
     free = grid != "#"
     cells = np.argwhere(free).astype(np.int64)
@@ -346,7 +352,8 @@ _FOUR_ROOMS_DOC = """The four-room gridworld of Sutton, Precup & Singh (1999), F
 
     ## Episode End
     - Termination: on entering the goal.
-    - Truncation: after ``max_episode_steps`` (default 1000).
+    - Truncation: after ``max_episode_steps`` (default 1000, also the registered limit; a step
+      that terminates at the limit is also truncated, as with Gymnasium's ``TimeLimit``).
 
     ## Arguments
     ``goal`` ((7, 9), the right hallway, as in their Figure 7), ``success`` (2/3),

@@ -35,10 +35,18 @@ from numpy.typing import ArrayLike, NDArray
 
 from decisiongym.arrays import BoolArray, FloatArray, IntArray
 from decisiongym.envs.vector import NextStepVectorEnv
-from decisiongym.validation import check_int, check_optional_int, check_render_mode, is_integer
+from decisiongym.validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_optional_int,
+    check_render_mode,
+    is_integer,
+)
 
 __all__ = [
     "LAYOUTS",
+    "MAZE_MAX_EPISODE_STEPS",
     "Maze",
     "MazeVector",
     "RandomWalk",
@@ -391,7 +399,9 @@ class TabularEnv(_ModelAccess, gym.Env[Any, np.int64]):
         nxt, rew, term = self._core.step(np.array([a], dtype=np.int64), None)
         s = int(nxt[0])
         terminated = bool(term[0])
-        truncated = (not terminated and self.max_episode_steps is not None
+        # Gymnasium's TimeLimit rule: the step that reaches the limit is truncated, also when it
+        # terminates (so gym.make's TimeLimit and the native vector env agree).
+        truncated = (self.max_episode_steps is not None
                      and int(self._core.steps[0]) >= self.max_episode_steps)
         return self._view.encode_one(s), float(rew[0]), terminated, bool(truncated), {"state": s}
 
@@ -456,7 +466,8 @@ class TabularVectorEnv(_ModelAccess, NextStepVectorEnv[Any, IntArray, NDArray[An
     def _finish(self, states: IntArray, rewards: FloatArray, terminated: BoolArray
                 ) -> tuple[NDArray[Any], FloatArray, BoolArray, BoolArray, dict[str, Any]]:
         if self.max_episode_steps is not None:
-            truncated = (self._core.steps >= self.max_episode_steps) & ~terminated
+            # As Gymnasium's TimeLimit: truncated at the limit, also when terminated there.
+            truncated = self._core.steps >= self.max_episode_steps
         else:
             truncated = self._no
         return (self._view.encode(states), rewards, terminated, truncated,
@@ -521,8 +532,8 @@ def _tabular_model(transitions: ArrayLike | None, rewards: ArrayLike | None,
     if (transitions is None) != (rewards is None):
         raise ValueError("TabularMDP-v0: give both transitions and rewards, or neither "
                          "(for a random Garnet MDP)")
-    if not 0.0 <= float(gamma) <= 1.0:
-        raise ValueError(f"TabularMDP-v0: gamma must be in [0, 1], got {gamma!r}")
+    gamma = check_float("TabularMDP-v0", "gamma", gamma, low=0.0, high=1.0)
+    check_int("TabularMDP-v0", "mdp_seed", mdp_seed, low=0)
     if transitions is None:
         transitions, rewards = garnet(n_states, n_actions, branching, mdp_seed)
     assert rewards is not None
@@ -615,7 +626,8 @@ def _random_walk_model(n_states: int, left_reward: float | None) -> TabularModel
     if not is_integer(n_states) or n_states < 1 or n_states % 2 == 0:
         raise ValueError(f"RandomWalk-v0: n_states must be a positive odd integer, "
                          f"got {n_states!r}")
-    left = (0.0 if n_states == 5 else -1.0) if left_reward is None else float(left_reward)
+    left = ((0.0 if n_states == 5 else -1.0) if left_reward is None
+            else check_float("RandomWalk-v0", "left_reward", left_reward))
     total = n_states + 2  # 0 and n+1 are the terminal ends
     p = np.zeros((total, 1, total))
     r = np.zeros((total, 1, total))
@@ -702,6 +714,10 @@ class RandomWalkVector(TabularVectorEnv):
 # Maze-v0.
 # --------------------------------------------------------------------------------------------
 
+#: Maze-v0's default step limit (registered as its max_episode_steps): far above the longest
+#: first episodes of the classic tabular runs on its layouts, so it only stops runaway episodes.
+MAZE_MAX_EPISODE_STEPS = 10_000
+
 # Actions N, E, S, W as in the seed's maze example (5.3.5, item 6).
 _MOVES = np.array([(-1, 0), (0, 1), (1, 0), (0, -1)], dtype=np.int64)
 
@@ -764,14 +780,15 @@ LAYOUTS: dict[str, _LayoutSpec] = {
 }
 
 
-def generate_maze(rows: int, cols: int, seed: int) -> tuple[str, ...]:
+def generate_maze(rows: int, cols: int, seed: int, name: str = "Maze-v0") -> tuple[str, ...]:
     """A perfect maze (one path between any two cells) by randomised depth-first search
     ("recursive backtracker"), start top left, goal bottom right. ``rows`` and ``cols`` are the
     outer size including walls and must be odd, at least 5 and 5."""
     for pname, value in (("rows", rows), ("cols", cols)):
         if not is_integer(value) or value < 5 or value % 2 == 0:
-            raise ValueError(f"Maze-v0: random maze {pname} must be an odd integer >= 5, "
+            raise ValueError(f"{name}: random maze {pname} must be an odd integer >= 5, "
                              f"got {value!r}")
+    check_int(name, "maze_seed", seed, low=0)
     rng = np.random.default_rng(seed)
     grid = np.full((rows, cols), "#")
     start = (1, 1)
@@ -832,8 +849,10 @@ class _MazeGrid:
 
     def __init__(self, layout: Sequence[str], slip: float, step_reward: float,
                  goal_reward: float, pit_reward: float, cliff_reward: float,
-                 wind: Sequence[int] | None, gamma: float) -> None:
-        name = "Maze-v0"
+                 wind: Sequence[int] | None, gamma: float, name: str = "Maze-v0") -> None:
+        if isinstance(layout, str) or not all(isinstance(r, str) for r in layout):
+            raise ValueError(f"{name}: layout must be a name or a list of row strings, "
+                             f"got {layout!r}")
         rows = [str(r) for r in layout]
         if not rows or any(len(r) != len(rows[0]) for r in rows) or not rows[0]:
             raise ValueError(f"{name}: layout rows must be non-empty and of equal length, "
@@ -846,8 +865,12 @@ class _MazeGrid:
             raise ValueError(f"{name}: the layout needs at least one start S and one goal G")
         if not maze_is_solvable(rows):
             raise ValueError(f"{name}: no path from a start to a goal in layout {rows!r}")
-        if not 0.0 <= float(slip) < 1.0:
-            raise ValueError(f"{name}: slip must be in [0, 1), got {slip!r}")
+        slip = check_float(name, "slip", slip, low=0.0, high=1.0, high_open=True)
+        step_reward, goal_reward, pit_reward, cliff_reward = (
+            check_float(name, pname, value) for pname, value in (
+                ("step_reward", step_reward), ("goal_reward", goal_reward),
+                ("pit_reward", pit_reward), ("cliff_reward", cliff_reward)))
+        gamma = check_float(name, "gamma", gamma, low=0.0, high=1.0)
         self.layout = rows
         self.n_rows, self.n_cols = len(rows), len(rows[0])
         grid = np.array([list(r) for r in rows])
@@ -858,8 +881,9 @@ class _MazeGrid:
         self.state_of[is_state] = np.arange(len(self.cells))
         n_s = len(self.cells)
         if wind is not None:
-            w = np.asarray(wind, dtype=np.int64)
-            if w.shape != (self.n_cols,) or (w < 0).any():
+            w = np.asarray(wind)
+            if w.shape != (self.n_cols,) or not np.issubdtype(w.dtype, np.integer) \
+                    or (w < 0).any():
                 raise ValueError(f"{name}: wind must be {self.n_cols} non-negative integers, "
                                  f"got {wind!r}")
         else:
@@ -912,12 +936,11 @@ class _MazeGrid:
 
 
 class _MazeView(_View):
-    def __init__(self, maze: _MazeGrid, observation: str) -> None:
+    def __init__(self, maze: _MazeGrid, observation: str, name: str = "Maze-v0") -> None:
         self.model = maze.model
         self.maze = maze
-        if observation not in ("index", "coords", "image"):
-            raise ValueError(f"Maze-v0: observation must be 'index', 'coords' or 'image', "
-                             f"got {observation!r}")
+        check_choice(name, "observation", observation, ("index", "coords", "image"),
+                     expected="'index', 'coords' or 'image'")
         self.kind = observation
         if observation == "index":
             self.single_observation_space = spaces.Discrete(len(maze.cells))
@@ -968,25 +991,32 @@ class _MazeView(_View):
 
 def _maze(layout: str | Sequence[str], size: tuple[int, int], maze_seed: int, slip: float,
           step_reward: float | None, goal_reward: float | None, pit_reward: float,
-          cliff_reward: float, wind: Sequence[int] | None, gamma: float | None) -> _MazeGrid:
+          cliff_reward: float, wind: Sequence[int] | None, gamma: float | None,
+          name: str = "Maze-v0") -> _MazeGrid:
     if isinstance(layout, str):
         if layout == "random":
             if not isinstance(size, (tuple, list)) or len(size) != 2:
-                raise ValueError(f"Maze-v0: size must be (rows, cols), got {size!r}")
-            spec = _LayoutSpec(generate_maze(size[0], size[1], maze_seed))
+                raise ValueError(f"{name}: size must be (rows, cols), got {size!r}")
+            spec = _LayoutSpec(generate_maze(size[0], size[1], maze_seed, name))
         elif layout in LAYOUTS:
             spec = LAYOUTS[layout]
         else:
-            raise ValueError(f"Maze-v0: unknown layout {layout!r}; named layouts: "
+            raise ValueError(f"{name}: unknown layout {layout!r}; named layouts: "
                              f"{', '.join([*LAYOUTS, 'random'])}, or give a list of rows")
     else:
-        spec = _LayoutSpec(tuple(layout))
+        try:
+            rows = tuple(layout)
+        except TypeError:
+            raise ValueError(f"{name}: layout must be a name or a list of row strings, "
+                             f"got {layout!r}") from None
+        spec = _LayoutSpec(rows)
+    check_int(name, "maze_seed", maze_seed, low=0)
     return _MazeGrid(
         spec.rows, slip,
         spec.step_reward if step_reward is None else step_reward,
         spec.goal_reward if goal_reward is None else goal_reward,
         pit_reward, cliff_reward, spec.wind if wind is None else wind,
-        spec.gamma if gamma is None else gamma)
+        spec.gamma if gamma is None else gamma, name)
 
 
 _MAZE_DOC = """A gridworld maze from an ASCII layout (seed 5.3.5, item 6: the maze example).
@@ -1021,7 +1051,10 @@ _MAZE_DOC = """A gridworld maze from an ASCII layout (seed 5.3.5, item 6: the ma
 
     ## Episode End
     - Termination: on entering a goal or a pit.
-    - Truncation: after ``max_episode_steps`` (default None: none).
+    - Truncation: after ``max_episode_steps`` (default 10,000, also the registered
+      ``max_episode_steps``: a policy that walks into a wall cannot run forever; None for no
+      limit). As with Gymnasium's ``TimeLimit``, a step that terminates at the limit is also
+      truncated.
 
     ## Arguments
     ``layout`` ("seed", a name or a list of rows), ``size`` ((11, 11), random mazes),
@@ -1051,12 +1084,12 @@ class Maze(TabularEnv):
                  step_reward: float | None = None, goal_reward: float | None = None,
                  pit_reward: float = -100.0, cliff_reward: float = -100.0,
                  wind: Sequence[int] | None = None, gamma: float | None = None,
-                 max_episode_steps: int | None = None, render_mode: str | None = None,
-                 horizon: int | None = None) -> None:
+                 max_episode_steps: int | None = MAZE_MAX_EPISODE_STEPS,
+                 render_mode: str | None = None, horizon: int | None = None) -> None:
         self.maze = _maze(layout, size, maze_seed, slip, step_reward, goal_reward, pit_reward,
-                          cliff_reward, wind, gamma)
-        self._setup(self.maze.model, _MazeView(self.maze, observation), max_episode_steps,
-                    render_mode, horizon)
+                          cliff_reward, wind, gamma, self.env_name)
+        self._setup(self.maze.model, _MazeView(self.maze, observation, self.env_name),
+                    max_episode_steps, render_mode, horizon)
 
 
 class MazeVector(TabularVectorEnv):
@@ -1068,9 +1101,9 @@ class MazeVector(TabularVectorEnv):
                  observation: str = "index", step_reward: float | None = None,
                  goal_reward: float | None = None, pit_reward: float = -100.0,
                  cliff_reward: float = -100.0, wind: Sequence[int] | None = None,
-                 gamma: float | None = None, max_episode_steps: int | None = None,
+                 gamma: float | None = None, max_episode_steps: int | None = MAZE_MAX_EPISODE_STEPS,
                  render_mode: str | None = None, horizon: int | None = None) -> None:
         self.maze = _maze(layout, size, maze_seed, slip, step_reward, goal_reward, pit_reward,
-                          cliff_reward, wind, gamma)
-        self._setup(self.maze.model, _MazeView(self.maze, observation), num_envs,
-                    max_episode_steps, render_mode, horizon)
+                          cliff_reward, wind, gamma, self.env_name)
+        self._setup(self.maze.model, _MazeView(self.maze, observation, self.env_name),
+                    num_envs, max_episode_steps, render_mode, horizon)

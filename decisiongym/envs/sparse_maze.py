@@ -52,7 +52,8 @@ _DOC = """A long corridor with one reward at its end: ``Maze-v0`` made sparse.
 
     ## Episode End
     - Termination: on reaching the goal (optimal return 1, in ``length - 1`` steps).
-    - Truncation: after ``max_episode_steps`` steps (default 100).
+    - Truncation: after ``max_episode_steps`` steps (default 100, also the registered limit; a
+      step that terminates at the limit is also truncated, as with Gymnasium's ``TimeLimit``).
 
     ## Arguments
     ``length`` (20), ``max_episode_steps`` (100), ``observation`` ("image"), ``gamma`` (0.99),

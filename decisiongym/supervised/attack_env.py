@@ -24,7 +24,8 @@ from torch import nn
 from decisiongym.envs.vector import BUDGET_KWARG, NextStepVectorEnv
 from decisiongym.supervised.attacks import NORMS, project
 from decisiongym.supervised.data import IMAGE_DATASETS, load_dataset
-from decisiongym.validation import check_choice, check_float, check_int
+from decisiongym.supervised.robust import METHODS
+from decisiongym.validation import check_bool, check_choice, check_float, check_int, param_error
 
 REWARDS = ("loss", "success")
 
@@ -88,6 +89,31 @@ _DOC = """The inner maximisation of the seed's robust problem as an episode.
     """
 
 
+_VICTIM_MODELS = ("mlp", "cnn", "rnn", "gru", "lstm")  # decisiongym.supervised.models
+
+
+def _check_attack_args(name: str, *, dataset: Any = "digits", model: Any = "mlp",
+                       victim_method: Any = "standard", victim: Any = None, eps: Any = 0.2,
+                       norm: Any = "linf", horizon: Any = 20, reward: Any = "loss",
+                       success_bonus: Any = 0.0, terminate_on_success: Any = False,
+                       split: Any = "test") -> None:
+    """Every argument of :class:`AdversarialAttack` (but render_mode), checked before any work
+    (no victim is loaded or trained for a bad one): ValueError naming the env and the value."""
+    if dataset not in IMAGE_DATASETS or dataset == "mnist1d":
+        raise ValueError(f"{name}: dataset must be 'digits' or 'mnist', got {dataset!r}")
+    check_choice(name, "model", model, _VICTIM_MODELS)
+    check_choice(name, "victim_method", victim_method, METHODS)
+    if victim is not None and not isinstance(victim, nn.Module):
+        raise param_error(name, "victim", victim, "a torch nn.Module or None")
+    check_float(name, "eps", eps, low=0.0, high=1.0, low_open=True, expected="in (0, 1]")
+    check_choice(name, "norm", norm, NORMS, expected="'linf' or 'l2'")
+    check_int(name, "horizon", horizon, expected="an integer >= 1")
+    check_choice(name, "reward", reward, REWARDS)
+    check_float(name, "success_bonus", success_bonus)
+    check_bool(name, "terminate_on_success", terminate_on_success)
+    check_choice(name, "split", split, ("train", "val", "test"))
+
+
 class AdversarialAttack(gym.Env[dict[str, Any], NDArray[np.float32]]):
     __doc__ = _DOC
     metadata = {"render_modes": ["ansi"], "render_fps": 4,  # noqa: RUF012
@@ -100,13 +126,11 @@ class AdversarialAttack(gym.Env[dict[str, Any], NDArray[np.float32]]):
                  reward: str = "loss", success_bonus: float = 0.0,
                  terminate_on_success: bool = False, split: str = "test",
                  render_mode: str | None = None) -> None:
+        _check_attack_args(self.env_name, dataset=dataset, model=model,
+                           victim_method=victim_method, victim=victim, eps=eps, norm=norm,
+                           horizon=horizon, reward=reward, success_bonus=success_bonus,
+                           terminate_on_success=terminate_on_success, split=split)
         name = self.env_name
-        if dataset not in IMAGE_DATASETS or dataset == "mnist1d":
-            raise ValueError(f"{name}: dataset must be 'digits' or 'mnist', got {dataset!r}")
-        check_choice(name, "norm", norm, NORMS, expected="'linf' or 'l2'")
-        check_choice(name, "reward", reward, REWARDS)
-        check_float(name, "eps", eps, low=0.0, high=1.0, low_open=True, expected="in (0, 1]")
-        check_int(name, "horizon", horizon, expected="an integer >= 1")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"{name}: render_mode must be None or one of "
                              f"{self.metadata['render_modes']}, got {render_mode!r}")
@@ -197,7 +221,9 @@ class AdversarialAttack(gym.Env[dict[str, Any], NDArray[np.float32]]):
             reward = float(success)
         self._t += 1
         terminated = success and self.terminate_on_success
-        truncated = not terminated and self._t >= self.horizon
+        # Gymnasium's TimeLimit rule: the query at the horizon is truncated, also when it
+        # succeeds and terminates (so gym.make's TimeLimit and the vector env agree).
+        truncated = self._t >= self.horizon
         info = {"loss": loss, "success": success, "predicted": pred, "queries": self._t,
                 "expected_reward": float(success), "optimal_expected_reward": 1.0}
         self._last = f"query {self._t}: loss {loss:.3f}, predicted {pred} (label {self._label})"
@@ -228,18 +254,34 @@ class AdversarialAttackVector(NextStepVectorEnv[dict[str, Any], NDArray[np.float
                  **kwargs: Any) -> None:
         """``kwargs``: those of :class:`AdversarialAttack`."""
         self._init_vector(num_envs, render_mode)
+        horizon = self._episode_budget(horizon, max_episode_steps)
+        try:
+            _check_attack_args(self.env_name, horizon=horizon, **kwargs)
+        except TypeError as e:  # an unknown keyword
+            raise TypeError(f"{self.env_name}: {e}") from None
         if kwargs.get("victim") is None:
             from decisiongym.supervised.robust import load_victim
 
             kwargs["victim"] = load_victim(dataset=kwargs.get("dataset", "digits"),
                                            model=kwargs.get("model", "mlp"),
                                            method=kwargs.get("victim_method", "standard"))
-        if max_episode_steps is not None:
-            horizon = min(int(horizon), int(max_episode_steps))
         self.envs = [AdversarialAttack(horizon=horizon, render_mode=render_mode, **kwargs)
                      for _ in range(self.num_envs)]
         self._set_spaces(self.envs[0].observation_space, self.envs[0].action_space)
         self._pending: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def _check_actions(self, actions: Any) -> Any:
+        """A batch of ``num_envs`` finite perturbations of the input's shape, or ValueError
+        naming the env (each is then checked against the eps-box by its copy)."""
+        shape = self.action_space.shape
+        a = np.asarray(actions)
+        if a.shape != shape or not (np.issubdtype(a.dtype, np.floating)
+                                    or np.issubdtype(a.dtype, np.integer)):
+            raise ValueError(f"{self.env_name}: actions must be a numeric array of shape "
+                             f"{shape} (one perturbation per env), got shape {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{self.env_name}: actions must be finite")
+        return actions
 
     def _batch(self, obs: list[dict[str, Any]]) -> Any:
         space = self.single_observation_space

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from os import PathLike
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -85,6 +86,15 @@ from decisiongym.supervised.nas.space import (
     TrainBudget,
     chain_output_size,
     train_and_evaluate,
+)
+from decisiongym.validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_optional_int,
+    is_integer,
+    param_error,
 )
 
 #: What the harness reads off both classes: its budget counts architectures (episodes), and
@@ -108,7 +118,8 @@ class _Evaluator:
         from decisiongym.supervised.data import load_dataset
 
         if dataset not in ("digits", "mnist"):
-            raise ValueError(f"NAS env: dataset must be 'digits' or 'mnist', got {dataset!r}")
+            raise ValueError(f"decisiongym/NAS{kind.title()}-v0: dataset must be 'digits' or "
+                             f"'mnist', got {dataset!r}")
         self.kind, self.space, self.budget, self.child = kind, space, budget, child
         self.data = load_dataset(dataset, seed=int(data_seed))
         self.max_train = max_train
@@ -224,45 +235,102 @@ def _check_action(env_name: str, action: Any, n: int) -> int:
     return value
 
 
+def _check_device(name: str, device: Any) -> str:
+    """A torch device string this machine has, or ValueError naming the env and the value."""
+    import torch
+
+    if not isinstance(device, str):
+        raise param_error(name, "device", device, "a torch device string such as 'cpu'")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise param_error(name, "device", device,
+                          "a torch device string such as 'cpu' or 'cuda:0'") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": bool(getattr(torch.backends, "mps", None)
+                             and torch.backends.mps.is_available())}
+    if not available.get(dev.type, False):
+        raise param_error(name, "device", device, "a device this machine has")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise param_error(name, "device", device,
+                          f"a CUDA device index below {torch.cuda.device_count()}")
+    return device
+
+
+def _check_choices(name: str, what: str, value: Any) -> tuple[int, ...]:
+    """A non-empty sequence of positive integers (the choices of one chain token)."""
+    expected = "a non-empty sequence of positive integers"
+    if isinstance(value, (str, bytes)):
+        raise param_error(name, what, value, expected)
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise param_error(name, what, value, expected) from None
+    if not items or not all(is_integer(v) and v >= 1 for v in items):
+        raise param_error(name, what, value, expected)
+    return tuple(int(v) for v in items)
+
+
 def _make_core(kind: str, kw: dict[str, Any]) -> NASCore:
-    budget = TrainBudget(epochs=int(kw.pop("epochs", 2)), batch_size=int(kw.pop("batch_size", 64)),
-                         lr=float(kw.pop("lr", 0.01)))
+    """Check every argument (ValueError naming the env id and the value) before any work, then
+    build the space, the evaluator and the core."""
+    name = f"decisiongym/{kind}-v0"
+    budget = TrainBudget(epochs=check_int(name, "epochs", kw.pop("epochs", 2)),
+                         batch_size=check_int(name, "batch_size", kw.pop("batch_size", 64)),
+                         lr=check_float(name, "lr", kw.pop("lr", 0.01), low=0.0, low_open=True))
     common = {k: kw.pop(k, d) for k, d in (("dataset", "digits"), ("data_seed", 0),
                                             ("training_seed", 0), ("max_train", None),
                                             ("cache", True), ("cache_dir", None),
                                             ("device", "cpu"))}
-    penalty = float(kw.pop("penalty", 0.0))
+    check_choice(name, "dataset", common["dataset"], ("digits", "mnist"))
+    common["data_seed"] = check_int(name, "data_seed", common["data_seed"], low=0)
+    common["training_seed"] = check_int(name, "training_seed", common["training_seed"], low=0)
+    common["max_train"] = check_optional_int(name, "max_train", common["max_train"])
+    common["cache"] = check_bool(name, "cache", common["cache"])
+    if common["cache_dir"] is not None and not isinstance(common["cache_dir"], (str, PathLike)):
+        raise param_error(name, "cache_dir", common["cache_dir"], "a path or None")
+    common["device"] = _check_device(name, common["device"])
+    penalty = check_float(name, "penalty", kw.pop("penalty", 0.0))
     kw.pop("horizon", None)  # the harness's budget (architectures per search): not a dynamics
-    name = f"decisiongym/{kind}-v0"
     evaluator: _Evaluator | _TabularEvaluator
     space: ChainSpace | CellSpace
     if kind == "NASChain":
-        space = ChainSpace(int(kw.pop("n_layers", 3)),
-                           tuple(kw.pop("filter_heights", (1, 3, 5))),
-                           tuple(kw.pop("filter_widths", (1, 3, 5))),
-                           tuple(kw.pop("strides", (1, 2, 3))),
-                           tuple(kw.pop("n_filters", (4, 8, 16))))
+        n_layers = check_int(name, "n_layers", kw.pop("n_layers", 3))
+        choices = {k: _check_choices(name, k, kw.pop(k, d)) for k, d in (
+            ("filter_heights", (1, 3, 5)), ("filter_widths", (1, 3, 5)),
+            ("strides", (1, 2, 3)), ("n_filters", (4, 8, 16)))}
+        if kw:
+            raise ValueError(f"{name}: unknown arguments {sorted(kw)}")
+        space = ChainSpace(n_layers, choices["filter_heights"], choices["filter_widths"],
+                           choices["strides"], choices["n_filters"])
         evaluator = _Evaluator("chain", space, budget=budget, child={}, **common)
     else:
-        tabular = bool(kw.pop("tabular", False))
-        tabular_seed = kw.pop("tabular_seed", None)
+        tabular = check_bool(name, "tabular", kw.pop("tabular", False))
+        tabular_seed = check_optional_int(name, "tabular_seed", kw.pop("tabular_seed", None),
+                                          low=0)
+        n_nodes, ops = kw.pop("n_nodes", None), kw.pop("ops", None)
+        if n_nodes is not None:
+            check_int(name, "n_nodes", n_nodes, low=2)
+        if ops is not None and (isinstance(ops, str) or not ops
+                                or any(o not in CELL_OPS for o in ops)
+                                or len(set(ops)) != len(tuple(ops))):
+            raise param_error(name, "ops", ops, f"distinct names from {CELL_OPS}")
+        channels = check_int(name, "channels", kw.pop("channels", 8))
+        n_cells = check_int(name, "n_cells", kw.pop("n_cells", 1))
+        if kw:
+            raise ValueError(f"{name}: unknown arguments {sorted(kw)}")
         if tabular:
             from decisiongym.supervised.nas.tabular import TABLE_SPACE
-
-            n_nodes, ops = kw.pop("n_nodes", None), kw.pop("ops", None)
             if (n_nodes, ops) != (None, None) and CellSpace(
                     int(n_nodes or 4), tuple(ops or TABLE_SPACE.ops)) != TABLE_SPACE:
                 raise ValueError(f"{name}: tabular mode answers only for its own space "
                                  f"{TABLE_SPACE}, got n_nodes={n_nodes}, ops={ops}")
-            kw.pop("channels", None), kw.pop("n_cells", None)
             space = TABLE_SPACE
             evaluator = _TabularEvaluator(tabular_seed)
         else:
-            space = CellSpace(int(kw.pop("n_nodes", 4)), tuple(kw.pop("ops", CELL_OPS)))
-            child = {"channels": int(kw.pop("channels", 8)), "n_cells": int(kw.pop("n_cells", 1))}
-            evaluator = _Evaluator("cell", space, budget=budget, child=child, **common)
-    if kw:
-        raise ValueError(f"{name}: unknown arguments {sorted(kw)}")
+            space = CellSpace(int(n_nodes or 4), tuple(ops or CELL_OPS))
+            evaluator = _Evaluator("cell", space, budget=budget,
+                                   child={"channels": channels, "n_cells": n_cells}, **common)
     hw = (8, 8) if common["dataset"] == "digits" else (28, 28)
     return NASCore(name, space, evaluator, penalty, hw)
 
