@@ -173,7 +173,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                    log_dir=args.log_dir, log_every=args.log_every,
                    tensorboard=args.tensorboard, checkpoint=args.checkpoint,
                    resume=args.resume, eval_episodes=args.eval_episodes,
-                   progress=sys.stderr.isatty())
+                   eval_max_episode_steps=args.eval_max_steps, progress=sys.stderr.isatty())
     print(f"env      {args.env}")
     print(f"agent    {args.agent} ({', '.join(f'{k}={v!r}' for k, v in result.params.items())})")
     print(f"budget   {result.steps} env steps per learner, {args.seeds} learner(s), seed "
@@ -184,6 +184,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if np.isfinite(result.evaluation).any():
         print(f"greedy evaluation ({args.eval_episodes} episodes per env copy): "
               + ", ".join(f"{x:.1f}" for x in result.evaluation))
+    report = result.evaluation_report
+    if report is not None and report.total_capped:
+        print(report.describe_cap())
     if result.log_path:
         print(f"log      {result.log_path}")
     if result.checkpoint:
@@ -387,12 +390,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--tensorboard", action="store_true",
                          help="also log to TensorBoard (needs the tensorboard package)")
     p_train.add_argument("--checkpoint", help="save the agent here at every log (torch.save; "
-                         "sb3-*: SB3's model.save, one zip per learner)")
+                         "sb3-*: SB3's model.save, one zip per learner), atomically: the "
+                         "previous checkpoint stays until the new one is complete")
     p_train.add_argument("--resume", help="load this checkpoint before training "
                          "(torch.load(weights_only=True), sb3-*: SB3's load; another "
-                         "architecture is refused)")
+                         "architecture or an unreadable file is refused, exit 2)")
     p_train.add_argument("--eval-episodes", type=int, default=10,
                          help="greedy evaluation episodes per env copy at the end (default 10)")
+    p_train.add_argument("--eval-max-steps", type=int, default=None, metavar="N",
+                         help="step cap per evaluation episode; an episode cut there counts as "
+                         "truncated and is reported (default: the env's own limit, else 1000)")
     add_import(p_train)
     p_train.set_defaults(func=_cmd_train)
 

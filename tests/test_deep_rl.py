@@ -129,7 +129,7 @@ def test_dqn_solves_a_small_image_maze_in_3000_steps() -> None:
                            env_kwargs=kwargs, agent_params=params)
     # Shortest path 5 steps at -1 each: the greedy policy is optimal in both learners.
     np.testing.assert_array_equal(evaluate(agent, "decisiongym/Maze-v0", episodes=2,
-                                           env_kwargs=kwargs), [-5.0, -5.0])
+                                           env_kwargs=kwargs).returns, [-5.0, -5.0])
     assert result["final_return"].min() >= -8.0  # epsilon-greedy training, near optimal
 
 
@@ -179,7 +179,7 @@ def test_dqn_with_a_cnn_torso_solves_a_small_image_maze_in_5000_steps() -> None:
     _, agent = _train("decisiongym/Maze-v0", "dqn", replicates=2, steps=5000, seed=0,
                       env_kwargs=kwargs, agent_params=params)
     np.testing.assert_array_equal(evaluate(agent, "decisiongym/Maze-v0", episodes=2,
-                                           env_kwargs=kwargs), [-5.0, -5.0])
+                                           env_kwargs=kwargs).returns, [-5.0, -5.0])
 
 
 def test_cnn_torso_needs_an_image_and_is_part_of_the_architecture(tmp_path: Path) -> None:
@@ -208,7 +208,7 @@ def test_actor_critic_reaches_195_on_cartpole_within_100k_steps() -> None:
     """Budget: 100,000 env steps (8 copies x 12,500), n_steps 8, Adam 1e-3."""
     result, agent = _train(CARTPOLE, "actor-critic", replicates=1, steps=100_000, seed=0)
     assert result["final_return"][0] >= 195.0
-    assert evaluate(agent, CARTPOLE, episodes=2)[0] >= 195.0
+    assert evaluate(agent, CARTPOLE, episodes=2).returns[0] >= 195.0
 
 
 def test_reinforce_clearly_beats_the_random_policy() -> None:
@@ -217,13 +217,13 @@ def test_reinforce_clearly_beats_the_random_policy() -> None:
         result, agent = _train(CARTPOLE, "reinforce", replicates=1, steps=30_000, seed=0,
                                agent_params={"baseline": baseline})
         assert result["final_return"][0] > 1.8 * random_return, baseline
-        assert evaluate(agent, CARTPOLE, episodes=2)[0] > 2.5 * random_return, baseline
+        assert evaluate(agent, CARTPOLE, episodes=2).returns[0] > 2.5 * random_return, baseline
 
 
 def test_evolution_strategies_improve_on_cartpole() -> None:
     result, agent = _train(CARTPOLE, "evolution-strategies", replicates=2, steps=60_000, seed=0)
     first_generation = np.nanmean(result["episode_return"][:16])
-    final = evaluate(agent, CARTPOLE, episodes=3)
+    final = evaluate(agent, CARTPOLE, episodes=3).returns
     assert final.min() > 2 * first_generation, (first_generation, final)
 
 
@@ -236,7 +236,7 @@ def test_dqn_reaches_195_on_cartpole_within_50k_steps() -> None:
     late in training: a single learner with seed 0 ended at 93 after the same budget."""
     _, agent = _train(CARTPOLE, "dqn", replicates=2, steps=50_000, seed=0,
                       agent_params={"exploration_steps": 8000})
-    assert evaluate(agent, CARTPOLE, episodes=5).min() >= 195.0
+    assert evaluate(agent, CARTPOLE, episodes=5).returns.min() >= 195.0
 
 
 @pytest.mark.slow

@@ -38,13 +38,21 @@ numpy generator, so on CPU a seed fixes the learning curve bit for bit. ``device
 CUDA when present. Buffers (replay, rollouts, episodes) are preallocated arrays.
 
 Checkpoints: :meth:`DeepAgent.save` / :meth:`DeepAgent.load` write and read a dict of tensors and
-plain values with ``torch.save`` / ``torch.load(weights_only=True)``; loading a checkpoint made
-for another architecture raises :class:`CheckpointMismatch` naming what differs.
+plain values with ``torch.save`` / ``torch.load(weights_only=True)``. A save is atomic
+(:func:`atomic_write`: a temporary file in the same directory, flushed, fsynced, then renamed
+over the old one), so a crash at any moment leaves the previous checkpoint or the new one, never
+a partial file. A file that cannot be read (missing, empty, truncated, not a checkpoint) raises
+:class:`CheckpointError` with one line naming it and what is wrong; a checkpoint made for another
+architecture raises :class:`CheckpointMismatch` (a :class:`CheckpointError`) naming what differs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
+import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -66,20 +74,91 @@ from decisiongym.validation import check_bool, is_integer
 __all__ = [
     "DQN",
     "ActorCritic",
+    "CheckpointError",
     "CheckpointMismatch",
     "CountBonus",
     "DeepAgent",
     "EvolutionStrategies",
     "RandomNetworkDistillation",
     "Reinforce",
+    "atomic_write",
     "resolve_device",
 ]
 
 F32 = NDArray[np.float32]
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read: missing, empty, truncated, or not a checkpoint at all."""
+
+
+class CheckpointMismatch(CheckpointError):
     """A checkpoint was made for another agent or architecture."""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """``exc`` as one short line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Delete the temporary files of ``target`` left by writers that died (``kill -9`` during
+    a save); a live writer's file (its pid is in the name) is left alone."""
+    prefix = f".{target.name}."
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return
+    for name in names:
+        parts = name[len(prefix):].split(".") if name.startswith(prefix) else []
+        if len(parts) == 3 and parts[2] == "tmp" and parts[0].isdigit() \
+                and not _pid_alive(int(parts[0])):
+            with contextlib.suppress(OSError):
+                (target.parent / name).unlink()
+
+
+def atomic_write(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same directory
+    (``.NAME.PID.RANDOM.tmp``), flushed and fsynced, then ``os.replace``-d over ``path`` (and
+    the directory fsynced). A crash at any moment leaves the old file or the new one, complete;
+    temporaries of dead writers are removed on the next write."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+    return target
 
 
 def resolve_device(device: str) -> Any:
@@ -382,43 +461,96 @@ class DeepAgent(BaseAgent):
         theirs = state.get("architecture") if isinstance(state, dict) else None
         ours = self.architecture()
         if not isinstance(theirs, dict):
-            raise CheckpointMismatch(f"{self.name}: {source} is not a decisiongym agent "
-                                     "checkpoint (no 'architecture' entry)")
+            raise CheckpointError(f"{self.name}: {source} is not a decisiongym agent "
+                                  "checkpoint (no 'architecture' entry)")
         diff = {k: (theirs.get(k), v) for k, v in ours.items() if theirs.get(k) != v}
         if diff:
             detail = "; ".join(f"{k}: checkpoint {a!r}, this agent {b!r}"
                                for k, (a, b) in diff.items())
             raise CheckpointMismatch(f"{self.name}: {source} was saved for another "
                                      f"architecture ({detail})")
-        with torch.no_grad():
-            for key, tensors in self._tensors().items():
-                saved = state["tensors"][key]
+        ours_tensors = self._tensors()
+        # Check every entry before changing anything: a damaged checkpoint leaves the agent as
+        # it was.
+        try:
+            saved_tensors = state["tensors"]
+            saved_opts = state["optimizers"]
+            steps = int(state.get("steps", 0))
+            for key, tensors in ours_tensors.items():
+                saved = saved_tensors[key]
+                if len(saved) != len(tensors):
+                    raise CheckpointMismatch(f"{self.name}: {source}: {key} holds {len(saved)} "
+                                             f"tensors, expected {len(tensors)}")
                 for t, s in zip(tensors, saved, strict=True):
+                    if not isinstance(s, torch.Tensor):
+                        raise CheckpointError(f"{self.name}: {source}: {key} holds a "
+                                              f"{type(s).__name__}, not a tensor")
                     if tuple(t.shape) != tuple(s.shape):
                         raise CheckpointMismatch(f"{self.name}: {source}: tensor {key} has "
                                                  f"shape {tuple(s.shape)}, expected "
                                                  f"{tuple(t.shape)}")
+            for key in self._optimizers():
+                if not isinstance(saved_opts[key], dict):
+                    raise CheckpointError(f"{self.name}: {source}: optimizer {key} is not a "
+                                          "state dict")
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{self.name}: {source} is damaged or incomplete "
+                                  f"({one_line(exc)})") from exc
+        with torch.no_grad():
+            for key, tensors in ours_tensors.items():
+                for t, s in zip(tensors, saved_tensors[key], strict=True):
                     t.copy_(s.to(t.device))
-        for key, opt in self._optimizers().items():
-            opt.load_state_dict(state["optimizers"][key])
-        self.steps = int(state.get("steps", 0))
+        try:
+            for key, opt in self._optimizers().items():
+                opt.load_state_dict(saved_opts[key])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{self.name}: {source}: optimizer state cannot be loaded "
+                                  f"({one_line(exc)})") from exc
+        self.steps = steps
 
     def save(self, path: str | Path) -> Path:
-        """Write the learned state with ``torch.save`` (tensors and plain values only)."""
+        """Write the learned state with ``torch.save`` (tensors and plain values only),
+        atomically (:func:`atomic_write`): the previous checkpoint stays until the new one is
+        complete."""
         import torch
 
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(self.state_dict(), target)
-        return target
+        buffer = io.BytesIO()
+        torch.save(self.state_dict(), buffer)
+        return atomic_write(path, buffer.getvalue())
 
     def load(self, path: str | Path) -> None:
-        """Read a checkpoint with ``torch.load(weights_only=True)``; refuse another
-        architecture with :class:`CheckpointMismatch`."""
+        """Read a checkpoint with ``torch.load(weights_only=True)``. :class:`CheckpointError`
+        (one line naming the file and what is wrong) when it is missing or cannot be read;
+        :class:`CheckpointMismatch` when it was made for another architecture."""
+        import pickle
+        import zipfile
+
         import torch
 
-        state = torch.load(Path(path), map_location=self.device, weights_only=True)
-        self.load_state_dict(state, source=f"checkpoint {str(path)!r}")
+        source = f"checkpoint {str(path)!r}"
+        file = Path(path)
+        if not file.exists():
+            raise CheckpointError(f"{self.name}: {source} does not exist")
+        if not file.is_file():
+            raise CheckpointError(f"{self.name}: {source} is not a file")
+        size = file.stat().st_size
+        if size == 0:
+            raise CheckpointError(f"{self.name}: {source} is empty")
+        if not zipfile.is_zipfile(file):  # torch.save writes a zip archive
+            raise CheckpointError(f"{self.name}: {source} is not a complete torch checkpoint "
+                                  f"({size} bytes, no zip archive: truncated, damaged or "
+                                  "another kind of file)")
+        try:
+            state = torch.load(file, map_location=self.device, weights_only=True)
+        except (pickle.UnpicklingError, EOFError, OSError, RuntimeError, KeyError, ValueError,
+                TypeError, AttributeError, IndexError, UnicodeDecodeError,
+                ImportError, zipfile.BadZipFile) as exc:
+            raise CheckpointError(f"{self.name}: {source} cannot be read as a torch checkpoint "
+                                  f"(damaged, or not written by save): {one_line(exc, 120)}"
+                                  ) from exc
+        self.load_state_dict(state, source=source)
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,7 +612,8 @@ class DQN(DeepAgent):
         self.her_step_reward = self._check_float("her_step_reward", her_step_reward)
         if self.her_k and (self.encoder.kind != "box" or self.encoder.dim % 2):
             raise self._param_error("her_k", her_k, "0 unless the observation is a flat Box "
-                                    "of achieved goal ++ desired goal (GoalMaze-v0)")
+                                    "of achieved goal ++ desired goal (GoalMaze-v0 with "
+                                    "observation='flat')")
 
     def architecture(self) -> dict[str, Any]:
         return {**super().architecture(), "double": self.double}

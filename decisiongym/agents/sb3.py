@@ -26,7 +26,8 @@ Acting. A trained agent acts through ``model.predict(obs, deterministic=...)``: 
 trained models (one per learner) with :meth:`SB3Agent.from_models`, or load checkpoints with
 :meth:`SB3Agent.load`; it then runs in the harness's rollout loop like any batched agent (it does
 not learn there: ``update`` is a no-op). Checkpoints are SB3's own zip files
-(:func:`checkpoint_paths`).
+(:func:`checkpoint_paths`), each written atomically (:func:`save_model`); a file that cannot be
+loaded raises :class:`~decisiongym.agents.deep.CheckpointError` with one line naming it.
 
 Parameters: ``hyperparams`` (a dict of the algorithm's constructor arguments, e.g.
 ``{"n_steps": 256}``), ``policy`` ("MlpPolicy", "CnnPolicy", "MultiInputPolicy" or a policy
@@ -36,6 +37,7 @@ class), ``n_envs`` (env copies per learner). SB3's DQN needs a ``Discrete`` acti
 from __future__ import annotations
 
 import inspect
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,12 +47,12 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from decisiongym.agents.base import BaseAgent, TrainingTask, make, register
-from decisiongym.agents.deep import CheckpointMismatch
+from decisiongym.agents.deep import CheckpointError, CheckpointMismatch, atomic_write, one_line
 from decisiongym.agents.policy import predict_actions, take_rows
 from decisiongym.arrays import BoolArray, FloatArray, IntArray
 
-__all__ = ["SB3_ALGORITHMS", "SB3Agent", "SB3Hook", "checkpoint_paths", "train_sb3",
-           "train_sb3_models"]
+__all__ = ["SB3_ALGORITHMS", "SB3Agent", "SB3Hook", "checkpoint_paths", "save_model",
+           "train_sb3", "train_sb3_models"]
 
 #: The SB3 algorithms registered as ``sb3-<name>``.
 SB3_ALGORITHMS = ("ppo", "a2c", "dqn")
@@ -93,6 +95,22 @@ def checkpoint_paths(path: str | Path, learners: int) -> list[Path]:
     if learners == 1:
         return [path.with_suffix(suffix)]
     return [path.with_name(f"{path.stem}-learner{i}{suffix}") for i in range(learners)]
+
+
+class _Buffer(io.BytesIO):
+    """A bytes buffer that SB3's ``save`` cannot close (it closes the file it writes)."""
+
+    def close(self) -> None:
+        pass
+
+
+def save_model(model: Any, path: str | Path) -> Path:
+    """``model.save`` to ``path`` atomically (:func:`~decisiongym.agents.deep.atomic_write`):
+    SB3 writes its zip into memory, which then replaces ``path`` in one rename, so a crash
+    leaves the previous checkpoint or the new one, never a partial zip."""
+    buffer = _Buffer()
+    model.save(buffer)
+    return atomic_write(path, buffer.getvalue())
 
 
 class SB3Agent(BaseAgent):
@@ -181,8 +199,7 @@ class SB3Agent(BaseAgent):
             raise RuntimeError(f"{self.name}: no trained model to save")
         targets = checkpoint_paths(path, len(self.models))
         for model, target in zip(self.models, targets, strict=True):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            model.save(target)
+            save_model(model, target)
         return targets
 
     def load(self, path: str | Path) -> None:
@@ -251,17 +268,31 @@ def load_models(algorithm: str, paths: Sequence[Path], hyperparams: dict[str, An
     cls = algorithm_class(algorithm)
     extra = {"policy_kwargs": hyperparams["policy_kwargs"]} if "policy_kwargs" in hyperparams \
         else {}
+    import zipfile
+
     models = []
     for path in paths:
+        source = f"checkpoint {str(path)!r}"
+        if not path.exists():
+            raise CheckpointError(f"{who}: {source} does not exist (SB3 saves one zip file "
+                                  "per learner)")
         if not path.is_file():
-            raise FileNotFoundError(f"{who}: no checkpoint {path} (SB3 saves one zip file per "
-                                    "learner)")
+            raise CheckpointError(f"{who}: {source} is not a file")
+        if path.stat().st_size == 0:
+            raise CheckpointError(f"{who}: {source} is empty")
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f"{who}: {source} is not an SB3 zip file (truncated, damaged "
+                                  "or another kind of file)")
         try:
             models.append(cls.load(path, env=env, device=hyperparams.get("device", "cpu"),
                                    **extra))
         except (ValueError, KeyError, TypeError, RuntimeError, AssertionError) as exc:
-            raise CheckpointMismatch(f"{who}: checkpoint {str(path)!r} cannot be loaded as SB3's "
-                                     f"{cls.__name__} for this agent: {exc}") from exc
+            raise CheckpointMismatch(f"{who}: {source} cannot be loaded as SB3's "
+                                     f"{cls.__name__} for this agent: {one_line(exc)}") from exc
+        except (OSError, EOFError, zipfile.BadZipFile, ImportError, AttributeError,
+                IndexError) as exc:
+            raise CheckpointError(f"{who}: {source} cannot be read as SB3's {cls.__name__} "
+                                  f"checkpoint (truncated or damaged): {one_line(exc)}") from exc
     return models
 
 
