@@ -62,3 +62,25 @@ def log_span(cell: Cell, *, folder: str) -> CellResult:
         pass
     (Path(folder) / f"{cell.key}.span").write_text(f"{start} {time.time()} {gpus}")
     return result
+
+
+def paced(cell: Cell, *, folder: str, delay: float, victim: str = "") -> CellResult:
+    """Every cell takes ``delay`` seconds more; while it runs, ``running/<pid>`` names it
+    (written at the start, removed at the end). The victim, on its first attempt, writes its
+    pid and hangs until the test kills its process."""
+    running = Path(folder) / "running"
+    running.mkdir(exist_ok=True)
+    mine = running / str(os.getpid())
+    tmp = running / f".{os.getpid()}.tmp"
+    tmp.write_text(f"{cell.key} {time.time()}")
+    os.replace(tmp, mine)
+    if cell.key == victim:
+        marker = pid_file(Path(folder), cell)
+        if not marker.exists():
+            marker.write_text(str(os.getpid()))
+            time.sleep(120)
+            raise AssertionError("the test should have killed this worker")
+    time.sleep(delay)
+    result = run_cell(cell)
+    mine.unlink()
+    return result

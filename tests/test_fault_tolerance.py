@@ -369,3 +369,192 @@ def test_a_cell_function_the_pool_cannot_send_is_a_recorded_failure(tmp_path: Pa
     assert len(summary.failed) == len(EXP.cells()) and summary.computed == []
     assert all("pickle" in f.message.lower() or "pickle" in f.error.lower()
                for _, f in summary.failed)
+
+
+# --------------------------------------------------------------------------------------------
+# Workers die with their driver; the blame for a dead worker falls on its cell alone.
+# --------------------------------------------------------------------------------------------
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="finds processes through /proc")
+
+
+def proc_stat(pid: int) -> tuple[int, str, int] | None:
+    """(parent pid, state, start time) of a process from /proc, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[1]), fields[0], int(fields[19])
+
+
+def children(pid: int) -> dict[int, int]:
+    """The live children of ``pid``: pid -> start time."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = proc_stat(int(entry.name))
+            if stat is not None and stat[0] == pid and stat[1] != "Z":
+                found[int(entry.name)] = stat[2]
+    return found
+
+
+def forked_children(pid: int) -> dict[int, int]:
+    """The children of ``pid`` that run its program (pool workers are forked; the
+    resource tracker of multiprocessing is not)."""
+    try:
+        own = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return {}
+    found = {}
+    for child, start in children(pid).items():
+        try:
+            if Path(f"/proc/{child}/cmdline").read_bytes() == own:
+                found[child] = start
+        except OSError:
+            pass
+    return found
+
+
+def survivors(processes: dict[int, int], within: float) -> dict[int, int]:
+    """Those of ``processes`` (pid -> start time) still alive after up to ``within`` s
+    (a zombie, or a new process under a reused pid, counts as gone)."""
+    deadline = time.monotonic() + within
+    while True:
+        alive = {pid: start for pid, start in processes.items()
+                 if (stat := proc_stat(pid)) is not None and stat[1] != "Z"
+                 and stat[2] == start}
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def kill_all(processes: dict[int, int]) -> None:
+    for pid in survivors(processes, 0):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+LONG_TOML = SLOW_TOML.replace("horizon = 20000", "horizon = 2000000")
+
+
+@linux_only
+def test_kill_9_of_a_process_pool_command_leaves_no_worker(tmp_path: Path) -> None:
+    path = tmp_path / "long.toml"
+    path.write_text(LONG_TOML)
+    proc = _cli("compare", str(path), "--out", str(tmp_path / "out"), "--no-plots",
+                "--runner", "process", "--workers", "2")
+    workers: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            workers = forked_children(proc.pid)
+            time.sleep(0.05)
+        assert len(workers) == 2, "the pool did not start"
+        time.sleep(0.5)  # both workers are in a cell
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)  # the output pipes close: no worker holds them open
+        assert survivors(workers, within=5) == {}
+    finally:
+        proc.kill()
+        kill_all(workers)
+
+
+def _sweep_in_child(out: str, folder: str) -> None:
+    fn = functools.partial(cellfns.paced, folder=folder, delay=60.0)
+    run_experiment(EXP, out, runner=make_runner("process", 2), progress=False, cell_fn=fn)
+
+
+@linux_only
+def test_without_prctl_the_watchdog_ends_the_workers_of_a_dead_driver(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    from decisiongym.harness import runners
+
+    # An invalid prctl option: prctl fails (EINVAL), so only the polling watchdog is left;
+    # the forked driver and its forked workers inherit the patch.
+    monkeypatch.setattr(runners, "PR_SET_PDEATHSIG", -1)
+    driver = multiprocessing.get_context("fork").Process(
+        target=_sweep_in_child, args=(str(tmp_path / "out"), str(tmp_path)))
+    driver.start()
+    workers: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and driver.is_alive():
+            workers = {pid: start for pid, start in children(driver.pid).items()
+                       if (tmp_path / "running" / str(pid)).exists()}
+            if len(workers) == 2:
+                break
+            time.sleep(0.05)
+        assert len(workers) == 2, "the pool did not start"
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.join(timeout=10)
+        assert survivors(workers, within=2 + 2 * runners.PARENT_POLL_S) == {}
+    finally:
+        driver.kill()
+        kill_all(workers)
+
+
+@linux_only
+def test_killing_an_idle_worker_charges_no_cell(reference: dict[str, bytes],
+                                                tmp_path: Path) -> None:
+    # Two workers, one cell in flight: while a cell runs, the other worker is idle.
+    fn = functools.partial(cellfns.paced, folder=str(tmp_path), delay=0.8)
+    running = tmp_path / "running"
+    killed: list[tuple[int, str]] = []  # (idle worker, the cell running beside it)
+    stop = threading.Event()
+
+    def kill_idle_workers() -> None:
+        while not stop.is_set() and len(killed) < 3:
+            time.sleep(0.02)
+            workers = forked_children(os.getpid())
+            busy = {}
+            for pid in workers:
+                try:
+                    key, started = (running / str(pid)).read_text().split()
+                except (OSError, ValueError):
+                    continue
+                busy[pid] = (key, float(started))
+            idle = [pid for pid in workers if pid not in busy]
+            # The one cell in flight started just now: the idle worker gets nothing to do
+            # before it is killed.
+            if len(workers) == 2 and len(busy) == 1 and len(idle) == 1 and \
+                    all(time.time() - started < 0.3 for _, started in busy.values()):
+                os.kill(idle[0], signal.SIGKILL)
+                killed.append((idle[0], next(iter(busy.values()))[0]))
+                while proc_stat(idle[0]) is not None and proc_stat(idle[0])[1] != "Z" \
+                        and not stop.is_set():  # type: ignore[index]
+                    time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_idle_workers, daemon=True)
+    killer.start()
+    try:
+        summary = run_experiment(EXP, tmp_path / "out", progress=False, cell_fn=fn,
+                                 runner=make_runner("process", 2, max_in_flight=1))
+    finally:
+        stop.set()
+        killer.join(timeout=10)
+    assert len(killed) >= 3
+    # No cell was charged: none failed (WorkerLost), none needed a second attempt.
+    assert summary.failed == [] and summary.retried == []
+    assert len(summary.computed) == len(EXP.cells())
+    assert cell_files(tmp_path / "out") == reference
+
+
+def test_a_worker_killed_mid_cell_charges_its_cell_alone(reference: dict[str, bytes],
+                                                         tmp_path: Path) -> None:
+    # When the victim's worker dies, the other worker runs a cell and two more are queued:
+    # those are re-run free; the victim alone is charged an attempt.
+    victim = EXP.cells()[0]
+    killer = kill_when_started(cellfns.pid_file(tmp_path, victim))
+    fn = functools.partial(cellfns.paced, folder=str(tmp_path), delay=0.5, victim=victim.key)
+    summary = run_experiment(EXP, tmp_path / "out", progress=False, cell_fn=fn,
+                             runner=make_runner("process", 2, max_in_flight=4))
+    killer.join(timeout=5)
+    assert not killer.is_alive()
+    assert summary.failed == [] and summary.retried == [victim]
+    assert cell_files(tmp_path / "out") == reference

@@ -13,6 +13,8 @@ import functools
 import itertools
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -178,3 +180,51 @@ def test_ctrl_c_on_ray_cancels_the_tasks_and_keeps_finished_cells(
     resumed = run_experiment(EXP, tmp_path / "out", runner=make_runner("ray"), progress=False)
     assert len(resumed.skipped) == len(kept)
     assert cell_files(tmp_path / "out") == reference
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds processes in /proc")
+def test_kill_9_of_a_ray_command_leaves_no_process_of_its_local_ray(tmp_path: Path) -> None:
+    from decisiongym.harness import ray_watchdog
+    from tests.test_fault_tolerance import LONG_TOML, kill_all, proc_stat, survivors
+
+    path = tmp_path / "long.toml"
+    path.write_text(LONG_TOML)
+    proc = subprocess.Popen([sys.executable, "-m", "decisiongym.cli", "compare", str(path),
+                             "--out", str(tmp_path / "out"), "--no-plots", "--runner", "ray",
+                             "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tree: dict[int, int] = {}
+
+    def descendants(pid: int) -> dict[int, int]:
+        found: dict[int, int] = {}
+        todo = [pid]
+        while todo:
+            for child in ray_watchdog.children(todo.pop()):
+                stat = proc_stat(child)
+                if stat is not None:
+                    found[child] = stat[2]
+                    todo.append(child)
+        return found
+
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            tree = descendants(proc.pid)
+            cells = [pid for pid in tree
+                     if b"decisiongym-cell" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            if len(cells) == 2:
+                break
+            time.sleep(0.2)
+        assert len(cells) == 2, "no cell started on Ray"
+        time.sleep(1.0)  # the agents are up
+        tree = descendants(proc.pid)
+        assert len(tree) > 4  # GCS, raylet, agents, workers, the watchdog
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)  # nothing holds the command's output open
+        left = survivors(tree, within=10)
+        assert left == {}, {pid: Path(f"/proc/{pid}/cmdline").read_bytes()[:60]
+                            for pid in left}
+    finally:
+        proc.kill()
+        kill_all(tree)

@@ -17,6 +17,9 @@ user asks for ``--runner ray`` (or :class:`RayRunner`), so the rest of the suite
   counted in the summary); a cell that raises comes back as a failure with the worker's
   traceback.
 - Ctrl-C cancels the tasks in flight (forcefully: their workers are killed).
+- A local Ray dies with its driver, ``kill -9`` included: Ray ends its GCS server, raylet and
+  task workers itself, and on Linux a watchdog process
+  (:mod:`decisiongym.harness.ray_watchdog`) ends the agents that Ray would leave for a minute.
 
 Results are identical bit for bit to the other runners': a cell's result depends on its spec
 alone, and the same code runs in the Ray worker.
@@ -24,10 +27,15 @@ alone, and the same code runs in the Ray worker.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from decisiongym.harness import ray_watchdog
 from decisiongym.harness.experiment import Cell
 from decisiongym.harness.runners import (
     CellFunction,
@@ -79,6 +87,7 @@ class RayRunner:
         self.retry_exceptions = retry_exceptions
         self.max_in_flight = max_in_flight
         self.init_kwargs = dict(init_kwargs or {})
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     def _connect(self) -> bool:
         """Initialise Ray unless it already is; True when this call started it."""
@@ -89,6 +98,8 @@ class RayRunner:
                                   "configure_logging": False, **self.init_kwargs}
         if self.address is None:
             kwargs["num_cpus"] = self.num_cpus
+        linux = sys.platform.startswith("linux")
+        before = ray_watchdog.children(os.getpid()) if linux else set()
         try:
             ray.init(address=self.address, **kwargs)
         except (ConnectionError, RuntimeError) as exc:
@@ -97,7 +108,28 @@ class RayRunner:
                 "running there (`ray start --head` on the head node)? Ray >= 2.52 enables "
                 "token authentication: set RAY_AUTH_MODE=token and give this machine the "
                 "cluster's token (~/.ray/auth_token or RAY_AUTH_TOKEN); see the README") from exc
+        started = ray_watchdog.children(os.getpid()) - before if linux else set()
+        if started:  # a local Ray, started here: it must not outlive this process
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-I", str(Path(ray_watchdog.__file__)),
+                 *map(str, sorted(started))],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)  # Ctrl-C to the command's group does not reach it
         return True
+
+    def _stop_watchdog(self) -> None:
+        """Ray was shut down here: tell the watchdog that nothing is left to clean up."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is None:
+            return
+        try:
+            assert watchdog.stdin is not None
+            watchdog.stdin.write(b"stop\n")
+            watchdog.stdin.close()
+            watchdog.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            watchdog.kill()
+            watchdog.wait()
 
     @staticmethod
     def _check_feasible(cells: Sequence[Cell], total: dict[str, float]) -> None:
@@ -169,3 +201,4 @@ class RayRunner:
                     pass
             if started:
                 ray.shutdown()
+                self._stop_watchdog()

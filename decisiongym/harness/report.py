@@ -6,6 +6,7 @@ Everything here reads the results store; nothing recomputes a run.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from numpy.typing import NDArray
 from decisiongym.harness import metrics
 from decisiongym.harness.experiment import Cell, Experiment, canonical_json
 from decisiongym.harness.rollout import headline_metric
-from decisiongym.harness.store import CellResult, ResultsStore
+from decisiongym.harness.store import CellResult, ResultsStore, atomic_write
 
 #: The columns of ``summary.csv``. A row fills the columns of its cell's metric: regret
 #: studies the ``final_regret_*`` group, episodic studies the ``final_return_*`` group and
@@ -236,19 +237,20 @@ def write_summary(out: str | Path, rows: Sequence[dict[str, Any]], *,
     (the rows, the experiment, the checks and anything in ``extra``)."""
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / "summary.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=SUMMARY_FIELDS, extrasaction="ignore",
-                                restval="")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
+    # Both files are written atomically through a temporary named after this process, so
+    # several commands reporting on one directory at once never trip over each other.
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=SUMMARY_FIELDS, extrasaction="ignore", restval="")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+    atomic_write(root / "summary.csv", text.getvalue().encode("utf-8"))
     document: dict[str, Any] = {"rows": list(rows), "checks": [asdict(c) for c in checks]}
     if experiment is not None:
         document["experiment"] = experiment.to_dict()
     document.update(extra or {})
-    tmp = root / ".summary.json.tmp"
-    tmp.write_text(json.dumps(document, indent=2, default=_json_default), encoding="utf-8")
-    tmp.replace(root / "summary.json")
+    atomic_write(root / "summary.json",
+                 json.dumps(document, indent=2, default=_json_default).encode("utf-8"))
 
 
 def _json_default(value: Any) -> Any:

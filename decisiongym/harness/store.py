@@ -11,26 +11,45 @@ load or validate is treated as missing and recomputed.
 
 At scale (tens of thousands of cells) nothing scans the directory or decodes every file to
 learn what is stored: ``DIR/index.jsonl`` is an append-only log, one JSON line per write
-(key, status, file size and modification time). A cell counts as stored without opening its
-file when its index line matches the file's size and mtime; a file the index does not know, or
-whose size or mtime changed (copied in, edited, written by an older version), is decoded and
-validated once, then indexed. Only the sweep's driver writes the store: results stream to it
-from the workers. A lost index line costs one validation, never a wrong result.
+(key, status, file size, modification time and the SHA-256 of the file's bytes). A cell counts
+as stored without decoding its file when the file's bytes hash to its index line's checksum
+(reading and hashing a small file costs far less than decoding it); a file the index does not
+know, whose bytes changed (whatever its size and mtime say), or whose line has no checksum
+(written by an older version) is decoded and validated once, then indexed again. A lost index
+line costs one validation, never a wrong result.
 
-A cell that failed is recorded in ``DIR/failures/<key>.json`` (error, traceback, attempts) and
-in the index; it is not a result, so the next sweep runs it again, and a success removes the
-failure record.
+Any number of sweeps (commands, on one host or several sharing the directory) may write one
+results directory at once; results of Ray or pool workers stream back to their driver, which
+alone writes the store.
+
+- Lines are appended with one ``write`` on a file opened ``O_APPEND`` (atomic on POSIX), and
+  a reader picks up other writers' lines as they come (:meth:`ResultsStore.refresh_index`); a
+  line torn by a crash is skipped.
+- A temporary file is named after its writer (``.<target>.<host tag>-<pid>.<random>.tmp``):
+  :meth:`ResultsStore.clean_temporaries` removes only those of dead processes on this host and
+  those older than an hour, never one another live process is writing.
+- A cell being computed is claimed: ``DIR/claims/<key>.claim``, created with ``O_EXCL`` and
+  holding the claimant's pid, host, process start time and a token; released when the cell is
+  stored or recorded as failed (or the sweep stops). A claim whose process is dead (same host,
+  pid gone or reused) is taken over under a short-lived ``.lock`` file, so two sweeps cannot
+  both take it; a claim from another host counts as live until it has not been refreshed for
+  :attr:`ResultsStore.CLAIM_STALE_AFTER` seconds (a sweep refreshes its claims as results
+  arrive).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import platform
 import re
+import socket
 import subprocess
 import tempfile
+import time
+import uuid
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -153,10 +172,53 @@ class CellFailure:
         return f"{self.error}: {self.message}" if self.message else self.error
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Temporary file in the target's directory, flush, fsync, rename over the target."""
+HOST = socket.gethostname()
+# Short, filename-safe tag of this host, in the names of temporary files.
+HOST_TAG = hashlib.sha256(HOST.encode()).hexdigest()[:8]
+# .<target name>.<host tag>-<pid>.<random>.tmp (what atomic_write writes)
+_TEMPORARY = re.compile(r"\..+\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)\.[^.]+\.tmp")
+
+
+def checksum(data: bytes) -> str:
+    """The content checksum kept in the index: SHA-256 of the file's bytes, in hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return True  # cannot tell: assume alive, never delete a live writer's work
+    return True
+
+
+def process_start(pid: int) -> str | None:
+    """When the process started (Linux: clock ticks since boot), to tell a reused pid; None
+    where /proc does not say."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        return stat[stat.rindex(b")") + 2:].split()[19].decode()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    """Temporary file in the target's directory, flush, fsync, rename over the target.
+
+    The temporary file's name carries this host's tag and this process's pid, so no other
+    process takes it for the leftover of a killed run while it is being written.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{HOST_TAG}-{os.getpid()}.",
+                               suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -169,17 +231,30 @@ def _atomic_write(target: Path, data: bytes) -> None:
 
 
 class ResultsStore:
-    """``DIR/cells/<cell key>.npz``, one per cell, with ``DIR/index.jsonl`` to find them fast."""
+    """``DIR/cells/<cell key>.npz``, one per cell, with ``DIR/index.jsonl`` to find them fast
+    and ``DIR/claims/<cell key>.claim`` for the cells a live sweep is computing."""
 
     INDEX = "index.jsonl"
+    # A claim from another host, not refreshed for this long, is taken for a dead sweep's.
+    CLAIM_STALE_AFTER = 3600.0
+    # A temporary file older than this is a killed run's, whoever wrote it.
+    TEMPORARY_MAX_AGE = 3600.0
+    # A claim file still empty (or a takeover lock) this old was left by a crash.
+    _LOCK_MAX_AGE = 60.0
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.cells_dir = self.root / "cells"
         self.failures_dir = self.root / "failures"
+        self.claims_dir = self.root / "claims"
         self.index_path = self.root / self.INDEX
         self._index: dict[str, dict[str, Any]] | None = None
         self._index_lines = 0
+        self._index_offset = 0  # bytes of the index file read so far (whole lines only)
+        self._index_inode: int | None = None
+        self._token = uuid.uuid4().hex  # tells this store's claims from any other's
+        self._claims: dict[str, Path] = {}
+        self._claims_touched = time.monotonic()
 
     def path(self, cell: Cell) -> Path:
         return self.cells_dir / f"{cell.key}.npz"
@@ -187,55 +262,86 @@ class ResultsStore:
     # -- the index ---------------------------------------------------------------------------
 
     def index(self) -> dict[str, dict[str, Any]]:
-        """Key -> last index entry (``status`` "done" or "failed"), read once and kept."""
+        """Key -> last index entry (``status`` "done" or "failed"), read once and kept (call
+        :meth:`refresh_index` for lines other writers appended since)."""
         if self._index is None:
-            entries: dict[str, dict[str, Any]] = {}
-            lines = 0
-            try:
-                with open(self.index_path, encoding="utf-8") as fh:
-                    for line in fh:
-                        lines += 1
-                        try:
-                            entry = json.loads(line)
-                        except ValueError:
-                            continue  # a line cut short by a crash
-                        if isinstance(entry, dict) and isinstance(entry.get("key"), str):
-                            entries[entry["key"]] = entry
-            except FileNotFoundError:
-                pass
-            self._index, self._index_lines = entries, lines
+            self._index = {}
+            self.refresh_index()
         return self._index
+
+    def refresh_index(self) -> list[dict[str, Any]]:
+        """Read the index lines appended since the last read (by this or any other writer);
+        returns their entries. A compacted (replaced) index is read again from the start."""
+        if self._index is None:
+            self._index = {}
+        try:
+            fh = open(self.index_path, "rb")
+        except FileNotFoundError:
+            return []
+        with fh:
+            st = os.fstat(fh.fileno())
+            if st.st_ino != self._index_inode or st.st_size < self._index_offset:
+                self._index_inode, self._index_offset, self._index_lines = st.st_ino, 0, 0
+            if st.st_size == self._index_offset:
+                return []
+            fh.seek(self._index_offset)
+            data = fh.read()
+        end = data.rfind(b"\n") + 1  # a last line without its newline is still being written
+        entries = []
+        for line in data[:end].splitlines():
+            self._index_lines += 1
+            entry = _parse_index_line(line)
+            if entry is not None:
+                entries.append(entry)
+                self._index[entry["key"]] = entry
+        self._index_offset += end
+        return entries
 
     def _append(self, entry: dict[str, Any]) -> None:
         index = self.index()
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.index_path, "a", encoding="utf-8") as fh:
-            fh.write(canonical_json(entry) + "\n")
+        # One write() on an O_APPEND descriptor: lines of concurrent writers never interleave.
+        fd = os.open(self.index_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (canonical_json(entry) + "\n").encode())
+        finally:
+            os.close(fd)
         index[entry["key"]] = entry
         self._index_lines += 1
         if self._index_lines > 1000 and self._index_lines > 4 * len(index):
             self.compact_index()
 
     def compact_index(self) -> None:
-        """Rewrite the index with one line per key (atomically)."""
+        """Rewrite the index with one line per key (atomically).
+
+        A line another sweep appends while this runs may be lost: that costs one validation of
+        its file, never a wrong result.
+        """
+        self.refresh_index()
         index = self.index()
         text = "".join(canonical_json(index[k]) + "\n" for k in sorted(index))
-        _atomic_write(self.index_path, text.encode())
+        atomic_write(self.index_path, text.encode())
         self._index_lines = len(index)
+        try:
+            st = self.index_path.stat()
+            self._index_inode, self._index_offset = st.st_ino, st.st_size
+        except OSError:
+            self._index_inode = None
 
-    def _indexed(self, cell: Cell, target: Path) -> None:
+    def _indexed(self, cell: Cell, target: Path, data: bytes) -> None:
         st = target.stat()
         self._append({"key": cell.key, "status": "done", "size": st.st_size,
-                      "mtime_ns": st.st_mtime_ns, "env": cell.env.spec_name,
-                      "agent": cell.agent.spec_name})
+                      "mtime_ns": st.st_mtime_ns, "sha256": checksum(data),
+                      "env": cell.env.spec_name, "agent": cell.agent.spec_name})
 
     # -- results -----------------------------------------------------------------------------
 
     def write(self, cell: Cell, result: CellResult) -> Path:
         """Write atomically (temporary file, fsync, rename), then index it."""
         target = self.path(cell)
-        _atomic_write(target, _encode(result.arrays, result.record))
-        self._indexed(cell, target)
+        data = _encode(result.arrays, result.record)
+        atomic_write(target, data)
+        self._indexed(cell, target, data)
         failure = self.failures_dir / f"{cell.key}.json"
         if failure.exists():
             failure.unlink(missing_ok=True)
@@ -243,11 +349,15 @@ class ResultsStore:
 
     def read(self, cell: Cell) -> CellResult | None:
         """The cell's stored result, or None if absent, unreadable, or not this cell's."""
-        target = self.path(cell)
-        if not target.exists():
-            return None
         try:
-            result = _decode(target.read_bytes())
+            data = self.path(cell).read_bytes()
+        except OSError:
+            return None
+        return self._validate(cell, data)
+
+    def _validate(self, cell: Cell, data: bytes) -> CellResult | None:
+        try:
+            result = _decode(data)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error):
             return None
         record = result.record
@@ -269,21 +379,23 @@ class ResultsStore:
     def is_stored(self, cell: Cell) -> bool:
         """Whether the cell's result is stored, from the index when it vouches for the file.
 
-        The index vouches when its entry for the key says "done" with the file's current size
-        and mtime; otherwise the file is read and validated once and, if good, indexed.
+        The index vouches when its entry for the key says "done" and the file's bytes have the
+        entry's size and checksum (the file is read and hashed, not decoded); otherwise (no
+        entry, no checksum in it, other bytes) the file is decoded and validated once and, if
+        good, indexed again.
         """
         entry = self.index().get(cell.key)
         target = self.path(cell)
-        if entry is not None and entry.get("status") == "done":
-            try:
-                st = target.stat()
-            except OSError:
-                return False
-            if st.st_size == entry.get("size") and st.st_mtime_ns == entry.get("mtime_ns"):
-                return True
-        if self.read(cell) is None:
+        try:
+            data = target.read_bytes()
+        except OSError:
             return False
-        self._indexed(cell, target)
+        if entry is not None and entry.get("status") == "done" \
+                and len(data) == entry.get("size") and entry.get("sha256") == checksum(data):
+            return True
+        if self._validate(cell, data) is None:
+            return False
+        self._indexed(cell, target, data)
         return True
 
     # -- failures ----------------------------------------------------------------------------
@@ -293,7 +405,7 @@ class ResultsStore:
         target = self.failures_dir / f"{cell.key}.json"
         document = {**failure.to_dict(), "spec": cell.spec(), "env_label": cell.env.name,
                     "agent_label": cell.agent.display, "versions": environment_versions()}
-        _atomic_write(target, (json.dumps(document, indent=2, default=str) + "\n").encode())
+        atomic_write(target, (json.dumps(document, indent=2, default=str) + "\n").encode())
         self._append({"key": cell.key, "status": "failed", "error": failure.error,
                       "attempts": failure.attempts, "env": cell.env.spec_name,
                       "agent": cell.agent.spec_name})
@@ -310,9 +422,186 @@ class ResultsStore:
             return None
 
     def clean_temporaries(self) -> int:
-        """Remove temporary files left by a killed run; returns how many."""
-        stale = [path for folder in (self.cells_dir, self.failures_dir, self.root)
-                 if folder.is_dir() for path in folder.glob(".*.tmp")]
-        for path in stale:
+        """Remove temporary files left by killed runs; returns how many.
+
+        Removed: those of a process of this host that is no longer alive, those older than
+        :attr:`TEMPORARY_MAX_AGE`, and those without a writer's pid in their name (written by
+        a version before writers were named). Kept: any other, which a live process may be
+        writing right now.
+        """
+        removed = 0
+        now = time.time()
+        for folder in (self.cells_dir, self.failures_dir, self.root):
+            if not folder.is_dir():
+                continue
+            for path in folder.glob(".*.tmp"):
+                match = _TEMPORARY.fullmatch(path.name)
+                if match is not None:
+                    try:
+                        old = now - path.stat().st_mtime > self.TEMPORARY_MAX_AGE
+                    except OSError:
+                        continue  # renamed or removed by its writer meanwhile
+                    dead = match["host"] == HOST_TAG and not pid_alive(int(match["pid"]))
+                    if not (old or dead):
+                        continue
+                try:
+                    path.unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
+
+    # -- claims ------------------------------------------------------------------------------
+
+    def claim_path(self, cell: Cell) -> Path:
+        return self.claims_dir / f"{cell.key}.claim"
+
+    def _identity(self) -> bytes:
+        pid = os.getpid()
+        return (canonical_json({"pid": pid, "host": HOST, "start": process_start(pid),
+                                "time": time.time(), "token": self._token}) + "\n").encode()
+
+    def _create_exclusive(self, path: Path, data: bytes) -> bool:
+        """Create ``path`` holding ``data`` unless it exists (O_CREAT | O_EXCL)."""
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            except FileNotFoundError:  # no claims folder (yet, or removed by a sweep's end)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                continue
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            return True
+        return False
+
+    def claim(self, cell: Cell) -> bool:
+        """Claim the cell for this sweep; False when a live sweep holds it.
+
+        A claim of a dead process is taken over (see the module's docstring).
+        """
+        if cell.key in self._claims:
+            return True
+        path = self.claim_path(cell)
+        for _ in range(3):
+            if self._create_exclusive(path, self._identity()):
+                self._claims[cell.key] = path
+                return True
+            try:
+                held = path.read_bytes()
+                age = time.time() - path.stat().st_mtime
+            except FileNotFoundError:
+                continue  # released meanwhile: try again
+            if self.claim_is_live(held, age):
+                return False
+            if not self._take_over(path, held):
+                return False  # another sweep is taking it over
+            self._claims[cell.key] = path
+            return True
+        return False
+
+    def claim_is_live(self, held: bytes, age: float) -> bool:
+        """Whether a claim (its bytes, and seconds since it was written or refreshed) belongs
+        to a sweep that may still be running."""
+        try:
+            owner = json.loads(held)
+            pid, host = int(owner["pid"]), str(owner["host"])
+        except (ValueError, KeyError, TypeError):
+            return age < self._LOCK_MAX_AGE  # being written right now, or left by a crash
+        if owner.get("token") == self._token:
+            return True
+        if host != HOST:
+            return age < self.CLAIM_STALE_AFTER
+        if not pid_alive(pid):
+            return False
+        started = owner.get("start")
+        now = process_start(pid)
+        return started is None or now is None or started == now  # else the pid was reused
+
+    def _take_over(self, path: Path, stale: bytes) -> bool:
+        """Replace a stale claim by this store's, under an exclusive lock file so that of two
+        sweeps taking it over at once, one does."""
+        lock = path.with_name(path.name + ".lock")
+        if not self._create_exclusive(lock, self._identity()):
+            try:  # a lock left by a sweep killed in the microseconds it holds one
+                if time.time() - lock.stat().st_mtime > self._LOCK_MAX_AGE:
+                    lock.unlink()
+            except OSError:
+                pass
+            return False
+        try:
+            try:
+                if path.read_bytes() != stale:
+                    return False  # released, or taken over, meanwhile
+            except FileNotFoundError:
+                pass
             path.unlink(missing_ok=True)
-        return len(stale)
+            return self._create_exclusive(path, self._identity())
+        finally:
+            lock.unlink(missing_ok=True)
+
+    def claim_owner(self, cell: Cell) -> dict[str, Any] | None:
+        """Who holds the cell's claim (pid, host, ...), or None."""
+        try:
+            owner = json.loads(self.claim_path(cell).read_bytes())
+        except (OSError, ValueError):
+            return None
+        return owner if isinstance(owner, dict) else None
+
+    def release(self, cell: Cell) -> None:
+        """Release this store's claim on the cell (nothing if it holds none)."""
+        self._release(cell.key)
+
+    def _release(self, key: str) -> None:
+        path = self._claims.pop(key, None)
+        if path is None:
+            return
+        try:  # only if it is still this store's (never one that another sweep took over)
+            if json.loads(path.read_bytes()).get("token") == self._token:
+                path.unlink()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def release_all(self) -> None:
+        """Release every claim this store holds, and remove the claims folder if empty."""
+        for key in list(self._claims):
+            self._release(key)
+        try:
+            self.claims_dir.rmdir()
+        except OSError:
+            pass  # another sweep's claims are in it, or there is none
+
+    @property
+    def claimed(self) -> list[str]:
+        """Keys of the cells this store holds a claim on."""
+        return list(self._claims)
+
+    def refresh_claims(self, every: float = 60.0) -> None:
+        """Touch this store's claims (at most once per ``every`` seconds), so that sweeps on
+        other hosts see them as live."""
+        now = time.monotonic()
+        if now - self._claims_touched < every:
+            return
+        self._claims_touched = now
+        for path in self._claims.values():
+            try:
+                os.utime(path)
+            except OSError:
+                pass
+
+
+def _parse_index_line(line: bytes) -> dict[str, Any] | None:
+    """An index entry, or None for a line that is not one. A line torn by a crash and then
+    continued by another writer's complete line yields that complete line."""
+    for text in (line, line[max(line.rfind(b'{"'), 0):]):
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("key"), str):
+            return entry
+        return None
+    return None
