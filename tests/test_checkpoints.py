@@ -27,6 +27,7 @@ from decisiongym import agents
 from decisiongym.agents.deep import CheckpointError, CheckpointMismatch, atomic_write
 from decisiongym.agents.policy import PolicyAgent
 from decisiongym.cli import main
+from decisiongym.files import HOST_TAG
 from decisiongym.harness.training import DEFAULT_EVAL_STEP_CAP, env_step_limit, evaluate, train
 
 CARTPOLE = "CartPole-v1"
@@ -68,9 +69,9 @@ def test_atomic_write_replaces_and_cleans_temporaries_of_dead_writers(tmp_path: 
     target = tmp_path / "ks.pt"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
-    stale = tmp_path / f".ks.pt.{int(dead.stdout)}.abcd1234.tmp"  # left by a kill -9
-    live = tmp_path / f".ks.pt.{os.getpid()}.abcd1234.tmp"  # a live writer's: kept
-    other = tmp_path / ".other.pt.1.abcd1234.tmp"  # another file's: kept
+    stale = tmp_path / f".ks.pt.{HOST_TAG}-{int(dead.stdout)}.abcd1234.tmp"  # left by kill -9
+    live = tmp_path / f".ks.pt.{HOST_TAG}-{os.getpid()}.abcd1234.tmp"  # a live writer's: kept
+    other = tmp_path / f".other.pt.{HOST_TAG}-1.abcd1234.tmp"  # another file's: kept
     for p in (stale, live, other):
         p.write_bytes(b"partial")
     atomic_write(target, b"one")

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from decisiongym.files import HOST, HOST_TAG
 from decisiongym.harness import store as store_module
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment, load_experiment
 from decisiongym.harness.runners import make_runner, run_cell, run_experiment
-from decisiongym.harness.store import HOST, HOST_TAG, ResultsStore
+from decisiongym.harness.store import ResultsStore
 
 # 2 environments x 40 epsilon-greedy settings: 80 cells of ~20 ms each, enough for commands
 # started 0.3 s apart to overlap.

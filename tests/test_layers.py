@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "decisiongym"
-LAYERS = ["arrays", "validation", "theory", "envs", "agents", "supervised", "harness",
+LAYERS = ["arrays", "validation", "files", "theory", "envs", "agents", "supervised", "harness",
           "reproductions", "cli"]
-#: The rank of each layer: the modules of the lowest layer share rank 0.
-RANK = {name: max(0, i - 1) for i, name in enumerate(LAYERS)}
+#: The rank of each layer: the modules of the lowest layer (arrays, validation, files) share
+#: rank 0.
+RANK = {name: max(0, i - 2) for i, name in enumerate(LAYERS)}
 
 
 def layer_of(module: str) -> int | None:

@@ -48,11 +48,8 @@ architecture raises :class:`CheckpointMismatch` (a :class:`CheckpointError`) nam
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +57,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from decisiongym import files
 from decisiongym.agents.base import (
     BaseAgent,
     Checkpointing,
@@ -69,6 +67,7 @@ from decisiongym.agents.base import (
 )
 from decisiongym.agents.base import envs_per_learner as envs_per_learner_of
 from decisiongym.arrays import BoolArray, FloatArray, IntArray
+from decisiongym.files import remove_stale_temporaries
 from decisiongym.validation import check_bool, is_integer
 
 __all__ = [
@@ -105,60 +104,13 @@ def one_line(exc: BaseException, limit: int = 200) -> str:
     return f"{name}: {text}" if text else name
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def _remove_stale_temporaries(target: Path) -> None:
-    """Delete the temporary files of ``target`` left by writers that died (``kill -9`` during
-    a save); a live writer's file (its pid is in the name) is left alone."""
-    prefix = f".{target.name}."
-    try:
-        names = os.listdir(target.parent)
-    except OSError:
-        return
-    for name in names:
-        parts = name[len(prefix):].split(".") if name.startswith(prefix) else []
-        if len(parts) == 3 and parts[2] == "tmp" and parts[0].isdigit() \
-                and not _pid_alive(int(parts[0])):
-            with contextlib.suppress(OSError):
-                (target.parent / name).unlink()
-
-
 def atomic_write(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same directory
-    (``.NAME.PID.RANDOM.tmp``), flushed and fsynced, then ``os.replace``-d over ``path`` (and
-    the directory fsynced). A crash at any moment leaves the old file or the new one, complete;
-    temporaries of dead writers are removed on the next write."""
+    """Write a checkpoint atomically (:func:`decisiongym.files.atomic_write`: the previous file
+    stays until the new one is complete), first removing the temporaries of this checkpoint
+    that killed writers left behind."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(target)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-    return target
+    remove_stale_temporaries(target.parent, f".{target.name}.*.tmp")
+    return files.atomic_write(target, data)
 
 
 def resolve_device(device: str) -> Any:

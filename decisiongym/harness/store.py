@@ -45,9 +45,7 @@ import json
 import os
 import platform
 import re
-import socket
 import subprocess
-import tempfile
 import time
 import uuid
 import zipfile
@@ -60,6 +58,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from decisiongym.files import (
+    HOST,
+    TEMPORARY_MAX_AGE,
+    atomic_write,
+    pid_alive,
+    remove_stale_temporaries,
+)
 from decisiongym.harness.experiment import Cell, canonical_json
 
 FORMAT_VERSION = 1
@@ -172,31 +177,9 @@ class CellFailure:
         return f"{self.error}: {self.message}" if self.message else self.error
 
 
-HOST = socket.gethostname()
-# Short, filename-safe tag of this host, in the names of temporary files.
-HOST_TAG = hashlib.sha256(HOST.encode()).hexdigest()[:8]
-# .<target name>.<host tag>-<pid>.<random>.tmp (what atomic_write writes)
-_TEMPORARY = re.compile(r"\..+\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)\.[^.]+\.tmp")
-
-
 def checksum(data: bytes) -> str:
     """The content checksum kept in the index: SHA-256 of the file's bytes, in hex."""
     return hashlib.sha256(data).hexdigest()
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    except OSError:
-        return True  # cannot tell: assume alive, never delete a live writer's work
-    return True
 
 
 def process_start(pid: int) -> str | None:
@@ -210,26 +193,6 @@ def process_start(pid: int) -> str | None:
         return None
 
 
-def atomic_write(target: Path, data: bytes) -> None:
-    """Temporary file in the target's directory, flush, fsync, rename over the target.
-
-    The temporary file's name carries this host's tag and this process's pid, so no other
-    process takes it for the leftover of a killed run while it is being written.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{HOST_TAG}-{os.getpid()}.",
-                               suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class ResultsStore:
     """``DIR/cells/<cell key>.npz``, one per cell, with ``DIR/index.jsonl`` to find them fast
     and ``DIR/claims/<cell key>.claim`` for the cells a live sweep is computing."""
@@ -238,7 +201,7 @@ class ResultsStore:
     # A claim from another host, not refreshed for this long, is taken for a dead sweep's.
     CLAIM_STALE_AFTER = 3600.0
     # A temporary file older than this is a killed run's, whoever wrote it.
-    TEMPORARY_MAX_AGE = 3600.0
+    TEMPORARY_MAX_AGE = TEMPORARY_MAX_AGE
     # A claim file still empty (or a takeover lock) this old was left by a crash.
     _LOCK_MAX_AGE = 60.0
 
@@ -429,27 +392,8 @@ class ResultsStore:
         a version before writers were named). Kept: any other, which a live process may be
         writing right now.
         """
-        removed = 0
-        now = time.time()
-        for folder in (self.cells_dir, self.failures_dir, self.root):
-            if not folder.is_dir():
-                continue
-            for path in folder.glob(".*.tmp"):
-                match = _TEMPORARY.fullmatch(path.name)
-                if match is not None:
-                    try:
-                        old = now - path.stat().st_mtime > self.TEMPORARY_MAX_AGE
-                    except OSError:
-                        continue  # renamed or removed by its writer meanwhile
-                    dead = match["host"] == HOST_TAG and not pid_alive(int(match["pid"]))
-                    if not (old or dead):
-                        continue
-                try:
-                    path.unlink()
-                    removed += 1
-                except FileNotFoundError:
-                    pass
-        return removed
+        return sum(remove_stale_temporaries(folder)
+                   for folder in (self.cells_dir, self.failures_dir, self.root))
 
     # -- claims ------------------------------------------------------------------------------
 
