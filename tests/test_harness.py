@@ -644,9 +644,23 @@ def test_write_summary_writes_csv_and_json(clean_run: Path, tmp_path: Path) -> N
     assert len(document["rows"]) == len(rows)
     assert document["rows"][0]["final_regret_mean"] == pytest.approx(rows[0]["final_regret_mean"])
     assert document["checks"] == [{"name": "ucb1 beats epsilon-greedy",
-                                   "expected": "less regret", "observed": 1.0, "passed": True}]
+                                   "expected": "less regret", "observed": 1.0, "passed": True,
+                                   "runs": None, "interval": None}]
     assert document["experiment"]["horizon"] == 100
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_check_runs_and_interval_round_trip_through_the_summary(tmp_path: Path) -> None:
+    check = report.Check("a beats b", expected="> 0", observed=0.15, passed=True, runs=5,
+                         interval=[0.1, 0.2])
+    report.write_summary(tmp_path, [], checks=[check])
+    written = json.loads((tmp_path / "summary.json").read_text())["checks"]
+    assert written == [{"name": "a beats b", "expected": "> 0", "observed": 0.15,
+                        "passed": True, "runs": 5, "interval": [0.1, 0.2]}]
+    assert report.Check(**written[0]) == check
+    text = report.format_checks([check, report.Check("exact", 1, 1, True)])
+    assert "runs: 5; 95% interval [0.1, 0.2]" in text
+    assert text.count("runs:") == 1  # unset fields are not shown
 
 
 def test_plot_all_writes_one_png_per_environment(clean_run: Path, tmp_path: Path) -> None:

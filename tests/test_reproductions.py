@@ -33,7 +33,8 @@ def _check_outputs(out: Path, n_rows: int, metric: str = "regret") -> dict[str, 
         json.loads(row["params"])
     assert summary["checks"], "a reproduction states its findings as checks"
     for check in summary["checks"]:
-        assert set(check) == {"name", "expected", "observed", "passed"}
+        assert set(check) == {"name", "expected", "observed", "passed", "runs",
+                              "interval"}
     pngs = list((out / "plots").glob("*.png"))
     assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
     return summary
@@ -82,7 +83,7 @@ def test_a_failed_check_makes_the_command_fail(tmp_path: Path, monkeypatch: pyte
     assert main(["reproduce", "kuleshov-precup", "--out", str(tmp_path)]) == 1
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["checks"] == [{"name": "impossible", "expected": 1, "observed": 0,
-                                  "passed": False}]
+                                  "passed": False, "runs": None, "interval": None}]
 
 
 def test_every_reproduction_is_listed() -> None:

@@ -453,10 +453,14 @@ def test_sequence_training_is_seeded_and_clipping_is_recorded() -> None:
 
 
 @pytest.mark.slow
-def test_lstm_learns_a_dependency_the_simple_rnn_cannot() -> None:
-    lstm = dynamics.train_sequence_model("lstm", gap=40, steps=800, forget_bias=3.0, seed=0)
-    rnn = dynamics.train_sequence_model("rnn", gap=40, steps=800, seed=0)
-    assert lstm["test_accuracy"] >= 0.9 and rnn["test_accuracy"] <= 0.5
+def test_lstm_learns_a_lag_41_dependency_in_most_runs() -> None:
+    # The reproduction's rule (decisiongym/reproductions/supervised.py): over independent runs,
+    # not one seed. The simple RNN's failure is not asserted: with Adam it learns this task in
+    # about half the seeds (measured; see the reproduction's docstring).
+    accuracies = [dynamics.train_sequence_model("lstm", gap=40, steps=400, lr=3e-3,
+                                                forget_bias=3.0, seed=s)["test_accuracy"]
+                  for s in range(3)]
+    assert sum(a >= 0.9 for a in accuracies) >= 2, accuracies
 
 
 def test_optimizers_on_one_task() -> None:
@@ -525,10 +529,29 @@ def test_recurrent_learner_reads_the_sequence_task_step_by_step() -> None:
 
 
 @pytest.mark.slow
-def test_supervised_reproduction_quick(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("threads", [1, 2])
+def test_supervised_reproduction_quick(tmp_path, monkeypatch, threads) -> None:  # type: ignore[no-untyped-def]
+    """Every check passes at quick size under 1 and 2 torch threads (the analysis pins one
+    thread itself; that call is made a no-op here so the chosen count holds)."""
+    import json
+
     from decisiongym.cli import main
 
-    out = tmp_path / "supervised"
-    assert main(["reproduce", "supervised", "--quick", "--out", str(out)]) == 0
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    try:
+        out = tmp_path / "supervised"
+        code = main(["reproduce", "supervised", "--quick", "--out", str(out)])
+        assert torch.get_num_threads() == threads
+    finally:
+        monkeypatch.undo()
+        torch.set_num_threads(before)
+    checks = json.loads((out / "summary.json").read_text())["checks"]
+    failed = [c["name"] for c in checks if not c["passed"]]
+    assert code == 0 and not failed, failed
+    assert all(c["runs"] is not None for c in checks)
+    long = [c for c in checks if "dependency" in c["name"]]
+    assert len(long) == 1 and long[0]["runs"] >= 3 and len(long[0]["interval"]) == 2
     for name in ("feedback", "gradients", "long_dependency", "optimizers", "advani_saxe"):
         assert (out / "plots" / f"supervised_{name}.png").exists()

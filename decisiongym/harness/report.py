@@ -43,12 +43,18 @@ SUMMARY_FIELDS = IDENTITY_FIELDS + [f for fields in METRIC_FIELDS.values() for f
 
 @dataclass(frozen=True)
 class Check:
-    """A published finding or number, tested on our data."""
+    """A published finding or number, tested on our data.
+
+    ``runs``: how many independent runs decided it (1 for an exact or closed-form check);
+    ``interval``: the 95% interval [low, high] of the compared quantity, where it compares.
+    Both are written into ``summary.json`` and shown by :func:`format_checks` when set."""
 
     name: str
     expected: Any
     observed: Any
     passed: bool
+    runs: int | None = None
+    interval: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -314,8 +320,17 @@ def format_checks(checks: Sequence[Check]) -> str:
     lines = []
     for c in checks:
         mark = "PASS" if c.passed else "FAIL"
-        lines.append(f"[{mark}] {c.name}\n        expected: {c.expected}\n"
-                     f"        observed: {c.observed}")
+        text = (f"[{mark}] {c.name}\n        expected: {c.expected}\n"
+                f"        observed: {c.observed}")
+        basis = []
+        if c.runs is not None:
+            basis.append(f"runs: {c.runs}")
+        if c.interval is not None:
+            low, high = c.interval
+            basis.append(f"95% interval [{low:.4g}, {high:.4g}]")
+        if basis:
+            text += "\n        " + "; ".join(basis)
+        lines.append(text)
     return "\n".join(lines)
 
 

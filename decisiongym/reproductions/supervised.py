@@ -14,8 +14,16 @@ Four studies, each with a table, a plot and checks:
    default recurrent scale and at 4x; and the gradient norms of training an RNN at 4x with
    plain SGD, without and with clipping by norm. Checked: the simple RNN's gradient vanishes
    geometrically at 1x and grows with the lag at 4x; clipping bounds every update.
-3. Long dependency: LSTM against simple RNN on the long-dependency task, equal budget.
-   Checked as a finding of the seed: the LSTM learns the cue, the simple RNN does not.
+3. Long dependency: LSTM (forget bias 3) against simple RNN on the long-dependency task (lag
+   41), equal budget (Adam, lr 3e-3), 3 independent runs each at --quick (400 updates), 5 at
+   full size (800). Checked by a count: the LSTM reaches test accuracy >= 0.9 in at least 2 of
+   3 (4 of 5) runs; ``interval`` is the bootstrap 95% interval of its mean accuracy, and the
+   table gives the interval of the LSTM - RNN difference. Margins seen at quick size over base
+   seeds 0, 1, 2 (run seeds 10 b + i), under 1 and under 2 torch threads (identical results):
+   LSTM 3 of 3 at 1.000 in all nine runs; simple RNN >= 0.9 in 2, 2 and 1 of 3 (accuracies
+   [0.265, 1, 1], [1, 0.498, 1], [0.482, 0.484, 1]). The seed's "the simple RNN cannot" does
+   not hold in this setup (with Adam it learns lag 41 in about half the runs, and did so at
+   gaps 50, 60 and 80 too), so it is not checked; only the LSTM's side is.
 4. Optimisers (seed 1.2.3, 6.5) on one task (MLP on digits) and the Advani & Saxe (2020)
    generalisation curve of gradient descent on linear regression (seed 7.10): the formula of
    :mod:`decisiongym.theory.advani_saxe` against simulation, with the optimal early-stopping
@@ -26,6 +34,7 @@ Four studies, each with a table, a plot and checks:
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +51,11 @@ LAGS = (1, 10, 30, 59)
 #: (feedback steps, replicates, sequence-training steps, optimiser epochs, Advani-Saxe reps)
 SIZES = {False: (6000, 4, 800, 20, 200), True: (4000, 2, 400, 8, 60)}
 LONG_GAP = 40
+#: Independent runs (seeds LONG_SEED, LONG_SEED + 1, ...) per network of the long-dependency
+#: study, and its Adam learning rate.
+LONG_RUNS = {False: 5, True: 3}
+LONG_SEED = 0
+LONG_LR = 3e-3
 
 
 def experiment(quick: bool = False) -> Experiment:
@@ -116,7 +130,7 @@ def _feedback_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     data = {k: {"samples": v["samples"], "accuracy": v["accuracy"]} for k, v in res.items()}
-    return data, checks, table, fig
+    return data, [replace(c, runs=reps) for c in checks], table, fig
 
 
 def _gradient_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]:
@@ -177,36 +191,50 @@ def _gradient_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]
     axes[1].legend(fontsize=8)
     axes[1].grid(alpha=0.3)
     data = {"curves": curves, "clipping": clip_rows}
-    return data, checks, table, fig
+    return data, [replace(c, runs=1) for c in checks], table, fig
 
 
 def _long_dependency_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]:
+    from decisiongym.harness import metrics
     from decisiongym.supervised.dynamics import train_sequence_model
 
-    steps = SIZES[quick][2]
-    runs = {"rnn": train_sequence_model("rnn", gap=LONG_GAP, steps=steps, seed=0),
-            "gru": train_sequence_model("gru", gap=LONG_GAP, steps=steps, seed=0),
-            "lstm": train_sequence_model("lstm", gap=LONG_GAP, steps=steps, forget_bias=3.0,
-                                         seed=0)}
-    rows = [{"network": k, "accuracy": r["test_accuracy"],
-             "final_loss": float(np.nanmean(r["loss"][-20:]))} for k, r in runs.items()]
-    lstm, rnn = runs["lstm"]["test_accuracy"], runs["rnn"]["test_accuracy"]
-    checks = [Check(f"LSTM learns a lag-{LONG_GAP + 1} dependency the simple RNN cannot "
-                    f"({steps} updates each)", "LSTM >= 0.9, RNN <= 0.5",
-                    f"LSTM {lstm:.3f}, RNN {rnn:.3f}", lstm >= 0.9 and rnn <= 0.5)]
-    table = format_table(rows, [("network", "network"), ("accuracy", "test accuracy"),
-                                ("final_loss", "final loss")])
+    steps, n_runs = SIZES[quick][2], LONG_RUNS[quick]
+    need = n_runs - n_runs // 3  # 2 of 3, 4 of 5
+    seeds = [LONG_SEED + i for i in range(n_runs)]
+    runs = {kind: [train_sequence_model(kind, gap=LONG_GAP, steps=steps, lr=LONG_LR, seed=s,
+                                        forget_bias=3.0 if kind == "lstm" else 1.0)
+                   for s in seeds] for kind in ("lstm", "rnn")}
+    acc = {k: np.array([r["test_accuracy"] for r in rs]) for k, rs in runs.items()}
+    lstm_ok = int((acc["lstm"] >= 0.9).sum())
+    rnn_ok = int((acc["rnn"] >= 0.9).sum())
+    low, high = metrics.bootstrap_mean_ci(acc["lstm"], random_state=0)
+    d_low, d_high = metrics.bootstrap_mean_ci(acc["lstm"] - acc["rnn"], random_state=0)
+    checks = [Check(f"LSTM learns a lag-{LONG_GAP + 1} dependency ({steps} updates, "
+                    f"{n_runs} runs)", f"test accuracy >= 0.9 in at least {need} of {n_runs}",
+                    f"{lstm_ok} of {n_runs} (LSTM {np.round(acc['lstm'], 3).tolist()}; simple "
+                    f"RNN >= 0.9 in {rnn_ok} of {n_runs}: {np.round(acc['rnn'], 3).tolist()})",
+                    lstm_ok >= need, runs=n_runs, interval=[float(low), float(high)])]
+    rows = [{"network": k, "seed": s, "accuracy": r["test_accuracy"],
+             "final_loss": float(np.nanmean(r["loss"][-20:]))}
+            for k, rs in runs.items() for s, r in zip(seeds, rs, strict=True)]
+    table = format_table(rows, [("network", "network"), ("seed", "seed"),
+                                ("accuracy", "test accuracy"), ("final_loss", "final loss")])
+    table += (f"\nmean accuracy LSTM - RNN: {float((acc['lstm'] - acc['rnn']).mean()):.3f}, "
+              f"95% bootstrap interval [{float(d_low):.3f}, {float(d_high):.3f}]")
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for k, r in runs.items():
-        ax.plot(r["loss"], label=k, lw=0.8)
+    for k, rs in runs.items():
+        for i, r in enumerate(rs):
+            ax.plot(r["loss"], color="C0" if k == "lstm" else "C1", lw=0.8,
+                    label=k if i == 0 else None)
     ax.axhline(math.log(4), color="gray", ls=":", label="chance loss log 4")
     ax.set_xlabel("update")
     ax.set_ylabel("training loss")
-    ax.set_title(f"Long dependency, lag {LONG_GAP + 1}, equal budget")
+    ax.set_title(f"Long dependency, lag {LONG_GAP + 1}, equal budget, {n_runs} runs each")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return {"rows": rows}, checks, table, fig
+    return {"rows": rows, "difference_interval": [float(d_low), float(d_high)]}, checks, \
+        table, fig
 
 
 def _optimizer_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]:
@@ -233,7 +261,7 @@ def _optimizer_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any
     ax.set_title("Optimisers, MLP on digits")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return {"rows": rows}, checks, table, fig
+    return {"rows": rows}, [replace(c, runs=1) for c in checks], table, fig
 
 
 def _advani_saxe_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]:
@@ -295,7 +323,7 @@ def _advani_saxe_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, A
     ax.set_title("Advani & Saxe, alpha = P / N = 1")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return {"rows": rows, "t_star": t_star}, checks, table, fig
+    return {"rows": rows, "t_star": t_star}, [replace(c, runs=reps) for c in checks], table, fig
 
 
 def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
