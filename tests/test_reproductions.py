@@ -35,6 +35,12 @@ def _check_outputs(out: Path, n_rows: int, metric: str = "regret") -> dict[str, 
     for check in summary["checks"]:
         assert set(check) == {"name", "expected", "observed", "passed", "runs",
                               "interval"}
+        # Every check says how many independent runs decided it (1 if exact or closed-form).
+        runs = check["runs"]
+        assert isinstance(runs, int) and not isinstance(runs, bool) and runs >= 1, check
+        if check["interval"] is not None:
+            low, high = check["interval"]
+            assert low <= high, check
     pngs = list((out / "plots").glob("*.png"))
     assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
     return summary

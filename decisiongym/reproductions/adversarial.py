@@ -100,18 +100,19 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
         rows.append({"adversary": label, **{a: cells[a].final_regret_mean for a in AGENT_LABELS},
                      "bound": bound})
         exp3 = cells["exp3"].arrays["final_regret"]
-        mean, _, high = metrics.mean_confidence_interval(exp3)
+        mean, low, high = metrics.mean_confidence_interval(exp3)
         bound_rows.append({"adversary": label, "mean": mean, "ci_high": float(high),
                            "bound": bound})
         checks.append(Check(
             f"Exp3 under sqrt(2 T K log K) ({label})",
             f"mean regret and the upper end of its 95% interval < {bound:.1f}",
-            f"mean {mean:.1f}, upper {float(high):.1f}", bool(high < bound)))
+            f"mean {mean:.1f}, upper {float(high):.1f}", bool(high < bound),
+            runs=int(exp3.size), interval=[float(low), float(high)]))
         same = np.array_equal(cells["exp3"].arrays["final_regret"],
                               cells["ftrl (entropy)"].arrays["final_regret"])
         checks.append(Check(f"FTRL with the entropy is Exp3 ({label})",
                             "identical regret in every run", "identical" if same else "differs",
-                            same))
+                            same, runs=cells["exp3"].cell.seeds))
         grid = cells["exp3"].arrays["grid"]
         plot_regret_curves(
             [cells[a] for a in AGENT_LABELS], out / "plots" / f"adversarial_{_slug(label)}.png",
@@ -130,13 +131,18 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
             f"UCB1's regret is linear in T ({label})",
             f"regret(T) >= T / 4 = {linear_floor:.0f} and regret(T) / regret(T/2) in [1.8, 2.2]",
             f"regret(T) = {final:.1f}, ratio {doubling:.2f}",
-            bool(final >= linear_floor and 1.8 <= doubling <= 2.2)))
+            bool(final >= linear_floor and 1.8 <= doubling <= 2.2), runs=ucb.cell.seeds))
         exp3_final = cells["exp3"].final_regret_mean
         share = exp3_final / horizon
+        n_runs = min(ucb.cell.seeds, cells["exp3"].cell.seeds)
+        # Every agent meets the same adversary seeds: the difference is paired.
+        d_low, d_high = metrics.bootstrap_mean_ci(cells["exp3"].final("regret")[:n_runs]
+                                                  - ucb.final("regret")[:n_runs])
         checks.append(Check(
             f"Exp3's regret is sublinear where UCB1's is linear ({label})",
             "Exp3 regret / T < 0.05 and below UCB1's", f"Exp3 {exp3_final:.1f} ({share:.3f} T), "
-            f"UCB1 {final:.1f}", bool(share < 0.05 and exp3_final < final)))
+            f"UCB1 {final:.1f}", bool(share < 0.05 and exp3_final < final), runs=n_runs,
+            interval=[float(d_low), float(d_high)]))
     table = format_table(rows, [("adversary", "adversary"), *[(a, a) for a in AGENT_LABELS],
                                 ("bound", "sqrt(2TK log K)")])
     text = (f"Regret against the best fixed arm at T = {horizon} (mean over {exp.seeds} runs), "

@@ -98,17 +98,19 @@ def _tradeoff_study(quick: bool) -> tuple[dict[str, Any], list[Check], str, Any]
               "pgd acc <= fgsm acc + 0.005",
               f"max(pgd - fgsm) = {max(b - a for m in acc.values() for a, b in zip(m['fgsm'], m['pgd'], strict=True)):.3f}",  # noqa: E501
               all(b <= a + 0.005 for m in acc.values()
-                  for a, b in zip(m["fgsm"], m["pgd"], strict=True))),
+                  for a, b in zip(m["fgsm"], m["pgd"], strict=True)), runs=1),
         Check(f"PGD training is clearly more robust to PGD at eps {DIGITS_EPS}",
               "pgd-trained - standard >= 0.2",
-              f"{pg['pgd'][i]:.3f} vs {st['pgd'][i]:.3f}", pg["pgd"][i] - st["pgd"][i] >= 0.2),
+              f"{pg['pgd'][i]:.3f} vs {st['pgd'][i]:.3f}", pg["pgd"][i] - st["pgd"][i] >= 0.2,
+              runs=1),
         Check("robustness costs clean accuracy (standard >= PGD-trained)",
               "standard clean >= pgd-trained clean",
-              f"{st['pgd'][0]:.3f} vs {pg['pgd'][0]:.3f}", st["pgd"][0] >= pg["pgd"][0]),
+              f"{st['pgd'][0]:.3f} vs {pg['pgd'][0]:.3f}", st["pgd"][0] >= pg["pgd"][0],
+              runs=1),
         Check(f"FGSM training's robustness drops more from FGSM to PGD than PGD training's "
               f"(eps {DIGITS_EPS})", "gap(fgsm-trained) > gap(pgd-trained)",
               f"{fg['fgsm'][i] - fg['pgd'][i]:.3f} vs {pg['fgsm'][i] - pg['pgd'][i]:.3f}",
-              fg["fgsm"][i] - fg["pgd"][i] > pg["fgsm"][i] - pg["pgd"][i]),
+              fg["fgsm"][i] - fg["pgd"][i] > pg["fgsm"][i] - pg["pgd"][i], runs=1),
     ]
     table = format_table(rows, [("model", "training"), ("eps", "eps"),
                                 ("fgsm", "acc under FGSM"), ("pgd", "acc under PGD")])
@@ -157,11 +159,12 @@ def _mnist_study() -> tuple[dict[str, Any], list[Check], str]:
     checks = [Check("MNIST (Madry threat model, eps 0.3, scaled down): PGD training is more "
                     "robust to PGD than standard training", "pgd-trained > standard",
                     f"{res['pgd']['pgd']:.3f} vs {res['standard']['pgd']:.3f}",
-                    res["pgd"]["pgd"] > res["standard"]["pgd"]),
+                    res["pgd"]["pgd"] > res["standard"]["pgd"], runs=1),
               Check("MNIST: the PGD-trained CNN keeps its accuracy under PGD-100 x2 at eps 0.3 "
                     f"(Madry et al.: {MADRY_MNIST_PGD:.2f} at full scale)",
                     f">= {MNIST_ROBUST_FLOOR}", f"{res['pgd']['pgd']:.3f} (clean "
-                    f"{res['pgd']['clean']:.3f})", res["pgd"]["pgd"] >= MNIST_ROBUST_FLOOR)]
+                    f"{res['pgd']['clean']:.3f})", res["pgd"]["pgd"] >= MNIST_ROBUST_FLOOR,
+                    runs=1)]
     table = format_table(rows, [("model", "training"), ("clean", "clean"),
                                 ("fgsm", "FGSM eps 0.3"), ("pgd", "PGD-100 x2 eps 0.3")])
     table += (f"\nLeNet (conv 6 and 16 5 x 5, fc 256) on 3,250 training digits, {MNIST_STEPS} "
@@ -207,10 +210,11 @@ def _eot_study(quick: bool) -> tuple[dict[str, Any], list[Check], str]:
     r = res[DIGITS_EPS]
     checks = [Check(f"EOT breaks the randomized defense (eps {DIGITS_EPS})",
                     "acc under EOT <= acc under the frozen-draw attack - 0.2",
-                    f"{r['eot']:.3f} vs {r['frozen']:.3f}", r["eot"] <= r["frozen"] - 0.2),
+                    f"{r['eot']:.3f} vs {r['frozen']:.3f}", r["eot"] <= r["frozen"] - 0.2,
+                    runs=1),
               Check("EOT is at least as strong as PGD on one fresh draw per step",
                     "eot <= one_draw + 0.01", f"{r['eot']:.3f} vs {r['one_draw']:.3f}",
-                    r["eot"] <= r["one_draw"] + 0.01)]
+                    r["eot"] <= r["one_draw"] + 0.01, runs=1)]
     table = format_table(rows, [("eps", "eps"), ("clean", "clean"),
                                 ("frozen", "PGD, one frozen draw"),
                                 ("one_draw", "PGD, a fresh draw per step"),
@@ -250,11 +254,12 @@ def _nes_study(quick: bool, exp: Experiment, out: Path) -> tuple[dict[str, Any],
     data["agent_unfooled_queries"] = regret[0] if regret else float("nan")
     checks = [Check(f"NES (black-box, loss queries only) fools the standard MLP at eps "
                     f"{DIGITS_EPS}", "success rate >= 0.8 within 2000 queries",
-                    round(data["success_rate"], 3), data["success_rate"] >= 0.8),
+                    round(data["success_rate"], 3), data["success_rate"] >= 0.8, runs=1),
               Check("the nes-attacker agent fools the victim in the environment",
                     f"unfooled queries < horizon {exp.horizon}",
                     round(data["agent_unfooled_queries"], 1),
-                    data["agent_unfooled_queries"] < exp.horizon)]
+                    data["agent_unfooled_queries"] < exp.horizon,
+                    runs=min((d.cell.seeds for d in online), default=1))]
     text = (f"NES on {len(y)} correctly classified test digits, eps {DIGITS_EPS}, sigma 0.01, "
             f"10 antithetic pairs per estimate, step 0.02, at most 2000 queries: success "
             f"{data['success_rate']:.3f}, queries to success median "
@@ -298,11 +303,12 @@ def _certification_study(quick: bool) -> tuple[dict[str, Any], list[Check], str,
             for k, v in (("ibp", ibp), ("milp", milp), ("pgd", robust)):
                 curves[method][k].append(float(v.mean()))
     checks = [Check("certificates are sound: no PGD attack succeeds on an IBP- or MILP-"
-                    "certified input", "True", sound, sound),
+                    "certified input", "True", sound, sound, runs=1),
               Check("MILP (exact) certifies at least what IBP does", "True", milp_ge_ibp,
-                    milp_ge_ibp),
+                    milp_ge_ibp, runs=1),
               Check("certified <= empirical robust accuracy", "ibp <= milp <= pgd",
-                    "every row", all(r["ibp"] <= r["milp"] <= r["pgd"] for r in rows))]
+                    "every row", all(r["ibp"] <= r["milp"] <= r["pgd"] for r in rows),
+                    runs=1)]
     table = format_table(rows, [("model", "training"), ("eps", "eps"),
                                 ("ibp", "IBP certified"), ("milp", "MILP certified"),
                                 ("pgd", "PGD-100 x3 robust")])
@@ -342,8 +348,8 @@ def _game_study() -> tuple[dict[str, Any], list[Check], str]:
     equal = bool(np.array_equal(played["weights"], flat_parameters(model)))
     zero_sum = all(abs(r["attacker_0"] + r["defender_0"]) == 0 for r in played["rewards"])
     checks = [Check("the attacker-defender game reproduces Madry training's weights exactly "
-                    "(50 rounds)", "bit-identical", equal, equal),
-              Check("the game is zero-sum at every step", "True", zero_sum, zero_sum)]
+                    "(50 rounds)", "bit-identical", equal, equal, runs=1),
+              Check("the game is zero-sum at every step", "True", zero_sum, zero_sum, runs=1)]
     text = (f"Game: 50 rounds (100 steps), final attacker reward (robust loss on the last "
             f"batch) {played['rewards'][-1]['attacker_0']:.4f}; weights equal to the training "
             f"loop's: {equal}")

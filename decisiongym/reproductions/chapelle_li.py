@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
+from decisiongym.harness.metrics import bootstrap_mean_ci
 from decisiongym.harness.report import (
     CellData,
     Check,
@@ -72,14 +73,20 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
                                                           for n, d in cells.items()},
                      "lai_robbins": bound})
         ts, ucb = cells["thompson-beta"].final_regret_mean, cells["ucb1"].final_regret_mean
+        n_runs = min(cells["thompson-beta"].cell.seeds, cells["ucb1"].cell.seeds)
+        # Same seeds, hence the same problems, for every agent: the difference is paired.
+        d_low, d_high = bootstrap_mean_ci(cells["thompson-beta"].final("regret")[:n_runs]
+                                          - cells["ucb1"].final("regret")[:n_runs])
         checks.append(Check(f"Thompson sampling below UCB1 (K={k}, epsilon={eps:g})",
-                            "TS regret < UCB1 regret", f"TS {ts:.1f}, UCB1 {ucb:.1f}", ts < ucb))
+                            "TS regret < UCB1 regret", f"TS {ts:.1f}, UCB1 {ucb:.1f}", ts < ucb,
+                            runs=n_runs, interval=[float(d_low), float(d_high)]))
         if c is not None and bound is not None and bound < eps * horizon:
             slope = _growth_per_log_t(cells["thompson-beta"])
             checks.append(Check(
                 f"Thompson sampling grows like the Lai-Robbins bound (K={k}, epsilon={eps:g})",
                 f"regret per log t over the last decade within a factor 2.5 of C = {c:.1f}",
-                round(slope, 2), c / 2.5 <= slope <= 2.5 * c))
+                round(slope, 2), c / 2.5 <= slope <= 2.5 * c,
+                runs=cells["thompson-beta"].cell.seeds))
         plot_regret_curves(list(cells.values()), out / "plots" / f"chapelle_li_k{k}_eps{eps:g}.png",
                            title=f"Chapelle & Li: K={k}, epsilon={eps:g}")
     table = format_table(rows, [("problem", "problem"), ("thompson-beta", "TS"),

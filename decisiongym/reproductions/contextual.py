@@ -40,6 +40,7 @@ from numpy.typing import NDArray
 import decisiongym  # noqa: F401  (registers the environments)
 from decisiongym.agents.contextual import sherman_morrison_update
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
+from decisiongym.harness.metrics import bootstrap_mean_ci
 from decisiongym.harness.report import (
     CellData,
     Check,
@@ -140,31 +141,42 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     def get(env: str, agent: str) -> dict[str, Any]:
         return next(r for r in rows if r["problem"] == env and r["agent"] == agent)
 
+    def diff_ci(env: str, agent: str, rival: str) -> list[float]:
+        # Paired (same seeds for every agent): bootstrap interval of the mean regret difference.
+        low, high = bootstrap_mean_ci(by_env[env][agent].final("regret")
+                                      - by_env[env][rival].final("regret"))
+        return [float(low), float(high)]
+
     checks = []
+    n_runs = exp.seeds
     lin = {a: get("linear", a) for a in (*LINEAR_AGENTS, "greedy", "ucb1")}
+    lin_rival = min(("greedy", "ucb1"), key=lambda n: lin[n]["regret"])
     for a in LINEAR_AGENTS:
         checks.append(Check(f"{a} beats greedy and UCB1 on the linear problem",
                             "regret below both",
                             f"{lin[a]['regret']:.1f} vs greedy {lin['greedy']['regret']:.1f}, "
                             f"UCB1 {lin['ucb1']['regret']:.1f}",
                             lin[a]["regret"] < min(lin["greedy"]["regret"],
-                                                   lin["ucb1"]["regret"])))
+                                                   lin["ucb1"]["regret"]),
+                            runs=n_runs, interval=diff_ci("linear", a, lin_rival)))
         checks.append(Check(f"{a} has sublinear regret on the linear problem",
                             "regret(T) / regret(T/4) < 2.5 (4 if linear)",
-                            round(lin[a]["growth"], 2), lin[a]["growth"] < 2.5))
+                            round(lin[a]["growth"], 2), lin[a]["growth"] < 2.5, runs=n_runs))
     best_linear = min(get("nonparametric", a)["regret"] for a in LINEAR_AGENTS)
+    best_linear_agent = min(LINEAR_AGENTS, key=lambda n: get("nonparametric", n)["regret"])
     for a in NONPARAMETRIC_AGENTS:
         r = get("nonparametric", a)["regret"]
         checks.append(Check(f"{a} beats the linear agents on the nonparametric problem",
                             "regret below the best of LinUCB and linear TS",
-                            f"{r:.1f} vs {best_linear:.1f}", r < best_linear))
+                            f"{r:.1f} vs {best_linear:.1f}", r < best_linear, runs=n_runs,
+                            interval=diff_ci("nonparametric", a, best_linear_agent)))
     for a in ("linucb(alpha=0.3)", "linear-thompson(sigma2=0.01)", "neural-linear",
               "neural-epsilon-greedy", "greedy"):
         acc = get("digits", a)["mean_reward"]
         checks.append(Check(f"{a} learns digits from bandit feedback",
                             "online accuracy > 0.4 (chance 0.1), below the supervised "
                             f"learner's {supervised:.3f}", round(acc, 3),
-                            0.4 < acc <= supervised))
+                            0.4 < acc <= supervised, runs=n_runs))
     table = format_table(rows, [("problem", "problem"), ("agent", "agent"),
                                 ("regret", "regret at T"), ("growth", "R(T)/R(T/4)"),
                                 ("mean_reward", "mean reward")])

@@ -188,6 +188,7 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     extra: dict[str, Any] = {"final_return": {}}
     iqm: dict[tuple[str, str], tuple[float, float, float]] = {}
     references: dict[str, float] = {}
+    n_learners: dict[tuple[str, str], int] = {}
     for part in getattr(exp, "parts", ()):
         cells = [d for d in results if d.cell.env == part.env]
         ref = random_policy_return(part.env)
@@ -197,6 +198,7 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
             final = np.where(np.isfinite(final), final, ref)  # no episode finished: no credit
             point = iqm_ci(final)
             iqm[(part.env.name, d.cell.agent.display)] = point
+            n_learners[(part.env.name, d.cell.agent.display)] = d.cell.seeds
             extra["final_return"][f"{part.env.name} / {d.cell.agent.display}"] = final.tolist()
             rows.append({"env": part.env.name, "agent": d.cell.agent.display,
                          "steps": part.horizon, "learners": d.cell.seeds,
@@ -212,23 +214,29 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     checks.append(Check("every cell ran at least 5 learners and each learner finished episodes",
                         ">= 5 learners, >= 1 episode each", f"{learners} learners",
                         learners >= 5 and all(int(d.arrays["episodes"].min()) >= 1
-                                              for d in results)))
+                                              for d in results), runs=learners))
     cart = CARTPOLE.name
     ref = references[cart]
     if quick:
-        best = max(v[0] for (e, _), v in iqm.items() if e == cart)
+        best_key = max((k for k in iqm if k[0] == cart), key=lambda k: iqm[k][0])
+        best = iqm[best_key][0]
         checks.append(Check("CartPole-v1 (quick): the best agent's IQM beats the random policy",
-                            f"> {ref:.1f}", f"{best:.1f}", best > ref))
+                            f"> {ref:.1f}", f"{best:.1f}", best > ref,
+                            runs=n_learners[best_key],
+                            interval=[float(iqm[best_key][1]), float(iqm[best_key][2])]))
     else:
         for name in ("dqn", "actor-critic"):
             v = iqm[(cart, name)][0]
             checks.append(Check(f"CartPole-v1: our {name} reaches a return of 195 (IQM over "
                                 "learners)", f">= {CARTPOLE_SOLVED:g}", f"{v:.1f}",
-                                v >= CARTPOLE_SOLVED))
+                                v >= CARTPOLE_SOLVED, runs=n_learners[(cart, name)],
+                                interval=[float(iqm[(cart, name)][1]),
+                                          float(iqm[(cart, name)][2])]))
         beaten = {a: v[0] for (e, a), v in iqm.items() if e == cart}
         checks.append(Check("CartPole-v1: every agent's IQM beats the random policy",
                             f"> {ref:.1f}", ", ".join(f"{a} {v:.0f}" for a, v in beaten.items()),
-                            all(v > ref for v in beaten.values())))
+                            all(v > ref for v in beaten.values()),
+                            runs=min(n for (e, _), n in n_learners.items() if e == cart)))
         maze_name = MAZE.name
         plain = iqm[(maze_name, "dqn")]
         bonus = {a: iqm[(maze_name, a)] for a in ("rnd+dqn", "count+dqn")}
@@ -237,13 +245,16 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
                             ", ".join(f"{a} {v[0]:.1f} [{v[1]:.1f}, {v[2]:.1f}]"
                                       for a, v in bonus.items())
                             + f", dqn {plain[0]:.1f} [{plain[1]:.1f}, {plain[2]:.1f}]",
-                            max(v[0] for v in bonus.values()) > plain[0]))
+                            max(v[0] for v in bonus.values()) > plain[0],
+                            runs=min(n_learners[(maze_name, a)]
+                                     for a in ("dqn", "rnd+dqn", "count+dqn"))))
         sparse = SPARSE.name
         rnd, plain = iqm[(sparse, "rnd+dqn")], iqm[(sparse, "dqn")]
         checks.append(Check("sparse corridor: RND beats plain DQN (IQM of the final return)",
                             "rnd+dqn > dqn", f"rnd+dqn {rnd[0]:.2f} [{rnd[1]:.2f}, {rnd[2]:.2f}]"
                             f", dqn {plain[0]:.2f} [{plain[1]:.2f}, {plain[2]:.2f}]",
-                            rnd[0] > plain[0]))
+                            rnd[0] > plain[0],
+                            runs=min(n_learners[(sparse, a)] for a in ("dqn", "rnd+dqn"))))
     table = format_table(rows, [("env", "env"), ("agent", "agent"), ("steps", "steps"),
                                 ("learners", "learners"), ("iqm", "IQM return"),
                                 ("ci_low", "95% low"), ("ci_high", "95% high"),

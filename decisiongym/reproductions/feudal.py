@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment, Phase
+from decisiongym.harness.metrics import bootstrap_mean_ci
 from decisiongym.harness.report import (
     CellData,
     Check,
@@ -165,17 +166,28 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
                   for k, d in fixed.items()}, moved_curves,
                  out / "plots" / "feudal_steps_per_trial.png")
     f, q = FEUDAL.display, FLAT.display
+    fixed_runs = min(fixed[f].cell.seeds, fixed[q].cell.seeds)
+
+    def diff_ci(lo: int, hi: int) -> list[float]:
+        # Bootstrap interval of the mean per-run difference feudal - flat (runs with finite means).
+        diff = _trials(fixed[f], lo, hi)[:fixed_runs] - _trials(fixed[q], lo, hi)[:fixed_runs]
+        low, high = bootstrap_mean_ci(diff[np.isfinite(diff)])
+        return [float(low), float(high)]
+
     checks = [
         Check(f"feudal Q-learning is slower at first (mean steps, first {EARLY} trials)",
               "feudal > flat", f"feudal {stats[f]['early'][0]:.0f}, flat "
-              f"{stats[q]['early'][0]:.0f}", stats[f]["early"][0] > stats[q]["early"][0]),
+              f"{stats[q]['early'][0]:.0f}", stats[f]["early"][0] > stats[q]["early"][0],
+              runs=fixed_runs, interval=diff_ci(0, EARLY)),
         Check(f"feudal Q-learning is faster later (mean steps, trials {late[0] + 1}-{late[1]})",
               "feudal < flat", f"feudal {stats[f]['late'][0]:.1f}, flat "
-              f"{stats[q]['late'][0]:.1f}", stats[f]["late"][0] < stats[q]["late"][0]),
+              f"{stats[q]['late'][0]:.1f}", stats[f]["late"][0] < stats[q]["late"][0],
+              runs=fixed_runs, interval=diff_ci(*late)),
         Check("after the goal moves, feudal Q-learning relearns it (mean steps, first vs "
               f"last {EARLY} trials after the move)", "last < first / 2",
               f"{after[f][0]:.0f} -> {after_last[f][0]:.1f} (flat: {after[q][0]:.0f} -> "
-              f"{after_last[q][0]:.1f})", after_last[f][0] < after[f][0] / 2),
+              f"{after_last[q][0]:.1f})", after_last[f][0] < after[f][0] / 2,
+              runs=moved[f].cell.seeds),
     ]
     rows = [{"learner": k, "early": f"{v['early'][0]:.1f} +- {v['early'][1]:.1f}",
              "late": f"{v['late'][0]:.1f} +- {v['late'][1]:.1f}",

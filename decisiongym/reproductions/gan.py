@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
+from decisiongym.harness.metrics import bootstrap_mean_ci
 from decisiongym.harness.report import CellData, Check, format_table, load_results
 from decisiongym.harness.report import pyplot as _plt
 from decisiongym.harness.report import save_figure as _save
@@ -217,20 +218,24 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     checks.append(Check("8 Gaussians: WGAN-GP's samples move towards the data (W1 at the end "
                         "below W1 at the start, every run)", "W1(end) < W1(0)",
                         f"{_runs(w1[-1], '{:.3f}')} vs {_runs(w1[0], '{:.3f}')}",
-                        bool((w1[-1] < w1[0]).all())))
+                        bool((w1[-1] < w1[0]).all()), runs=int(np.size(w1[-1]))))
     if not quick:  # the quick budget is far too short to cover modes
         covered = gp.arrays["modes_covered"][-1]
         good = int((covered >= 7).sum())
         checks.append(Check("8 Gaussians: WGAN-GP covers at least 7 of 8 modes (strict rule) "
                             "in most runs", f">= 7 modes in more than half of {len(covered)} "
                             "runs", f"modes per run {_runs(covered)}",
-                            good * 2 > len(covered)))
+                            good * 2 > len(covered), runs=len(covered)))
         plain = next(d for d in by_data["8gaussians"] if d.cell.agent.name == "gan")
         gan_modes = plain.arrays["modes_covered"][-1]
+        mode_runs = min(len(gan_modes), len(covered))
+        m_lo, m_hi = bootstrap_mean_ci(np.asarray(gan_modes[:mode_runs], dtype=np.float64)
+                                       - np.asarray(covered[:mode_runs], dtype=np.float64))
         checks.append(Check("8 Gaussians: the original GAN covers fewer modes than WGAN-GP "
                             "(mode collapse; mean over runs, strict rule)", "GAN < WGAN-GP",
                             f"GAN {gan_modes.mean():.1f} (runs {_runs(gan_modes)}), WGAN-GP "
-                            f"{covered.mean():.1f}", gan_modes.mean() < covered.mean()))
+                            f"{covered.mean():.1f}", gan_modes.mean() < covered.mean(),
+                            runs=mode_runs, interval=[float(m_lo), float(m_hi)]))
 
     # --- 2. gradient norms per layer (Figure 64) -----------------------------------------------
     cells = by_data["swissroll"]
@@ -256,7 +261,7 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
                             "across layers by a far larger factor than with the penalty "
                             "(Figure 64)", "max/min over layers > 1000 x the penalty's",
                             f"{clip_spread:.2g} vs {gp_spread:.2g}",
-                            clip_spread > 1000 * gp_spread))
+                            clip_spread > 1000 * gp_spread, runs=1))  # first run of each
 
     # --- 3. digits ---------------------------------------------------------------------------
     cells = by_data["digits"]
@@ -278,7 +283,8 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
             "classes_covered"][-1]
         checks.append(Check("digits: WGAN-GP's samples are classified into at least 8 of the 10 "
                             "digits (strict rule) in every run", ">= 8 classes",
-                            f"classes per run {_runs(classes)}", bool((classes >= 8).all())))
+                            f"classes per run {_runs(classes)}", bool((classes >= 8).all()),
+                            runs=int(np.size(classes))))
     return Analysis(checks, "\n\n".join(text), extra)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
+from decisiongym.harness.metrics import bootstrap_mean_ci
 from decisiongym.harness.report import (
     CellData,
     Check,
@@ -148,13 +149,15 @@ def _checks(best: dict[tuple[int, float], dict[str, CellData]],
         return best[key][policy].final_regret_mean
 
     checks = []
+    # Every cell runs the experiment's seeds (independent runs, fresh means per run).
+    n_runs = min(d.cell.seeds for cells in best.values() for d in cells.values())
     # Finding 1: the simple heuristics beat UCB1 on most problems.
     wins = [key for key in problems
             if min(regret(key, "epsilon-greedy"), regret(key, "softmax")) < regret(key, "ucb1")]
     checks.append(Check(
         "simple heuristics (best of epsilon-greedy, softmax) beat UCB1 on most problems",
         f"more than half of {len(problems)} problems",
-        f"{len(wins)} of {len(problems)}", len(wins) > len(problems) / 2))
+        f"{len(wins)} of {len(problems)}", len(wins) > len(problems) / 2, runs=n_runs))
     # Finding 2: softmax is best at low variance.
     low = [key for key in problems if key[1] == 0.01]
     softmax_best = [key for key in low
@@ -167,7 +170,7 @@ def _checks(best: dict[tuple[int, float], dict[str, CellData]],
         f"softmax best on more than half of K in {sorted({k for k, _ in low})}",
         f"softmax best at K in {[k for k, _ in softmax_best]}; softmax or epsilon-greedy best "
         f"at K in {[k for k, _ in heuristics_best]}",
-        len(softmax_best) > len(low) / 2))
+        len(softmax_best) > len(low) / 2, runs=n_runs))
     # Finding 3: at variance 1 and K in {2, 5, 10}, UCB1-Tuned beats softmax.
     high = [key for key in problems if key[1] == 1.0 and key[0] in (2, 5, 10)]
     tuned_wins = [key for key in high if regret(key, "ucb1-tuned") < regret(key, "softmax")]
@@ -176,16 +179,18 @@ def _checks(best: dict[tuple[int, float], dict[str, CellData]],
         f"UCB1-Tuned lower at K in {[k for k, _ in high]}",
         "; ".join(f"K={k}: UCB1-Tuned {regret((k, v), 'ucb1-tuned'):.1f} vs softmax "
                   f"{regret((k, v), 'softmax'):.1f}" for k, v in high),
-        len(tuned_wins) == len(high) and len(high) > 0))
+        len(tuned_wins) == len(high) and len(high) > 0, runs=n_runs))
     # The paper's numbers for the untuned index policies at K = 5, variance 0.01.
     if (5, 0.01) in best:
         for policy, tolerance in (("ucb1", 0.15), ("ucb1-tuned", 0.25)):
             paper, _ = PAPER_K5[(0.01, policy)]
             ours = regret((5, 0.01), policy)
+            low_ci, high_ci = bootstrap_mean_ci(best[(5, 0.01)][policy].final("regret"))
             checks.append(Check(
                 f"{policy} total regret at K=5, variance 0.01 matches the paper",
                 f"{paper} within {int(tolerance * 100)}%", round(ours, 2),
-                abs(ours - paper) <= tolerance * paper))
+                abs(ours - paper) <= tolerance * paper, runs=n_runs,
+                interval=[float(low_ci), float(high_ci)]))
     return checks
 
 

@@ -146,12 +146,17 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
             f"tabular: {LABELS[name]} ends with smaller regret than random search after "
             f"{budget} architectures (Real et al. 2019)", "95% CI of the difference above 0",
             f"random - {LABELS[name]} = {float(diff.mean()):.4f} [{float(lo):.4f}, "
-            f"{float(hi):.4f}]", float(lo) > 0.0))
-    evo_early = float(results["regularized-evolution"]["regret_curve"][early - 1].mean())
-    rl_early = float(results["nas-reinforce"]["regret_curve"][early - 1].mean())
+            f"{float(hi):.4f}]", float(lo) > 0.0, runs=int(diff.size),
+            interval=[float(lo), float(hi)]))
+    evo_at = results["regularized-evolution"]["regret_curve"][early - 1]
+    rl_at = results["nas-reinforce"]["regret_curve"][early - 1]
+    evo_early, rl_early = float(evo_at.mean()), float(rl_at.mean())
+    early_runs = min(evo_at.size, rl_at.size)
+    e_lo, e_hi = bootstrap_mean_ci(evo_at[:early_runs] - rl_at[:early_runs])
     checks.append(Check(f"tabular: evolution ahead of REINFORCE early ({early} architectures)",
                         "mean regret of evolution < REINFORCE's",
-                        f"{evo_early:.4f} vs {rl_early:.4f}", evo_early < rl_early))
+                        f"{evo_early:.4f} vs {rl_early:.4f}", evo_early < rl_early,
+                        runs=int(early_runs), interval=[float(e_lo), float(e_hi)]))
 
     # --- 2. real training on both spaces ----------------------------------------------------
     trained_rows = []
@@ -176,7 +181,8 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
                                  "this run (s)": f"{seconds:.1f}"})
             checks.append(Check(f"{label}: {LABELS[name]} finds an architecture far above "
                                  "chance", "best validation accuracy > 0.5 in every search",
-                                 f"{best.min():.3f}", bool(best.min() > 0.5)))
+                                 f"{best.min():.3f}", bool(best.min() > 0.5),
+                                 runs=int(best.size)))
         slug = "chain" if env_id == CHAIN else "cell"
         _curve_plot(curves, out / "plots" / f"nas_{slug}_trained.png",
                     f"{label}: children trained one epoch on digits",

@@ -123,25 +123,25 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
             checks.append(Check(f"{k.upper()} is unbiased (epsilon={r['epsilon']:g})",
                                 "|bias| < 3 standard errors",
                                 f"bias {r[f'{k}_bias']:+.4f}, SE {se:.4f}",
-                                abs(r[f"{k}_bias"]) < 3 * se))
+                                abs(r[f"{k}_bias"]) < 3 * se, runs=reps))
         checks.append(Check(f"DR varies less than IPS (epsilon={r['epsilon']:g})",
                             "sd(DR) < sd(IPS)", f"DR {r['dr_sd']:.4f}, IPS {r['ips_sd']:.4f}",
-                            r["dr_sd"] < r["ips_sd"]))
+                            r["dr_sd"] < r["ips_sd"], runs=reps))
         # The percentile bootstrap needs the target's actions in the log: with fewer than
         # about 20 of them expected (n epsilon / K) it under-covers, reported but not checked.
         if study["rounds"] * r["overlap"] >= 20:
             checks.append(Check(f"DR bootstrap interval covers V (epsilon={r['epsilon']:g})",
                                 ">= 80% of logs", round(r["dr_coverage"], 3),
-                                r["dr_coverage"] >= 0.8))
+                                r["dr_coverage"] >= 0.8, runs=reps))
     first, last = rows[0], rows[-1]
     checks.append(Check("IPS error grows as the overlap shrinks",
                         "RMSE(IPS) at the smallest epsilon > 3x at epsilon = 1",
                         f"{last['ips_rmse']:.3f} vs {first['ips_rmse']:.3f}",
-                        last["ips_rmse"] > 3 * first["ips_rmse"]))
+                        last["ips_rmse"] > 3 * first["ips_rmse"], runs=reps))
     checks.append(Check("DM's bias grows as the overlap shrinks",
                         "|bias(DM)| at the smallest epsilon > at epsilon = 1",
                         f"{abs(last['dm_bias']):.4f} vs {abs(first['dm_bias']):.4f}",
-                        abs(last["dm_bias"]) > abs(first["dm_bias"])))
+                        abs(last["dm_bias"]) > abs(first["dm_bias"]), runs=reps))
     _plot(study, out / "plots" / "ope_error_vs_overlap.png")
     columns = [("epsilon", "epsilon")] + [(f"{k}_rmse", f"RMSE {k.upper()}") for k in ESTIMATORS]
     columns += [(f"{k}_bias", f"bias {k.upper()}") for k in ("ips", "dm", "dr")]

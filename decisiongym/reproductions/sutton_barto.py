@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
+from decisiongym.harness.metrics import bootstrap_mean_ci
 from decisiongym.harness.report import (
     CellData,
     Check,
@@ -131,12 +132,13 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
         f"Example 6.2: after {episodes} episodes every TD(0) alpha has lower RMS error than "
         "every MC alpha", "TD consistently better than MC",
         f"TD worst {max(td.values()):.3f}, MC best {min(mc.values()):.3f}",
-        max(td.values()) < min(mc.values())))
+        max(td.values()) < min(mc.values()), runs=min(d.cell.seeds for d in walk)))
     checks.append(Check(
         f"Example 6.2: TD(0) RMS errors after {episodes} episodes in the book's range",
         "about 0.05-0.1 (read off Figure 6.2; our best alpha may go lower)",
         f"{min(td.values()):.3f} to {max(td.values()):.3f}",
-        0.02 <= min(td.values()) and max(td.values()) <= 0.11))
+        0.02 <= min(td.values()) and max(td.values()) <= 0.11,
+        runs=min(d.cell.seeds for d in walk)))
     rows.append({"experiment": "6.2 random walk", "measure": f"RMS error, episode {episodes}",
                  "book": "TD 0.05-0.1 < MC 0.1-0.15",
                  "ours": ", ".join(f"{k.replace(' alpha=', ' ')} {v:.3f}"
@@ -151,6 +153,11 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     online = {name: float(r[skip:n_ep].mean()) for name, r in returns.items()}
     final_greedy = {name: float(np.nanmean(_last_finite(d.arrays["greedy_optimal"])))
                     for name, d in cliff.items()}
+    cliff_runs = min(d.cell.seeds for d in cliff.values())
+    # Per-run online return, SARSA minus Q-learning (same seeds), and its bootstrap interval.
+    online_low, online_high = bootstrap_mean_ci(
+        returns["sarsa"][skip:n_ep].mean(axis=0)[:cliff_runs]
+        - returns["q-learning"][skip:n_ep].mean(axis=0)[:cliff_runs])
     _plot({name: _smooth(r[:n_ep].mean(axis=1)) for name, r in returns.items()},
           out / "plots" / "sutton_barto_example_6_6_cliff_walking.png", xlabel="episodes",
           ylabel="sum of rewards during episode (mean over runs, 10-episode average)",
@@ -159,15 +166,16 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
         f"Example 6.6: SARSA's online return beats Q-learning's (episodes {skip + 1}-{n_ep})",
         "SARSA about -25, Q-learning about -50",
         f"SARSA {online['sarsa']:.1f}, Q-learning {online['q-learning']:.1f}",
-        online["sarsa"] > online["q-learning"]))
+        online["sarsa"] > online["q-learning"], runs=cliff_runs,
+        interval=[float(online_low), float(online_high)]))
     checks.append(Check(
         "Example 6.6: Q-learning's greedy policy is the optimal path (return -13)",
         "optimal in (nearly) every run", f"{final_greedy['q-learning']:.0%} of runs",
-        final_greedy["q-learning"] >= 0.8))
+        final_greedy["q-learning"] >= 0.8, runs=cliff["q-learning"].cell.seeds))
     checks.append(Check(
         "Example 6.6: SARSA's greedy policy is the safer, longer path (not the optimal one)",
         "safe path in most runs", f"optimal in {final_greedy['sarsa']:.0%} of runs",
-        final_greedy["sarsa"] <= 0.5))
+        final_greedy["sarsa"] <= 0.5, runs=cliff["sarsa"].cell.seeds))
     rows.append({"experiment": "6.6 cliff walking",
                  "measure": f"online return per episode, episodes {skip + 1}-{n_ep}",
                  "book": "SARSA ~ -25, Q-learning ~ -50",
@@ -200,11 +208,12 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     checks.append(Check(
         "Example 8.1: more planning reaches near-optimal episodes sooner (n = 50, 5, 0)",
         "about 3, 5 and 25 episodes", "; ".join(f"n={n}: {_episode_text(reach[n], n_dyna)}"
-                                                for n in PLANNING), ordered))
+                                                for n in PLANNING), ordered,
+        runs=min(d.cell.seeds for d in dyna.values())))
     checks.append(Check(
         "Example 8.1: with 50 planning steps the path is found within about three episodes",
         f"<= {DYNA_NEAR_OPTIMAL:g} steps by episode 3-4", _episode_text(reach[50], n_dyna),
-        reach[50] <= 4))
+        reach[50] <= 4, runs=dyna[50].cell.seeds))
     second = {n: float(m[1]) for n, m in mean_steps.items()}
     for n in PLANNING:
         rows.append({"experiment": "8.1 Dyna maze", "measure": f"n = {n}: episode reaching "
