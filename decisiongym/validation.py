@@ -32,6 +32,7 @@ __all__ = [
     "check_num_envs",
     "check_optional_int",
     "check_render_mode",
+    "check_tabular_spaces",
     "interval",
     "is_integer",
     "is_number",
@@ -218,3 +219,16 @@ def check_discrete_actions(name: str, actions: Any, num_envs: int,
         raise ValueError(f"{name}: actions[{bad}] = {int(a[bad])} is out of range; "
                          f"expected integers in [0, {n})")
     return a.astype(np.int64, copy=False)
+
+
+def check_tabular_spaces(owner: str, observation_space: Any, action_space: Any,
+                         what: str = "a tabular env") -> None:
+    """ValueError naming ``owner`` unless both spaces are ``Discrete`` (states and actions
+    are table indices)."""
+    from gymnasium import spaces
+
+    if not isinstance(observation_space, spaces.Discrete) \
+            or not isinstance(action_space, spaces.Discrete):
+        raise ValueError(f"{owner}: needs {what} (Discrete observation and action spaces), got "
+                         f"observation space {observation_space!r} and action space "
+                         f"{action_space!r}")

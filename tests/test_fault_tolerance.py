@@ -30,6 +30,7 @@ from decisiongym.harness.experiment import (
     Resources,
     experiment_from_dict,
 )
+from decisiongym.harness.ray_watchdog import proc_stat
 from decisiongym.harness.runners import make_runner, run_experiment
 from decisiongym.harness.store import ResultsStore
 from tests import cellfns
@@ -379,14 +380,6 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="finds processes through /proc")
 
 
-def proc_stat(pid: int) -> tuple[int, str, int] | None:
-    """(parent pid, state, start time) of a process from /proc, or None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()
-    return int(fields[1]), fields[0], int(fields[19])
 
 
 def children(pid: int) -> dict[int, int]:

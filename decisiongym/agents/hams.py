@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 
 from decisiongym.agents.base import OwnLoopAgent, TrainingTask, episode_records, register
 from decisiongym.arrays import FloatArray
-from decisiongym.validation import check_choice
+from decisiongym.validation import check_choice, check_tabular_spaces
 
 __all__ = ["HAM", "HAMQ", "HAMS", "HAMQRun", "Machine", "MachineState", "joint_choice_points",
            "navigation_ham", "run_hamq", "train_hamq"]
@@ -369,11 +369,7 @@ class HAMQ(OwnLoopAgent):
                  ham: str = "navigation", alpha: float = 0.5, epsilon: float = 0.1,
                  gamma: float | None = None, max_episode_steps: int = 200) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space)
-        if not isinstance(observation_space, spaces.Discrete) \
-                or not isinstance(action_space, spaces.Discrete):
-            raise ValueError(f"{self.name}: needs a tabular maze (Discrete observation and "
-                             f"action spaces), got observation space {observation_space!r} "
-                             f"and action space {action_space!r}")
+        check_tabular_spaces(self.name, observation_space, action_space, "a tabular maze")
         if not isinstance(ham, str) or ham not in HAMS:
             raise self._param_error("ham", ham, f"one of {tuple(HAMS)}")
         self.ham = ham

@@ -33,7 +33,7 @@ from gymnasium import spaces
 
 from decisiongym.agents.base import OwnLoopAgent, TrainingTask, register
 from decisiongym.arrays import BoolArray, FloatArray, IntArray
-from decisiongym.validation import check_choice
+from decisiongym.validation import check_choice, check_tabular_spaces
 
 __all__ = [
     "METHODS",
@@ -451,11 +451,7 @@ class _OptionLearner(OwnLoopAgent):
                  options: str = "primitive", alpha: float = 0.125, epsilon: float = 0.1,
                  max_episode_steps: int = 1000) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space)
-        if not isinstance(observation_space, spaces.Discrete) \
-                or not isinstance(action_space, spaces.Discrete):
-            raise ValueError(f"{self.name}: needs a tabular env (Discrete observation and "
-                             f"action spaces), got observation space {observation_space!r} "
-                             f"and action space {action_space!r}")
+        check_tabular_spaces(self.name, observation_space, action_space, "a tabular env")
         if not isinstance(options, str) or options not in OPTION_SETS:
             raise self._param_error("options", options, f"one of {OPTION_SETS}")
         self.options = options

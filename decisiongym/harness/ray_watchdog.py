@@ -29,7 +29,7 @@ from pathlib import Path
 POLL_S = 0.5
 
 
-def _stat(pid: int) -> tuple[int, str, int] | None:
+def proc_stat(pid: int) -> tuple[int, str, int] | None:
     """(parent pid, state, start time) from ``/proc``, or None if the process is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
@@ -42,7 +42,7 @@ def _stat(pid: int) -> tuple[int, str, int] | None:
 def _all() -> dict[int, tuple[int, str, int]]:
     found = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) is not None:
             found[int(entry.name)] = stat
     return found
 
@@ -86,7 +86,7 @@ def main(argv: list[str]) -> int:
     driver = os.getppid()
     roots = {}
     for arg in argv:
-        stat = _stat(int(arg))
+        stat = proc_stat(int(arg))
         if stat is not None:
             roots[int(arg)] = stat[2]
     known = _tree(roots)
