@@ -230,6 +230,22 @@ def _stop_pool(pool: ProcessPoolExecutor,
     return list(processes.values())
 
 
+def _exit_code(process: BaseProcess, patience: float = 2.0) -> int | None:
+    """A stopped worker's exit code, waiting for it where another thread reaped the process.
+
+    ``concurrent.futures``' manager thread joins the workers of a broken pool while
+    :func:`_stop_pool` joins them too: when it wins the race, its ``waitpid`` reaps the
+    process and our own ``waitpid`` fails (``ECHILD``), so ``exitcode`` reads ``None`` until
+    that thread stores the code a moment later. Reading ``None`` there once made a killed
+    worker look alive, and a cell beside it was charged an attempt."""
+    deadline = time.monotonic() + patience
+    code = process.exitcode
+    while code is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+        code = process.exitcode
+    return code
+
+
 def _blame(lost: Sequence[Cell], running: Any, position: dict[str, int],
            processes: Sequence[BaseProcess]) -> tuple[list[Cell], list[Cell]]:
     """Split the cells lost when a pool broke into those charged with an attempt and those
@@ -244,7 +260,8 @@ def _blame(lost: Sequence[Cell], running: Any, position: dict[str, int],
     that had started is charged, so a cell that ends its worker every time still runs out
     of retries.
     """
-    died = {p.pid for p in processes if p.exitcode is not None and p.exitcode != -signal.SIGTERM}
+    codes = {p.pid: _exit_code(p) for p in processes}
+    died = {pid for pid, code in codes.items() if code is not None and code != -signal.SIGTERM}
     charged: list[Cell] = []
     spared: list[Cell] = []
     for cell in lost:
