@@ -851,3 +851,21 @@ def test_profile_and_improvement_intervals_agree_with_rliable(
     width = p_high - p_low
     assert p_low == pytest.approx(float(np.ravel(intervals["xy"])[0]), abs=0.1 * width)
     assert p_high == pytest.approx(float(np.ravel(intervals["xy"])[1]), abs=0.1 * width)
+
+
+def test_difference_interval_paired_and_independent() -> None:
+    from decisiongym.harness.metrics import difference_interval
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=40)
+    # Paired: a common offset of 1 with tiny noise sits inside a tight interval around 1.
+    low, high = difference_interval(base + 1 + 0.01 * rng.normal(size=40), base)
+    assert 0.99 < low < 1 < high < 1.01
+    # Independent samples of different sizes: the interval covers the true gap of -2.
+    low, high = difference_interval(rng.normal(-2, 1, 200), rng.normal(0, 1, 50),
+                                    paired=False)
+    assert low < -2 < high and high < 0
+    with pytest.raises(ValueError, match="equal lengths"):
+        difference_interval([1, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match="non-finite"):
+        difference_interval([1, np.nan], [1, 2])

@@ -114,6 +114,38 @@ def bootstrap_mean_ci(values: ArrayLike, *, level: float = 0.95, n_boot: int = 2
     return np.asarray(low.reshape(shape)), np.asarray(high.reshape(shape))
 
 
+def difference_interval(a: ArrayLike, b: ArrayLike, *, paired: bool = True,
+                        level: float = 0.95, n_boot: int = 2000,
+                        random_state: RandomState = 0) -> list[float]:
+    """Percentile bootstrap interval of ``mean(a) - mean(b)``, as ``[low, high]`` floats (the
+    form of :class:`decisiongym.harness.report.Check`'s ``interval``).
+
+    ``paired=True`` (runs i of ``a`` and ``b`` share a seed, as on common random numbers):
+    the interval of the mean of ``a - b``; both must have the same length. ``paired=False``:
+    ``a`` and ``b`` are resampled independently (lengths may differ). A check that claims
+    ``a`` below ``b`` passes when ``high < 0``. Non-finite runs are refused."""
+    x = np.asarray(a, dtype=np.float64).ravel()
+    y = np.asarray(b, dtype=np.float64).ravel()
+    _check_level("difference_interval", level)
+    if x.size == 0 or y.size == 0:
+        raise ValueError("difference_interval: both samples need at least one run")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("difference_interval: the samples hold non-finite values")
+    if paired:
+        if x.size != y.size:
+            raise ValueError(f"difference_interval: paired samples need equal lengths, got "
+                             f"{x.size} and {y.size}")
+        low, high = bootstrap_mean_ci(x - y, level=level, n_boot=n_boot,
+                                      random_state=random_state)
+        return [float(low), float(high)]
+    rng = _generator(random_state)
+    boot = (x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+            - y[rng.integers(0, y.size, size=(n_boot, y.size))].mean(axis=1))
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(boot, [alpha, 1.0 - alpha])
+    return [float(low), float(high)]
+
+
 def regret_over_log_t(grid: ArrayLike, curves: ArrayLike) -> FloatArray:
     """Regret normalised by log t: curves (G, n) / log(grid) (G,); NaN where t = 1."""
     t = np.asarray(grid, dtype=np.float64)
