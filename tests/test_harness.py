@@ -740,3 +740,25 @@ def test_the_readme_experiment_example_is_valid() -> None:
     experiment = experiment_from_dict(tomllib.loads(example), source="README.md")
     experiment.validate()
     assert len(experiment.agents) == 3
+
+
+def test_aggregate_ranks_only_agents_measured_on_every_environment(tmp_path: Path) -> None:
+    from decisiongym.harness import report
+
+    exp = Experiment(name="agg", envs=ENVS, agents=AGENTS[:2], horizon=50, seeds=4, seed=1)
+    run_experiment(exp, tmp_path, progress=False)
+    results = report.load_results(exp, tmp_path)
+    assert {r["agent_label"] for r in report.aggregate_rows(results)} == {"ucb1",
+                                                                            "thompson-beta"}
+    assert report.aggregate_left_out(results) == []
+    # Thompson measured on the first environment only: it is left out of the ranking, and
+    # the left-out list says which environment it lacks.
+    second = ENVS[1]
+    partial = [d for d in results
+               if not (d.cell.agent.display == "thompson-beta" and d.cell.env == second)]
+    rows = report.aggregate_rows(partial)
+    assert [r["agent_label"] for r in rows] == ["ucb1"] and rows[0]["tasks"] == 2
+    (left,) = report.aggregate_left_out(partial)
+    assert left["agent_label"] == "thompson-beta" and left["tasks"] == 1 and left["of"] == 2
+    assert left["missing"] == [next(d.cell.env.name for d in results if d.cell.env == second)]
+    assert "measured on 1 of 2 environments" in left["reason"]

@@ -164,18 +164,31 @@ def summary_row(data: CellData, *, random_state: int = 0) -> dict[str, Any]:
     return row
 
 
-def aggregate_rows(results: Sequence[CellData], *, random_state: int = 0) -> list[dict[str, Any]]:
-    """Per agent setting, across environments: IQM and mean of the final value of the
-    headline metric with stratified bootstrap 95% intervals (rliable's definitions; runs x
-    tasks, tasks = environments). ``tasks`` says on how many environments each agent was
-    measured; an agent measured on fewer environments than another is ranked on those
-    alone."""
+def _aggregate_groups(results: Sequence[CellData]
+                      ) -> tuple[dict[tuple[str, str], list[CellData]], dict[str, set[str]]]:
+    """Cells by (agent setting, metric), and the environments measured per metric."""
     by_agent: dict[tuple[str, str], list[CellData]] = {}
+    envs: dict[str, set[str]] = {}
     for d in results:
         if d.metric:
             by_agent.setdefault((d.cell.agent.display, d.metric), []).append(d)
+            envs.setdefault(d.metric, set()).add(d.cell.env.name)
+    return by_agent, envs
+
+
+def aggregate_rows(results: Sequence[CellData], *, random_state: int = 0) -> list[dict[str, Any]]:
+    """Per agent setting, across environments: IQM and mean of the final value of the
+    headline metric with stratified bootstrap 95% intervals (rliable's definitions; runs x
+    tasks, tasks = environments).
+
+    Only agents measured on every environment of that metric are aggregated, so that every
+    row ranks the same tasks; :func:`aggregate_left_out` names the others and what they
+    miss."""
+    by_agent, envs = _aggregate_groups(results)
     rows = []
     for (label, metric), cells in by_agent.items():
+        if {d.cell.env.name for d in cells} != envs[metric]:
+            continue
         runs = min(d.final().size for d in cells)
         scores = np.stack([d.final()[:runs] for d in cells], axis=1)
         if not np.all(np.isfinite(scores)):
@@ -189,6 +202,25 @@ def aggregate_rows(results: Sequence[CellData], *, random_state: int = 0) -> lis
                      "iqm_ci_high": iqm_hi, f"mean_final_{metric}": mean,
                      "mean_ci_low": mean_lo, "mean_ci_high": mean_hi})
     return rows
+
+
+def aggregate_left_out(results: Sequence[CellData]) -> list[dict[str, Any]]:
+    """The agent settings :func:`aggregate_rows` leaves out: measured on only some of the
+    environments of their metric (``missing`` names the others), or with non-finite final
+    scores."""
+    by_agent, envs = _aggregate_groups(results)
+    left = []
+    for (label, metric), cells in by_agent.items():
+        measured = {d.cell.env.name for d in cells}
+        missing = sorted(envs[metric] - measured)
+        finite = all(np.all(np.isfinite(d.final())) for d in cells)
+        if missing or not finite:
+            left.append({"agent_label": label, "metric": metric, "tasks": len(measured),
+                         "of": len(envs[metric]), "missing": missing,
+                         "reason": (f"measured on {len(measured)} of {len(envs[metric])} "
+                                    f"environments (not on {', '.join(missing)})" if missing
+                                    else "non-finite final scores")})
+    return left
 
 
 def one_scale(results: Sequence[CellData]) -> bool:
