@@ -12,7 +12,8 @@ before timing, the same for every contestant):
 - FrozenLake in SyncVectorEnv: ``gym.make_vec("FrozenLake-v1", num_envs=n,
   vectorization_mode="sync", is_slippery=False)``, Gymnasium's own 4x4 gridworld as a yardstick.
 
-The maze is the seed's example (``layout="seed"``, 29 free cells, deterministic). Reported:
+The maze is the example of Dobriban, *Notes for Stat 991: Topics in Deep Learning* (2019),
+section 5.3.5 (``layout="seed"``, 29 free cells, deterministic). Reported:
 environment steps per second (replicates x steps / seconds, best of ``--repeats``) and the
 ratio of the native env's rate over each SyncVectorEnv (the issue's target: at least 50x).
 """

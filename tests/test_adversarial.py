@@ -1,5 +1,6 @@
-"""Adversarial bandits (seed 5.2.3): environments, Exp3 / FTRL / mirror descent, the regret against
-the best fixed arm, the Exp3 bound, and the reproduction at its quick size."""
+"""Adversarial bandits (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019, section
+5.2.3): environments, Exp3 / FTRL / mirror descent, the regret against the best fixed arm, the Exp3
+bound, and the reproduction at its quick size."""
 
 from __future__ import annotations
 
@@ -345,7 +346,8 @@ def test_ftrl_with_negative_entropy_chooses_exactly_exp3s_actions(estimator: str
 
 
 def test_mirror_descent_with_negative_entropy_is_exponential_weights() -> None:
-    """Exp3 is OMD with the negentropy (seed 5.2.3, item 11): same distributions up to rounding."""
+    """Exp3 is OMD with the negentropy (Dobriban (2019), section 5.2.3, item 11): same distributions
+    up to rounding."""
     k, n, horizon = 3, 10, 300
     env = make_vec(OBLIVIOUS, n, adversary="friend", k=k, horizon=horizon)
     exp3 = make_agent("exp3", k, horizon=horizon)

@@ -194,7 +194,7 @@ def test_ucb1_index_matches_the_formula() -> None:
         n = np.array([3, 2, 1])
         expected = mu + np.sqrt(alpha * math.log(t) / n)
         np.testing.assert_allclose(agent.ucb_index()[0], expected)  # type: ignore[attr-defined]
-    # alpha = 6 is the seed's index sqrt(2 log(t^3) / T_k).
+    # alpha = 6 is the UCB index of Dobriban (2019), section 5.2.1: sqrt(2 log(t^3) / T_k).
     np.testing.assert_allclose(expected, mu + np.sqrt(2 * math.log(t**3) / n))
 
 
@@ -232,7 +232,7 @@ def test_etc_explores_round_robin_then_commits() -> None:
     assert seen[6:] == [1] * 6
 
 
-def test_etc_uses_the_seeds_optimal_m() -> None:
+def test_etc_uses_the_notes_optimal_m() -> None:
     agent = make_agent("etc", 2, gap=0.2, horizon=10_000)
     assert agent.m == theory.etc_optimal_m(0.2, 10_000)  # type: ignore[attr-defined]
 

@@ -1,6 +1,7 @@
-"""Goal-conditioned RL (seed 5.3.12, closing item): ``GoalMaze-v0`` (goal in the observation,
-Kaelbling 1993; one Q(s, a, g) for all goals, Schaul et al. 2015) and hindsight experience
-replay for ``dqn`` (``her_k``, Andrychowicz et al. 2017). CPU, one torch thread."""
+"""Goal-conditioned RL (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019, section
+5.3.12, item 7): ``GoalMaze-v0`` (goal in the observation, Kaelbling 1993; one Q(s, a, g) for all
+goals, Schaul et al. 2015) and hindsight experience replay for ``dqn`` (``her_k``, Andrychowicz et
+al. 2017). CPU, one torch thread."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Regret behaves as the theory in the seed says (section 5.2.1-5.2.2).
+"""Regret behaves as the theory of Dobriban, *Notes for Stat 991: Topics in Deep Learning* (2019),
+sections 5.2.1-5.2.2, says.
 
 These runs are the suite's learning tests: fixed seeds, many replicates, thresholds with margin.
 """

@@ -207,7 +207,7 @@ def test_control_reaches_the_optimal_greedy_policy(name: str, params: dict[str, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["q-learning", "sarsa", "expected-sarsa", "double-q-learning"])
-def test_control_on_the_seed_maze(name: str) -> None:
+def test_control_on_the_notes_maze(name: str) -> None:
     env, agent = run(MAZE, name, 30000, env_kwargs={"layout": "seed"}, alpha=0.5)
     lengths = [greedy_path_length(env, p) for p in agent.greedy_policy()]
     assert sum(length == 17 for length in lengths) >= 7, lengths

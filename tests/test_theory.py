@@ -42,7 +42,7 @@ def test_lai_robbins_rejects_bad_input() -> None:
         theory.lai_robbins_constant([0.5, 0.4], family="poisson")  # type: ignore[arg-type]
 
 
-def test_etc_optimal_m_is_the_seed_formula() -> None:
+def test_etc_optimal_m_is_the_notes_formula() -> None:
     gap, horizon = 0.2, 10_000
     expected = math.ceil(4 / gap**2 * math.log(horizon * gap**2 / 4))
     assert theory.etc_optimal_m(gap, horizon) == expected

@@ -1,7 +1,8 @@
-"""Agents for adversarial bandits (seed section 5.2.3, lines 2974-3085).
+"""Agents for adversarial bandits (Dobriban (2019), section 5.2.3).
 
 Every agent here plays a distribution P_t on the simplex and learns from an unbiased estimate
-R_hat_t of the whole reward vector, built from the one reward it sees (seed 5.2.3, item 6):
+R_hat_t of the whole reward vector, built from the one reward it sees (Dobriban, *Notes for
+Stat 991: Topics in Deep Learning*, 2019, section 5.2.3, item 6):
 
 - importance-weighted: R_hat_t(k) = 1{A_t = k} R_t(k) / P_t(k);
 - loss-based: R_hat_t(k) = 1 - 1{A_t = k} (1 - R_t(k)) / P_t(k), with values in (-inf, 1].
@@ -9,15 +10,15 @@ R_hat_t of the whole reward vector, built from the one reward it sees (seed 5.2.
 Both satisfy E[R_hat_t(k) | past] = R_t(k) (:func:`estimate_rewards`). The agents:
 
 - ``exp3``: exponential weights, P_t(k) proportional to exp(eta S_hat_{t-1}(k)) with
-  S_hat the sum of the estimates (Auer, Cesa-Bianchi, Freund & Schapire 2002; seed items 5-7;
-  Lattimore & Szepesvari 2020, ch. 11).
-- ``ftrl``: follow the regularised leader, P_t = argmax_p eta p' S_hat_{t-1} + F(p) (seed item
-  10; Lattimore & Szepesvari 2020, ch. 28) with F the entropy (then P_t is exactly Exp3's) or the
-  1/2-Tsallis entropy (Tsallis-INF, Zimmert & Seldin 2019).
-- ``online-mirror-descent``: P_{t+1} = the Bregman projection on the simplex of the step
-  grad F*(grad F(P_t) + eta R_hat_t) (seed item 11; Lattimore & Szepesvari 2020, ch. 28), with the
-  negative entropy (exponential weights once more) or the 1/2-Tsallis potential (the INF of
-  Audibert & Bubeck 2009).
+  S_hat the sum of the estimates (Auer, Cesa-Bianchi, Freund & Schapire 2002; Dobriban (2019),
+  section 5.2.3, items 5-7; Lattimore & Szepesvari 2020, ch. 11).
+- ``ftrl``: follow the regularised leader, P_t = argmax_p eta p' S_hat_{t-1} + F(p)
+  (Dobriban (2019), section 5.2.3, item 10; Lattimore & Szepesvari 2020, ch. 28) with F the entropy
+  (then P_t is exactly Exp3's) or the 1/2-Tsallis entropy (Tsallis-INF, Zimmert & Seldin 2019).
+- ``online-mirror-descent``: P_{t+1} = the Bregman projection on the simplex of the step grad
+  F*(grad F(P_t) + eta R_hat_t) (Dobriban (2019), section 5.2.3, item 11; Lattimore & Szepesvari
+  2020, ch. 28), with the negative entropy (exponential weights once more) or the 1/2-Tsallis
+  potential (the INF of Audibert & Bubeck 2009).
 
 State is (num_envs, K) arrays; a replicate's state is cleared when its episode ends. All agents
 sample A_t ~ P_t the same way (:func:`sample_from_simplex`: one uniform per replicate, inverse
@@ -41,8 +42,8 @@ ESTIMATORS = ("loss", "importance")
 
 def estimate_rewards(actions: IntArray, rewards: FloatArray, probs: FloatArray,
                      estimator: Estimator = "loss") -> FloatArray:
-    """The estimate R_hat_t (n, K) of every arm's reward from A_t, R_t(A_t) and P_t (seed 5.2.3,
-    item 6).
+    """The estimate R_hat_t (n, K) of every arm's reward from A_t, R_t(A_t) and P_t
+    (Dobriban (2019), section 5.2.3, item 6).
 
     ``"importance"``: 1{A_t = k} R_t(k) / P_t(k), zero for the arms not taken.
     ``"loss"``: 1 - 1{A_t = k} (1 - R_t(k)) / P_t(k), in (-inf, 1] for rewards in [0, 1]: the
@@ -169,16 +170,16 @@ def _rate_parameters(agent: BaseAgent, learning_rate: float | None, horizon: int
 
 @register("exp3", "Exp3: exponential weights on loss-based or importance-weighted estimates")
 class Exp3(SimplexAgent):
-    """Exp3 (Auer, Cesa-Bianchi, Freund & Schapire 2002; seed 5.2.3, items 5-7).
+    """Exp3 (Auer, Cesa-Bianchi, Freund & Schapire 2002; Dobriban (2019), section 5.2.3, items 5-7).
 
     Round t: P_t(k) proportional to exp(eta S_hat_{t-1}(k)) (softmax), A_t ~ P_t, then
     S_hat_t = S_hat_{t-1} + R_hat_t with the chosen estimator.
 
-    The seed writes the rule as P(A_t = k) ~ exp(mu_hat_k(t) / tau), a temperature tau over
+    The notes write the rule as P(A_t = k) ~ exp(mu_hat_k(t) / tau), a temperature tau over
     an estimate mu_hat built from the R_hat_t. Its theorem, "with the loss-based weights,
     r_T <= sqrt(2 T K log K)", is Lattimore & Szepesvari (2020), Theorem 11.2, whose algorithm is
     the one above, tau = 1 / eta applied to the *sum* of the estimates, with
-    eta = sqrt(2 log K / (T K)) (``decisiongym.theory.exp3_learning_rate``). The seed's
+    eta = sqrt(2 log K / (T K)) (``decisiongym.theory.exp3_learning_rate``). The notes'
     tau = sqrt(K / (T log K)) applied to a running average (1 / (t tau) on the sum) equals a rate
     that starts at sqrt(T log K / K) and is not the theorem's; we implement the theorem's
     algorithm and rate: the default when ``horizon`` is given. Without a horizon the anytime rate
@@ -216,16 +217,17 @@ class Exp3(SimplexAgent):
 
 @register("ftrl", "follow the regularised leader on the simplex: entropy (= Exp3) or Tsallis-INF")
 class FTRL(SimplexAgent):
-    """Follow the regularised leader (seed 5.2.3, item 10; Lattimore & Szepesvari 2020, ch. 28).
+    """Follow the regularised leader (Dobriban (2019), section 5.2.3, item 10; Lattimore &
+    Szepesvari 2020, ch. 28).
 
     P_t = argmax_{p in simplex} eta_t p' S_hat_{t-1} + F(p), with S_hat the sum of the reward
     estimates and the regulariser F:
 
-    - ``"negentropy"``: F(p) = -sum_k p_k log p_k (the seed's choice; minus the negative
+    - ``"negentropy"``: F(p) = -sum_k p_k log p_k (the notes' choice; minus the negative
       entropy, a concave bonus). The maximiser is softmax(eta S_hat), so FTRL here *is* Exp3:
       same default rate (eta = sqrt(2 log K / (T K)) with ``horizon``; the anytime rate without),
-      same estimator, same sampling, hence the same arms from the same seed; the seed's theorem
-      r_T <= sqrt(2 T K log K) applies.
+      same estimator, same sampling, hence the same arms from the same seed; the theorem of
+      Dobriban (2019), section 5.2.3, item 7, r_T <= sqrt(2 T K log K) applies.
     - ``"tsallis"``: Tsallis-INF (Zimmert & Seldin 2019, Algorithm 1 with alpha = 1/2),
       F(p) = 4 sum_k sqrt(p_k), eta_t = 2 / sqrt(t) (their rate; ``learning_rate`` fixes it
       instead). The maximiser is p_k = 4 / (eta_t (x - S_hat_k))^2 with x > max_k S_hat_k the
@@ -276,15 +278,15 @@ class FTRL(SimplexAgent):
 @register("online-mirror-descent",
           "online mirror descent on the simplex: negentropy (exp. weights) or Tsallis (INF)")
 class OnlineMirrorDescent(SimplexAgent):
-    """Online mirror descent on the simplex (seed 5.2.3, item 11; Lattimore & Szepesvari 2020,
-    ch. 28; Audibert & Bubeck 2009 for the Tsallis potential).
+    """Online mirror descent on the simplex (Dobriban (2019), section 5.2.3, item 11; Lattimore
+    & Szepesvari 2020, ch. 28; Audibert & Bubeck 2009 for the Tsallis potential).
 
     P_1 uniform; after round t, the mirror step grad F(Q) = grad F(P_t) + eta R_hat_t, then the
     Bregman projection of Q on the simplex:
 
-    - ``"negentropy"``, F(p) = sum_k p_k log p_k: P_{t+1}(k) proportional to
-      P_t(k) exp(eta R_hat_t(k)), exponential weights (the seed: "Exponential weights algorithm
-      is a special case of mirror descent"); with a fixed eta its P_t equals Exp3's up to
+    - ``"negentropy"``, F(p) = sum_k p_k log p_k: P_{t+1}(k) proportional to P_t(k) exp(eta
+      R_hat_t(k)), exponential weights (Dobriban (2019), section 5.2.3: "Exponential weights
+      algorithm is a special case of mirror descent"); with a fixed eta its P_t equals Exp3's up to
       rounding. Default eta as Exp3's.
     - ``"tsallis"``, F(p) = -2 sum_k sqrt(p_k): 1 / sqrt(P_{t+1}(k)) =
       1 / sqrt(P_t(k)) - eta_t R_hat_t(k) + lambda, lambda normalising (Newton's method,

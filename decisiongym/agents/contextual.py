@@ -1,17 +1,24 @@
-"""Contextual bandit agents (seed section 5.2.4, lines 3086-3337).
+"""Contextual bandit agents (Dobriban (2019), section 5.2.4).
 
 The observation is the context X_t; each agent estimates eta_a(x) = E[R^a | X = x] or a
 policy directly. Per-replicate state has a leading replicate axis; the incremental least-squares
 updates are Sherman-Morrison rank-one updates of the inverse Gram matrix of the arm taken,
 batched over replicates (never a fresh inverse per step).
 
-- ``greedy``: the seed's GREEDY(eta_hat) with ridge estimates (5.2.4 item 5), the baseline.
-- ``linucb``: Li, Chu, Langford & Schapire (2010), seed Algorithm 4.
-- ``linear-thompson``: Agrawal & Goyal (2013), seed Algorithm 5 (one Gaussian posterior per arm).
-- ``goldenshluger-zeevi``: Goldenshluger & Zeevi (2013), seed Algorithm 1 (forced sampling).
-- ``epsilon-greedy-knn``: Yang & Zhu (2002), seed Algorithm 2 (nearest-neighbour regression).
+The algorithm numbers below are those of Dobriban, *Notes for Stat 991: Topics in Deep
+Learning* (2019), section 5.2.4.
+
+- ``greedy``: the notes' GREEDY(eta_hat) with ridge estimates (section 5.2.4, item 5), the
+  baseline.
+- ``linucb``: Li, Chu, Langford & Schapire (2010), Dobriban (2019), Algorithm 4.
+- ``linear-thompson``: Agrawal & Goyal (2013), Dobriban (2019), Algorithm 5 (one Gaussian
+  posterior per arm).
+- ``goldenshluger-zeevi``: Goldenshluger & Zeevi (2013), Dobriban (2019), Algorithm 1 (forced
+  sampling).
+- ``epsilon-greedy-knn``: Yang & Zhu (2002), Dobriban (2019), Algorithm 2 (nearest-neighbour
+  regression).
 - ``exp4``: Auer, Cesa-Bianchi, Freund & Schapire (2002), the fully adversarial protocol with a
-  finite policy class given as experts (seed 5.2.4 item 14).
+  finite policy class given as experts (Dobriban (2019), section 5.2.4, item 14).
 - ``neural-epsilon-greedy`` and ``neural-linear``: Riquelme, Tucker & Snoek (2018); see
   :mod:`decisiongym.agents.neural`.
 
@@ -175,8 +182,8 @@ class _RidgeAgent(ContextualAgent):
 @register("greedy", "contextual greedy: argmax of per-arm ridge estimates, no exploration "
           "(regularization)")
 class Greedy(_RidgeAgent):
-    """GREEDY(eta_hat)(x) = argmax_a eta_hat_a(x) (seed 5.2.4, item 5) with ridge estimates
-    eta_hat_a(x) = beta_hat_a' x; ties (e.g. before any data) broken at random.
+    """GREEDY(eta_hat)(x) = argmax_a eta_hat_a(x) (Dobriban (2019), section 5.2.4, item 5) with
+    ridge estimates eta_hat_a(x) = beta_hat_a' x; ties (e.g. before any data) broken at random.
 
     The baseline that shows why exploration matters: an arm whose early estimate is low at every
     context may never be taken again.
@@ -193,13 +200,14 @@ class Greedy(_RidgeAgent):
           "(alpha, regularization)")
 class LinUCB(_RidgeAgent):
     """LinUCB with disjoint linear models, Li, Chu, Langford & Schapire (2010), "A
-    contextual-bandit approach to personalized news article recommendation"; seed Algorithm 4.
+    contextual-bandit approach to personalized news article recommendation"; Dobriban (2019),
+    section 5.2.4, Algorithm 4.
 
     A^a = I, b^a = 0; each step beta_hat^a = (A^a)^{-1} b^a, U^a = beta_hat^a' x +
     alpha sqrt(x' (A^a)^{-1} x), A_t = argmax_a U^a; then A^a += x x', b^a += R x for the arm
     taken (here a Sherman-Morrison update of (A^a)^{-1}).
 
-    Parameters: ``alpha`` >= 0 the width of the confidence bound (the seed's
+    Parameters: ``alpha`` >= 0 the width of the confidence bound (the notes'
     1 + sqrt(ln(2/delta)/2)); default 1. ``regularization`` lambda > 0 (A^a starts at lambda I);
     default 1.
     """
@@ -222,7 +230,8 @@ class LinUCB(_RidgeAgent):
           "beta_a ~ N(beta_hat_a, sigma2 A_a^-1) (sigma2, regularization)")
 class LinearThompson(_RidgeAgent):
     """Thompson sampling for linear payoffs, Agrawal & Goyal (2013), "Thompson sampling for
-    contextual bandits with linear payoffs"; seed Algorithm 5 (one posterior per arm).
+    contextual bandits with linear payoffs"; Dobriban (2019), section 5.2.4, Algorithm 5 (one
+    posterior per arm).
 
     A^a = I, b^a = 0; each step sample beta~^a ~ N(beta_hat^a, sigma^2 (A^a)^{-1}) for every arm,
     A_t = argmax_a beta~^a' x; then A^a += x x', b^a += R x for the arm taken.
@@ -251,10 +260,10 @@ class LinearThompson(_RidgeAgent):
 def forced_sampling_arm(t: NDArray[Any], n_arms: int, n0: int, q: int) -> IntArray:
     """The arm forced at step t (1-based) by Goldenshluger & Zeevi's schedule, -1 if none.
 
-    Steps 1..K n0 take the arms in turn (the seed's initial exploration). After them, with
-    t' = t - K n0 and c = K q, arm a is forced at t' in {(2^m - 1) c + j : m = 0, 1, ...;
-    j = q a + 1, ..., q (a + 1)}, i.e. exactly when ceil(t' / c) is a power of two: O(log T)
-    forced rounds per arm.
+    Steps 1..K n0 take the arms in turn (the initial exploration of Dobriban (2019), section 5.2.4,
+    Algorithm 1). After them, with t' = t - K n0 and c = K q, arm a is forced at t' in
+    {(2^m - 1) c + j : m = 0, 1, ...; j = q a + 1, ..., q (a + 1)}, i.e. exactly when ceil(t' / c)
+    is a power of two: O(log T) forced rounds per arm.
     """
     t = np.asarray(t, dtype=np.int64)
     out = np.full(t.shape, -1, dtype=np.int64)
@@ -272,14 +281,15 @@ def forced_sampling_arm(t: NDArray[Any], n_arms: int, n0: int, q: int) -> IntArr
           "least squares, localisation h (h, q, n0, regularization)")
 class GoldenshlugerZeevi(ContextualAgent):
     """The linear response bandit algorithm of Goldenshluger & Zeevi (2013), "A linear response
-    bandit problem"; seed Algorithm 1, extended from 2 to K arms as Bastani & Bayati (2020).
+    bandit problem"; Dobriban (2019), section 5.2.4, Algorithm 1, extended from 2 to K arms as
+    Bastani & Bayati (2020).
 
     Exploration rounds follow a fixed schedule (:func:`forced_sampling_arm`): K n0 initial rounds
     in turn, then O(log T) forced rounds per arm. Two least-squares estimators per arm: beta~_a on
     the forced rounds of a, beta^_a on every round a was taken. At an exploitation round the arms
     whose forced-sample estimate is within h/2 of the best, {a : beta~_a' x >= max_b beta~_b' x -
     h/2}, are kept, and the kept arm with the largest all-sample estimate beta^_a' x is taken. For
-    K = 2 this is the seed's box: if |(beta~_1 - beta~_0)' x| > h/2 take argmax_a beta~_a' x,
+    K = 2 this is the notes' box: if |(beta~_1 - beta~_0)' x| > h/2 take argmax_a beta~_a' x,
     else argmax_a beta^_a' x.
 
     Parameters: ``h`` > 0 the localisation parameter, default 1; ``q`` >= 1 forced rounds per
@@ -331,7 +341,7 @@ class GoldenshlugerZeevi(ContextualAgent):
 class EpsilonGreedyKNN(ContextualAgent):
     """Randomized allocation with nonparametric estimation, Yang & Zhu (2002), "Randomized
     allocation with nonparametric estimation for a multi-armed bandit problem with covariates";
-    seed Algorithm 2 with nearest-neighbour regression as the NPR.
+    Dobriban (2019), section 5.2.4, Algorithm 2 with nearest-neighbour regression as the NPR.
 
     K n0 initial rounds take the arms in turn; then with probability 1 - epsilon_t the greedy
     action argmax_a f^_a(X_t), else an action uniformly at random, with epsilon_t =
@@ -422,8 +432,8 @@ ExpertAdvice = Callable[[FloatArray], NDArray[Any]]
           "policies (experts, n_random_experts, gamma, horizon)")
 class Exp4(ContextualAgent):
     """Exp4 of Auer, Cesa-Bianchi, Freund & Schapire (2002), "The nonstochastic multiarmed bandit
-    problem", for the fully adversarial protocol of seed 5.2.4 item 14: regret against the best
-    policy of a finite class Pi, rewards in [0, 1].
+    problem", for the fully adversarial protocol of Dobriban (2019), section 5.2.4, item 14:
+    regret against the best policy of a finite class Pi, rewards in [0, 1].
 
     With experts' advice xi_i(t) (a distribution over the K arms) and weights w_i (w_i(1) = 1):
     p_j = (1 - gamma) sum_i w_i xi_ij / sum_i w_i + gamma / K; draw A_t ~ p; x^_j = R_t / p_j for

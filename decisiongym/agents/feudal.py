@@ -1,5 +1,6 @@
-"""Feudal Q-learning (Dayan & Hinton 1993, "Feudal reinforcement learning", NIPS 5; seed
-5.3.12, item 4) and the flat softmax Q-learning it is compared with.
+"""Feudal Q-learning (Dayan & Hinton 1993, "Feudal reinforcement learning", NIPS 5; Dobriban, *Notes
+for Stat 991: Topics in Deep Learning*, 2019, section 5.3.12, item 4) and the flat softmax
+Q-learning it is compared with.
 
 The maze is divided into quarters at every level (``FeudalMaze-v0``): level 0 is the whole maze,
 level l has 2^l x 2^l regions, level n is the cells. There is a manager at every level

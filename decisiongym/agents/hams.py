@@ -1,14 +1,14 @@
 """Hierarchies of abstract machines and HAMQ-learning (Parr & Russell 1998, "Reinforcement
-learning with hierarchies of machines", NIPS 10; seed 5.3.12, item 6).
+learning with hierarchies of machines", NIPS 10; Dobriban (2019), section 5.3.12, item 6).
 
-A machine is a set of states of four kinds (the seed's 6(b)): **action** (emit a primitive
-action, a function of the environment state), **call** (run another machine until it stops),
-**choice** (the next machine state is chosen, nondeterministically: this is what is learnt)
-and **stop** (return to the caller). After an action or call state, a programmed transition
-function picks the next machine state from the environment state. Running a HAM H on an MDP M
-gives the joint SMDP H o M (:func:`joint_choice_points`): its states are (environment state,
-machine stack) pairs at choice states, its actions are the choices, and between two choice
-points the machines run autonomously; rewards in between are summed with discount.
+A machine is a set of states of four kinds (Dobriban (2019), section 5.3.12, item 6(b)): **action**
+(emit a primitive action, a function of the environment state), **call** (run another machine until
+it stops), **choice** (the next machine state is chosen, nondeterministically: this is what is
+learnt) and **stop** (return to the caller). After an action or call state, a programmed transition
+function picks the next machine state from the environment state. Running a HAM H on an MDP M gives
+the joint SMDP H o M (:func:`joint_choice_points`): its states are (environment state, machine
+stack) pairs at choice states, its actions are the choices, and between two choice points the
+machines run autonomously; rewards in between are summed with discount.
 
 HAMQ-learning (their section 4) keeps Q([s, m], c) for environment state s, machine state m at
 a choice point and choice c, and on reaching the next choice point [s', m'] after k steps with

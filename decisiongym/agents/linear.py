@@ -1,10 +1,10 @@
-"""Linear value-function approximation (seed 5.3.9, lines 3787-3816; Sutton & Barto 2018,
+"""Linear value-function approximation (Dobriban (2019), section 5.3.9; Sutton & Barto 2018,
 chapter 9).
 
-v_hat(s, w) = x(s)' w on a feature map x: tile coding (Sutton & Barto 9.5.4: ``n_tilings``
-grids of ``tiles`` cells per dimension, each offset by a fraction of a cell) or random Fourier
-features (Rahimi & Recht 2007: x(s) = sqrt(2 / D) cos(W s + b), W ~ N(0, 1 / bandwidth^2),
-b ~ U[0, 2 pi], on inputs scaled to [0, 1]). The seed's SGD update, with grad v_hat = x(s):
+v_hat(s, w) = x(s)' w on a feature map x: tile coding (Sutton & Barto 9.5.4: ``n_tilings`` grids of
+``tiles`` cells per dimension, each offset by a fraction of a cell) or random Fourier features
+(Rahimi & Recht 2007: x(s) = sqrt(2 / D) cos(W s + b), W ~ N(0, 1 / bandwidth^2), b ~ U[0, 2 pi], on
+inputs scaled to [0, 1]). The SGD update of Dobriban (2019), section 5.3.9, with grad v_hat = x(s):
 
     w <- w + alpha (U_t - v_hat(S_t, w)) x(S_t)
 
@@ -177,7 +177,8 @@ class _LinearPrediction(BaseAgent):
 @register("linear-td0", "semi-gradient TD(0) with a linear value function on tile coding or "
           "random Fourier features (features, alpha, n_tilings, tiles, n_features)")
 class LinearTD0(_LinearPrediction):
-    """w <- w + alpha (R + gamma v_hat(S', w) - v_hat(S, w)) x(S) (seed 5.3.9, items 2-3)."""
+    """w <- w + alpha (R + gamma v_hat(S', w) - v_hat(S, w)) x(S) (Dobriban (2019), section 5.3.9,
+    items 2-3)."""
 
     def _learn(self, rows: IntArray, obs: Any, actions: Any, rewards: FloatArray, next_obs: Any,
                terminated: BoolArray, truncated: BoolArray) -> None:

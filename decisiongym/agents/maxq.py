@@ -1,6 +1,6 @@
 """MAXQ value function decomposition and MAXQ-Q learning on Gymnasium's Taxi (v3, now Taxi-v4)
 (Dietterich 2000, "Hierarchical reinforcement learning with the MAXQ value function
-decomposition", JAIR 13; seed 5.3.12, item 3).
+decomposition", JAIR 13; Dobriban (2019), section 5.3.12, item 3).
 
 The task graph (Dietterich's Figure 2):
 

@@ -1,15 +1,17 @@
 """Options and semi-Markov decision processes (Sutton, Precup & Singh 1999, "Between MDPs and
 semi-MDPs: a framework for temporal abstraction in reinforcement learning", Artificial
-Intelligence 112; seed 5.3.12, item 5).
+Intelligence 112; Dobriban (2019), section 5.3.12, item 5).
 
 - :class:`Option`: an initiation set I, a policy pi and a termination condition beta; Markov
-  options, and semi-Markov options that time out after ``max_steps`` steps (the seed's (g)).
+  options, and semi-Markov options that time out after ``max_steps`` steps (Dobriban (2019), section
+  5.3.12, item 5(g)).
 - :func:`primitive_options` (one-step options, beta = 1 everywhere) and
   :func:`hallway_options`, the eight hallway options of the paper's four-room world.
 - :func:`option_model`: the multi-time model of an option, R(s, o) = E[r_1 + gamma r_2 + ... +
-  gamma^(k-1) r_k] and P(s'|s, o) = sum_k gamma^k p(s', k) (the seed's (k)).
-- :func:`smdp_value_iteration`: v(s) = max_o [R(s, o) + sum_s' P(s'|s, o) v(s')] (the seed's
-  (c)).
+  gamma^(k-1) r_k] and P(s'|s, o) = sum_k gamma^k p(s', k) (Dobriban (2019), section
+  5.3.12, item 5(k)).
+- :func:`smdp_value_iteration`: v(s) = max_o [R(s, o) + sum_s' P(s'|s, o) v(s')] (Dobriban
+  (2019), section 5.3.12, item 5(c)).
 - :class:`OptionsWrapper`: an environment plus options as a Gymnasium SMDP environment.
 - :func:`run_option_learning`: SMDP Q-learning, intra-option Q-learning and flat Q-learning
   (SMDP Q-learning over the primitive options), batched over replicates.

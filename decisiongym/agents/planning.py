@@ -1,10 +1,12 @@
-"""Model-based agents: Dyna-Q, Dyna-Q+ and Monte Carlo tree search (seed 5.3.11, lines
-3860-3907; Sutton & Barto 2018, chapter 8).
+"""Model-based agents: Dyna-Q, Dyna-Q+ and Monte Carlo tree search (Dobriban,
+*Notes for Stat 991: Topics in Deep Learning*, 2019, section 5.3.11; Sutton & Barto 2018,
+chapter 8).
 
 Dyna integrates learning and planning: every real transition updates Q and a learned model, then
-``n_planning`` simulated transitions from the model update Q again (seed 5.3.11 item 4). MCTS
-(UCT, Kocsis & Szepesvari 2006) searches forward from the current state with the environment's
-model or a learned one before each real action (seed 5.3.11 items 5-7).
+``n_planning`` simulated transitions from the model update Q again (Dobriban (2019), section
+5.3.11, item 4). MCTS (UCT, Kocsis & Szepesvari 2006) searches forward from the current state with
+the environment's model or a learned one before each real action (Dobriban (2019), section
+5.3.11, items 5-7).
 
 All state is batched over replicates: Q (n, S, A); the learned deterministic Dyna model
 (n, S, A); MCTS statistics (n, depth, S, A) with nodes keyed by (depth, state), which for a
@@ -137,15 +139,16 @@ class DynaQPlus(DynaQ):
 
 @register("mcts", "Monte Carlo tree search (UCT) with the env's model or a learned one")
 class MCTS(TabularAgent):
-    """UCT (Kocsis & Szepesvari 2006), the seed's simulation-based search (5.3.11 items 5-7).
+    """UCT (Kocsis & Szepesvari 2006), the simulation-based search of Dobriban (2019),
+    section 5.3.11, items 5-7.
 
     Before each real action, ``n_simulations`` episodes of at most ``horizon`` steps are
     simulated from the current state with the model. In the tree (nodes (depth, state)) the tree
     policy plays an untried action if any, else argmax_a Q(s, a) + c sqrt(ln N(s) / N(s, a));
     one node is added per simulation; below the tree the default policy is uniformly random.
-    Q(s, a) is the mean discounted return of the simulations through (s, a) (seed 5.3.11 item 5d).
-    The real action is the most visited at the root, which UCT makes the action of largest
-    Q(root, a) in the limit (item 5e); ties go to the larger Q.
+    Q(s, a) is the mean discounted return of the simulations through (s, a) (Dobriban (2019),
+    section 5.3.11, item 5d). The real action is the most visited at the root, which UCT makes the
+    action of largest Q(root, a) in the limit (item 5e); ties go to the larger Q.
 
     The model is ``transitions`` (S, A, S) and ``rewards`` (S, A) in the convention of
     :mod:`decisiongym.theory.mdp` (terminal states have zero rows), e.g. ``env.transitions`` and

@@ -1,5 +1,5 @@
-"""Tabular model-free prediction and control (seed 5.3.7-5.3.8, lines 3700-3786; Sutton & Barto
-2018, chapters 5-7 and 12).
+"""Tabular model-free prediction and control (Dobriban, *Notes for Stat 991: Topics in
+Deep Learning*, 2019, sections 5.3.7-5.3.8; Sutton & Barto 2018, chapters 5-7 and 12).
 
 Every agent keeps per-replicate tables with the replicate first: state values ``V`` (n, S) or
 action values ``Q`` (n, S, A). Observations are state indices (a ``Discrete`` observation space,
@@ -138,10 +138,11 @@ class _PredictionAgent(TabularAgent):
 
 @register("mc-prediction", "Monte Carlo prediction of v_pi, first-visit or every-visit")
 class MonteCarloPrediction(_PredictionAgent):
-    """First-visit or every-visit Monte Carlo prediction (seed 5.3.7, items 2-4; S&B 2018,
-    sec. 5.1). At an episode's end the returns G_t are computed backwards and each visit (or each
-    first visit) of S_t moves V(S_t) towards G_t: by 1/N(S_t) (sample averages, ``alpha=None``,
-    the seed's S(s)/N(s)) or by a constant ``alpha`` (constant-alpha MC, S&B eq. 6.1).
+    """First-visit or every-visit Monte Carlo prediction (Dobriban (2019), section 5.3.7, items 2-4;
+    S&B 2018, sec. 5.1). At an episode's end the returns G_t are computed backwards and each visit
+    (or each first visit) of S_t moves V(S_t) towards G_t: by 1/N(S_t) (sample averages,
+    ``alpha=None``, the notes' S(s)/N(s)) or by a constant ``alpha`` (constant-alpha MC, S&B eq.
+    6.1).
 
     Parameters: ``first_visit`` (True), ``alpha`` (None or in (0, 1]), ``gamma``, ``policy``.
     """
@@ -194,8 +195,8 @@ class MonteCarloPrediction(_PredictionAgent):
 
 @register("td0", "TD(0) prediction of v_pi")
 class TD0(_PredictionAgent):
-    """TD(0): V(S_t) <- V(S_t) + alpha [R_{t+1} + gamma V(S_{t+1}) - V(S_t)] (seed 5.3.7 item 5;
-    S&B 2018, sec. 6.1). ``alpha=None`` uses 1/N(S_t)."""
+    """TD(0): V(S_t) <- V(S_t) + alpha [R_{t+1} + gamma V(S_{t+1}) - V(S_t)] (Dobriban (2019),
+    section 5.3.7, item 5; S&B 2018, sec. 6.1). ``alpha=None`` uses 1/N(S_t)."""
 
     def _reset_state(self, num_envs: int) -> None:
         super()._reset_state(num_envs)
@@ -213,9 +214,10 @@ class TD0(_PredictionAgent):
 
 @register("n-step-td", "n-step TD prediction of v_pi")
 class NStepTD(_PredictionAgent):
-    """n-step TD (S&B 2018, sec. 7.1; seed 5.3.7 item 8): V(S_tau) moves towards
-    G_{tau:tau+n} = R_{tau+1} + ... + gamma^{n-1} R_{tau+n} + gamma^n V(S_{tau+n}) once R_{tau+n}
-    is known; at the episode's end the last n-1 states are updated with the shorter returns."""
+    """n-step TD (S&B 2018, sec. 7.1; Dobriban (2019), section 5.3.7, item 8): V(S_tau) moves
+    towards G_{tau:tau+n} = R_{tau+1} + ... + gamma^{n-1} R_{tau+n} + gamma^n V(S_{tau+n}) once
+    R_{tau+n} is known; at the episode's end the last n-1 states are updated with the shorter
+    returns."""
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
                  n: int = 4, gamma: float = 1.0, alpha: float = 0.1,
@@ -270,7 +272,7 @@ class NStepTD(_PredictionAgent):
 
 @register("td-lambda", "TD(lambda), backward view, accumulating or replacing traces")
 class TDLambda(_PredictionAgent):
-    """TD(lambda), backward view (seed 5.3.7 item 8; S&B 2018, sec. 12.2):
+    """TD(lambda), backward view (Dobriban (2019), section 5.3.7, item 8; S&B 2018, sec. 12.2):
     E_t(s) = gamma lambda E_{t-1}(s) + 1(S_t = s) (accumulating; replacing sets E(S_t) = 1),
     delta_t = R_{t+1} + gamma V(S_{t+1}) - V(S_t), V(s) += alpha delta_t E_t(s) for all s.
 
@@ -320,10 +322,10 @@ class TDLambda(_PredictionAgent):
 
 @register("td-lambda-forward", "offline lambda-return algorithm (TD(lambda), forward view)")
 class TDLambdaForward(_PredictionAgent):
-    """The offline lambda-return algorithm (seed 5.3.7 item 8, the forward view; S&B 2018,
-    sec. 12.1): at the episode's end, with V held fixed, G^lambda_t = R_{t+1} + gamma [(1 -
-    lambda) V(S_{t+1}) + lambda G^lambda_{t+1}] and V(S_t) += alpha (G^lambda_t - V(S_t)), the
-    increments summed over the episode."""
+    """The offline lambda-return algorithm (Dobriban (2019), section 5.3.7, item 8, the forward
+    view; S&B 2018, sec. 12.1): at the episode's end, with V held fixed, G^lambda_t = R_{t+1} +
+    gamma [(1 - lambda) V(S_{t+1}) + lambda G^lambda_{t+1}] and V(S_t) += alpha (G^lambda_t -
+    V(S_t)), the increments summed over the episode."""
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
                  lam: float = 0.8, gamma: float = 1.0, alpha: float = 0.1,
@@ -489,8 +491,8 @@ class _ControlAgent(TabularAgent):
 
 @register("q-learning", "Q-learning (SARSAMAX), epsilon-greedy behaviour")
 class QLearning(_ControlAgent):
-    """Q-learning, the seed's SARSAMAX (seed 5.3.8 item 6; Watkins 1989; S&B 2018, sec. 6.5):
-    Q(S, A) += alpha [R + gamma max_a' Q(S', a') - Q(S, A)]."""
+    """Q-learning, the notes' SARSAMAX (Dobriban (2019), section 5.3.8, item 6; Watkins 1989; S&B
+    2018, sec. 6.5): Q(S, A) += alpha [R + gamma max_a' Q(S', a') - Q(S, A)]."""
 
     def _learn(self, rows: IntArray, obs: Any, actions: Any, rewards: FloatArray, next_obs: Any,
                terminated: BoolArray, truncated: BoolArray) -> None:
@@ -577,7 +579,7 @@ class _OnPolicyControl(_ControlAgent):
 
 @register("sarsa", "SARSA, on-policy TD control")
 class Sarsa(_OnPolicyControl):
-    """SARSA (seed 5.3.8 item 4; Rummery & Niranjan 1994; S&B 2018, sec. 6.4):
+    """SARSA (Dobriban (2019), section 5.3.8, item 4; Rummery & Niranjan 1994; S&B 2018, sec. 6.4):
     Q(S, A) += alpha [R + gamma Q(S', A') - Q(S, A)], A' the epsilon-greedy action it then takes.
     """
 
@@ -634,9 +636,9 @@ class SarsaLambda(_OnPolicyControl):
 
 @register("glie-mc-control", "GLIE Monte Carlo control, epsilon_k = c / k")
 class GLIEMonteCarloControl(_ControlAgent):
-    """GLIE Monte Carlo control (seed 5.3.8 items 1-3; S&B 2018, sec. 5.4): every-visit (or
-    first-visit) MC evaluation of Q with 1/N(S, A) step sizes at each episode's end, and
-    epsilon-greedy improvement with epsilon_k = min(1, c / k) in the k-th episode (greedy in the
+    """GLIE Monte Carlo control (Dobriban (2019), section 5.3.8, items 1-3; S&B 2018, sec. 5.4):
+    every-visit (or first-visit) MC evaluation of Q with 1/N(S, A) step sizes at each episode's end,
+    and epsilon-greedy improvement with epsilon_k = min(1, c / k) in the k-th episode (greedy in the
     limit with infinite exploration). ``alpha`` may fix a constant step size instead."""
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],

@@ -1,4 +1,5 @@
-"""Adversarial bandits (seed section 5.2.3, lines 2974-3085).
+"""Adversarial bandits (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019, section
+5.2.3).
 
 Capability probed: learning when rewards follow no distribution at all. "At the beginning, the
 adversary secretly chooses fixed rewards R_1, ..., R_T in [0, 1]^K"; the learner sees only
@@ -14,8 +15,8 @@ Two environments:
 - :class:`AdversarialBandit` (``decisiongym/AdversarialBandit-v0``): an *oblivious* adversary, its
   reward table fixed at reset by a named generator (see :data:`ADVERSARIES`) or given by the user.
 - :class:`ReactiveAdversaryBandit` (``decisiongym/ReactiveAdversaryBandit-v0``): an *adaptive*
-  ("reactive", seed 5.2.3, item 12) adversary that sets R_t from the learner's past actions and
-  rewards, before seeing A_t.
+  ("reactive", Dobriban (2019), section 5.2.3, item 12) adversary that sets R_t from the
+  learner's past actions and rewards, before seeing A_t.
 
 As for the stochastic bandits, the dynamics are array code over a leading replicate axis
 (:class:`AdversaryCore`), served by a single env (a batch of one) and a native vector env. Each
@@ -91,7 +92,8 @@ class Adversary(ABC):
 
 
 class FriendAdversary(Adversary):
-    """The seed's example (5.2.3, item 2), over T rounds: a friend secretly chooses 0/1 rewards.
+    """The example of Dobriban (2019), section 5.2.3, item 2, over T rounds: a friend secretly
+    chooses 0/1 rewards.
 
     At reset the friend draws a secret q_k ~ U[0, 1] per arm, then R_t(k) ~ Bernoulli(q_k) for
     every round: the whole table is fixed before the first pull (drawn in blocks of 256 rows
@@ -176,8 +178,9 @@ class DriftAdversary(Adversary):
 @lru_cache(maxsize=16)
 def anti_index_table(n_arms: int, horizon: int, alpha: float = 2.0) -> FloatArray:
     """The oblivious table that defeats UCB1 (index mu_hat_k + sqrt(alpha log t / T_k), Auer et
-    al. 2002; decisiongym's ``ucb1``), built by simulating it (seed 5.2.3, item 4: "if we consider
-    a deterministic strategy, there is always an adversarial example that has maximal regret").
+    al. 2002; decisiongym's ``ucb1``), built by simulating it (Dobriban (2019), section 5.2.3,
+    item 4: "if we consider a deterministic strategy, there is always an adversarial example that
+    has maximal regret").
 
     Rounds 1..K pay c_k = 1/2 + k / (4K) on arm k whatever the round, so UCB1's first K pulls (one
     per arm, in any order) leave the same state; from then on every round pays 0 on the arm UCB1
@@ -521,7 +524,7 @@ _COMMON_DOC = """
 
 
 class AdversarialBandit(AdversarialBanditEnv):
-    __doc__ = """Oblivious adversarial bandit (seed 5.2.3, items 1-4).
+    __doc__ = """Oblivious adversarial bandit (Dobriban (2019), section 5.2.3, items 1-4).
 
     ## Description
     "At the beginning, the adversary secretly chooses fixed rewards R_1, ..., R_T in [0, 1]^K."
@@ -530,8 +533,8 @@ class AdversarialBandit(AdversarialBanditEnv):
     ## Rewards
     R_t(A_t), in [0, 1]. The adversaries (kwarg ``adversary``):
 
-    - ``"friend"`` (default, the seed's example): secret 0/1 rewards, R_t(k) ~ Bernoulli(q_k)
-      with q_k ~ U[0, 1] drawn at reset.
+    - ``"friend"`` (default, the example of Dobriban (2019), section 5.2.3): secret 0/1 rewards,
+      R_t(k) ~ Bernoulli(q_k) with q_k ~ U[0, 1] drawn at reset.
     - ``"switch"``: the best fixed arm changes half way (arm a pays 1 then 0, arm b 0.1 then 1,
       the others 0.3).
     - ``"drift"``: a slowly drifting table, 1/2 + 2/5 sin(pi t / T + phi + 2 pi k / K).
@@ -587,8 +590,8 @@ class AdversarialBanditVector(AdversarialBanditVectorEnv):
 
 
 class ReactiveAdversaryBandit(AdversarialBanditEnv):
-    __doc__ = """Reactive (adaptive) adversarial bandit (seed 5.2.3, item 12: "variants: reactive
-    adversary").
+    __doc__ = """Reactive (adaptive) adversarial bandit (Dobriban (2019), section 5.2.3, item 12:
+    "variants: reactive adversary").
 
     ## Description
     Before each round the adversary sets R_t from the learner's past actions and the rewards it

@@ -1,8 +1,10 @@
-"""Stochastic multi-armed bandits (seed section 5.2, lines 2703-2973).
+"""Stochastic multi-armed bandits (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019,
+section 5.2).
 
 Capability probed: exploration versus exploitation with no state; the measure of success is the
-pseudo-regret r_T = T mu* - sum_t mu_{A_t} (seed 5.2, item 7), which every step's ``info`` makes
-exact by carrying ``expected_reward`` (the mean of the arm pulled) and ``optimal_expected_reward``.
+pseudo-regret r_T = T mu* - sum_t mu_{A_t} (Dobriban (2019), section 5.2, item 7), which every
+step's ``info`` makes exact by carrying ``expected_reward`` (the mean of the arm pulled) and
+``optimal_expected_reward``.
 
 The dynamics are written once, as array code with a leading replicate axis (:class:`BanditCore`).
 The same core serves ``gym.make(id)`` (a batch of one, :class:`StochasticBanditEnv`) and
@@ -712,7 +714,7 @@ class BernoulliBandit(StochasticBanditEnv):
     __doc__ = """Bernoulli bandit: R_t | A_t = k ~ Bernoulli(mu_k).
 
     ## Description
-    The stochastic bandit of the seed's section 5.2 with rewards in {0, 1}.
+    The stochastic bandit of Dobriban (2019), section 5.2, with rewards in {0, 1}.
 
     ## Rewards
     1 with probability ``means[k]``, else 0.
@@ -755,7 +757,7 @@ class GaussianBandit(StochasticBanditEnv):
     __doc__ = """Gaussian bandit: R_t | A_t = k ~ N(mu_k, sigma_k^2).
 
     ## Description
-    Sub-Gaussian rewards as in the seed's section 5.2 ("R_t in [0, 1] (or sub-Gaussian)").
+    Sub-Gaussian rewards as in Dobriban (2019), section 5.2 ("R_t in [0, 1] (or sub-Gaussian)").
 
     ## Rewards
     ``means[k] + sigma[k] * z``, z standard normal.
@@ -829,7 +831,7 @@ class BetaBanditVector(StochasticBanditVectorEnv):
 
 
 class KuleshovPrecupBandit(StochasticBanditEnv):
-    __doc__ = """The protocol of Kuleshov & Precup (2014), seed section 5.2.2.
+    __doc__ = """The protocol of Kuleshov & Precup (2014), as in Dobriban (2019), section 5.2.2.
 
     ## Description
     K Gaussian arms N(mu_k, sigma^2) with mu_k ~ U[0, 1] drawn afresh at every reset from the
@@ -868,7 +870,7 @@ class KuleshovPrecupBanditVector(StochasticBanditVectorEnv):
 
 
 class ChapelleLiBandit(StochasticBanditEnv):
-    __doc__ = """The protocol of Chapelle & Li (2011), seed section 5.2.2.
+    __doc__ = """The protocol of Chapelle & Li (2011), as in Dobriban (2019), section 5.2.2.
 
     ## Description
     K Bernoulli arms: one at mu = 1/2, the other K - 1 at 1/2 - epsilon. The best arm's position

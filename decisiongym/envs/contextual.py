@@ -1,19 +1,22 @@
-"""Contextual bandits (seed section 5.2.4, lines 3086-3337).
+"""Contextual bandits (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019, section
+5.2.4).
 
 Capability probed: mapping a context X_t to one of K actions when only the reward of the action
 taken is seen. With eta_a(x) = E[R^a | X = x] the oracle policy is pi*(x) = argmax_a eta_a(x)
-(seed 5.2.4, item 4) and the regret over T steps is sum_t eta_{pi*(X_t)}(X_t) - eta_{A_t}(X_t)
-(items 6 and 10). Every step's ``info`` carries ``expected_rewards`` (eta_a of every arm at the
-context just acted on), ``expected_reward`` (the arm taken) and ``optimal_expected_reward``, so
-the harness's pseudo-regret against the oracle policy is exact.
+(Dobriban (2019), section 5.2.4, item 4) and the regret over T steps is
+sum_t eta_{pi*(X_t)}(X_t) - eta_{A_t}(X_t) (items 6 and 10). Every step's ``info`` carries
+``expected_rewards`` (eta_a of every arm at the context just acted on), ``expected_reward`` (the arm
+taken) and ``optimal_expected_reward``, so the harness's pseudo-regret against the oracle policy is
+exact.
 
 Four problems share one batched core (:class:`ContextualCore`):
 
-- :class:`LinearContextualBandit`: R_t^a = beta_a' X_t + noise (seed item 6).
+- :class:`LinearContextualBandit`: R_t^a = beta_a' X_t + noise (section 5.2.4, item 6).
 - :class:`NonparametricContextualBandit`: R_t^a = f_a(X_t) + noise with smooth f_a, sums of
-  Gaussian bumps (seed item 9, the setting of Yang & Zhu 2002).
+  Gaussian bumps (section 5.2.4, item 9, the setting of Yang & Zhu 2002).
 - :class:`AdversarialContextBandit`: contexts from a fixed, non-i.i.d. sequence (drifting,
-  clustered or given), stochastic Bernoulli rewards linear in the context (seed item 10).
+  clustered or given), stochastic Bernoulli rewards linear in the context (section 5.2.4,
+  item 10).
 - :class:`ClassificationBandit`: a labelled dataset as a bandit: the action is a predicted class
   and the reward 1 if it is right (or an entry of a cost-sensitive reward matrix).
 
@@ -118,7 +121,8 @@ _CONTEXT_DISTRIBUTIONS = ("gaussian", "uniform", "sphere")
 
 
 class LinearProblem(ContextualProblem):
-    """eta_a(x) = beta_a' x, contexts i.i.d., Gaussian noise (seed 5.2.4 item 6)."""
+    """eta_a(x) = beta_a' x, contexts i.i.d., Gaussian noise (Dobriban (2019), section 5.2.4,
+    item 6)."""
 
     def __init__(self, k: int, d: int, noise_sigma: float, beta: ArrayLike | None,
                  context_distribution: str, intercept: bool = True,
@@ -167,7 +171,7 @@ class NonparametricProblem(ContextualProblem):
     """eta_a(x) = sum_j w_aj exp(-|x - c_aj|^2 / (2 h^2)): smooth, far from linear.
 
     Contexts uniform on [-1, 1]^d; centres c_aj uniform on [-1, 1]^d and weights w_aj ~ N(0, 1)
-    drawn at reset (seed 5.2.4 item 9, R_t^a = f_a(X_t) + noise).
+    drawn at reset (Dobriban (2019), section 5.2.4, item 9, R_t^a = f_a(X_t) + noise).
     """
 
     low, high = -1.0, 1.0
@@ -633,7 +637,8 @@ _COMMON_DOC = """
 
 
 class LinearContextualBandit(ContextualBanditEnv):
-    __doc__ = """Linear contextual bandit: R_t^a = beta_a' X_t + noise (seed 5.2.4, item 6).
+    __doc__ = """Linear contextual bandit: R_t^a = beta_a' X_t + noise (Dobriban (2019), section
+    5.2.4, item 6).
 
     ## Description
     Contexts X_t i.i.d.: with ``intercept`` (the default) the first coordinate is the constant 1,
@@ -692,7 +697,8 @@ class LinearContextualBanditVector(ContextualBanditVectorEnv):
 
 
 class NonparametricContextualBandit(ContextualBanditEnv):
-    __doc__ = """Nonparametric contextual bandit: R_t^a = f_a(X_t) + noise (seed 5.2.4 item 9).
+    __doc__ = """Nonparametric contextual bandit: R_t^a = f_a(X_t) + noise (Dobriban (2019),
+    section 5.2.4, item 9).
 
     ## Description
     Contexts uniform on [-1, 1]^d. Each f_a is a sum of ``n_bumps`` Gaussian bumps,
@@ -738,7 +744,8 @@ class NonparametricContextualBanditVector(ContextualBanditVectorEnv):
 
 
 class AdversarialContextBandit(ContextualBanditEnv):
-    __doc__ = """Adversarial contexts with stochastic rewards (seed 5.2.4, item 10).
+    __doc__ = """Adversarial contexts with stochastic rewards (Dobriban (2019), section 5.2.4,
+    item 10).
 
     ## Description
     The contexts are a fixed sequence, not i.i.d.: "drifting" (x_t = (1, z_t) with z_t turning

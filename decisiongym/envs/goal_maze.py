@@ -1,4 +1,5 @@
-"""A goal-conditioned maze: the goal is part of the observation (seed 5.3.12, closing item).
+"""A goal-conditioned maze: the goal is part of the observation (Dobriban, *Notes for Stat 991:
+Topics in Deep Learning*, 2019, section 5.3.12, item 7).
 
 Goal-conditioned value functions go back to Kaelbling (1993, "Learning to achieve goals"); Schaul
 et al. (2015) learn one approximator V(s, g) / Q(s, a, g) for all goals (UVFA), and Andrychowicz

@@ -1,11 +1,12 @@
-"""Gridworlds for hierarchical RL (seed 5.3.12, lines 3908-4133).
+"""Gridworlds for hierarchical RL (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019,
+section 5.3.12).
 
-Capability probed: temporal and spatial abstraction. ``FeudalMaze-v0`` is the maze of Dayan &
-Hinton (1993), "Feudal reinforcement learning" (the seed's Figure 89): a 2^n x 2^n grid with a
-U-shaped barrier and a goal the agent is not told, divided into quarters at every level, the
-level structure exposed (:meth:`FeudalMaze.region`). ``FourRooms-v0`` is the gridworld of
-Sutton, Precup & Singh (1999), "Between MDPs and semi-MDPs" (their Figure 2): four rooms joined
-by four hallways, moves that go the intended way with probability 2/3 and each other way with
+Capability probed: temporal and spatial abstraction. ``FeudalMaze-v0`` is the maze of Dayan & Hinton
+(1993), "Feudal reinforcement learning" (Dobriban (2019), section 5.3.12, Figure 89): a 2^n x 2^n
+grid with a U-shaped barrier and a goal the agent is not told, divided into quarters at every level,
+the level structure exposed (:meth:`FeudalMaze.region`). ``FourRooms-v0`` is the gridworld of
+Sutton, Precup & Singh (1999), "Between MDPs and semi-MDPs" (their Figure 2): four rooms joined by
+four hallways, moves that go the intended way with probability 2/3 and each other way with
 probability 1/9.
 
 Both are :class:`~decisiongym.envs.mdp.TabularEnv` s: one batched core serves ``gym.make`` and
@@ -152,7 +153,8 @@ def feudal_maze_model(levels: int = 3, goal: Sequence[int] | None = None,
             blocked, goal_state)
 
 
-_FEUDAL_DOC = """The feudal maze of Dayan & Hinton (1993) (seed 5.3.12, Figure 89).
+_FEUDAL_DOC = """The feudal maze of Dayan & Hinton (1993) (Dobriban (2019), section 5.3.12,
+    Figure 89).
 
     ## Description
     A 2^n x 2^n grid (``levels`` = n = 3: 8 x 8) with a U-shaped barrier open to the north and a

@@ -1,4 +1,5 @@
-"""Finite MDPs, gridworld mazes and the random walk (seed 5.3.5-5.3.8, lines 3548-3786).
+"""Finite MDPs, gridworld mazes and the random walk (Dobriban, *Notes for Stat 991: Topics in Deep
+Learning*, 2019, sections 5.3.5-5.3.8).
 
 Capability probed: sequential decisions with delayed reward in a known-size state space, where
 the optimum is computable by dynamic programming; the measures of success are the return per
@@ -544,10 +545,10 @@ def _tabular_model(transitions: ArrayLike | None, rewards: ArrayLike | None,
 _TABULAR_DOC = """A finite MDP given by arrays, or a random Garnet MDP.
 
     ## Description
-    Any finite Markov decision process <S, A, P, R, gamma> (seed 5.3.5, Definition 5.13). Give
-    ``transitions`` (S, A, S) and ``rewards`` (S, A) or (S, A, S) (reward of each outcome); or
-    leave them out for a Garnet MDP with ``n_states``, ``n_actions``, ``branching`` drawn from
-    ``mdp_seed``.
+    Any finite Markov decision process <S, A, P, R, gamma> (Dobriban (2019), section 5.3.5,
+    Definition 5.13). Give ``transitions`` (S, A, S) and ``rewards`` (S, A) or (S, A, S) (reward of
+    each outcome); or leave them out for a Garnet MDP with ``n_states``, ``n_actions``,
+    ``branching`` drawn from ``mdp_seed``.
 
     ## Action Space
     ``Discrete(A)``. Anything else raises ``ValueError`` naming the environment and the value.
@@ -718,7 +719,7 @@ class RandomWalkVector(TabularVectorEnv):
 #: first episodes of the classic tabular runs on its layouts, so it only stops runaway episodes.
 MAZE_MAX_EPISODE_STEPS = 10_000
 
-# Actions N, E, S, W as in the seed's maze example (5.3.5, item 6).
+# Actions N, E, S, W as in the maze example of Dobriban (2019), section 5.3.5, item 6.
 _MOVES = np.array([(-1, 0), (0, 1), (1, 0), (0, -1)], dtype=np.int64)
 
 
@@ -733,8 +734,9 @@ class _LayoutSpec:
 
 
 LAYOUTS: dict[str, _LayoutSpec] = {
-    # The seed's maze example (5.3.5 item 6, after David Silver's lecture 1): -1 per step,
-    # N/E/S/W, start on the left edge, goal on the right.
+    # The maze example of Dobriban (2019), section 5.3.5, item 6 (after David Silver's lecture 1):
+    # -1 per step, N/E/S/W, start on the left edge, goal on the right. The key "seed" is the
+    # layout's historical name, kept for compatibility.
     "seed": _LayoutSpec((
         "##########",
         "S..#.....#",
@@ -743,7 +745,7 @@ LAYOUTS: dict[str, _LayoutSpec] = {
         "##.#.#.#.#",
         "#..#...#.G",
         "##########",
-    ), note="the seed's maze example (-1 per step)"),
+    ), note="the maze example of Dobriban (2019), section 5.3.5 (-1 per step)"),
     # Sutton & Barto (2018), Figure 8.2 / Example 8.1: 6 x 9, reward 0 except +1 on reaching
     # the goal, gamma = 0.95. Shortest path: 14 steps.
     "dyna": _LayoutSpec((
@@ -1019,19 +1021,20 @@ def _maze(layout: str | Sequence[str], size: tuple[int, int], maze_seed: int, sl
         spec.gamma if gamma is None else gamma, name)
 
 
-_MAZE_DOC = """A gridworld maze from an ASCII layout (seed 5.3.5, item 6: the maze example).
+_MAZE_DOC = """A gridworld maze from an ASCII layout (Dobriban (2019), section 5.3.5, item 6: the
+    maze example).
 
     ## Description
     The agent moves N, E, S, W between free cells of a grid; walls ``#`` and the edge block a
     move (the agent stays). Layout characters: ``.`` free, ``S`` start (several: uniform), ``G``
     goal (terminal), ``P`` pit (terminal, ``pit_reward``), ``C`` cliff (entering costs
-    ``cliff_reward`` and returns the agent to the first start, Sutton & Barto Example 6.6).
-    With ``slip`` > 0 each move goes in a uniformly random direction with probability ``slip``.
-    Named layouts (``layout=``): ``"seed"`` (the seed's example), ``"dyna"`` (S&B Example 8.1:
-    reward 0, +1 at the goal, gamma 0.95), ``"windy"`` (S&B Example 6.5, crosswind per column),
-    ``"cliff"`` (S&B Example 6.6), ``"small"``, and ``"random"`` (a perfect maze of ``size``
-    from ``maze_seed`` by randomised depth-first search, always solvable). Every layout is
-    checked for a path from each start to a goal.
+    ``cliff_reward`` and returns the agent to the first start, Sutton & Barto Example 6.6). With
+    ``slip`` > 0 each move goes in a uniformly random direction with probability ``slip``. Named
+    layouts (``layout=``): ``"seed"`` (the maze example of Dobriban (2019), section 5.3.5),
+    ``"dyna"`` (S&B Example 8.1: reward 0, +1 at the goal, gamma 0.95), ``"windy"`` (S&B Example
+    6.5, crosswind per column), ``"cliff"`` (S&B Example 6.6), ``"small"``, and ``"random"`` (a
+    perfect maze of ``size`` from ``maze_seed`` by randomised depth-first search, always solvable).
+    Every layout is checked for a path from each start to a goal.
 
     ## Action Space
     ``Discrete(4)``: 0 N, 1 E, 2 S, 3 W.
@@ -1042,9 +1045,9 @@ _MAZE_DOC = """A gridworld maze from an ASCII layout (seed 5.3.5, item 6: the ma
     ``Box(0, 255, (rows, cols, 3), uint8)``, channels walls / agent / goal (pits and cliff 128).
 
     ## Rewards
-    ``step_reward`` per move (-1), ``goal_reward`` on entering the goal (-1, so every step costs
-    -1 as in the seed), ``pit_reward`` (-100), ``cliff_reward`` (-100); the dyna layout uses 0
-    and +1.
+    ``step_reward`` per move (-1), ``goal_reward`` on entering the goal (-1, so every step costs -1
+    as in the notes' example), ``pit_reward`` (-100), ``cliff_reward`` (-100); the dyna layout uses
+    0 and +1.
 
     ## Starting State
     A start cell ``S``.

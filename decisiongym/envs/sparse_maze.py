@@ -1,4 +1,5 @@
-"""A sparse-reward maze where exploration matters (seed 5.4, items 8-9: intrinsic motivation).
+"""A sparse-reward maze where exploration matters (Dobriban, *Notes for Stat 991: Topics in Deep
+Learning*, 2019, section 5.4, items 8-9: intrinsic motivation).
 
 The capability probed: finding a single distant reward with no signal on the way. A long
 corridor (a chain MDP in maze form) gives reward 0 on every step and +1 only at the far end,

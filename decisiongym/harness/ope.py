@@ -1,5 +1,5 @@
-"""Off-policy evaluation of contextual bandit policies (seed 5.2.5: "how do we find the reward
-for the actions not taken?").
+"""Off-policy evaluation of contextual bandit policies (Dobriban, *Notes for Stat 991: Topics in
+Deep Learning*, 2019, section 5.2.5: "how do we find the reward for the actions not taken?").
 
 A behaviour policy pi_b logs n rounds (X_i, A_i, R_i, p_i) with p_i = pi_b(A_i | X_i) > 0. The
 value V(pi) = E[sum_a pi(a | X) eta_a(X)] of a target policy pi is estimated from the log alone:

@@ -1,22 +1,22 @@
-"""Adversarial bandits (seed 5.2.3, lines 2974-3085): Exp3 under its bound, deterministic index
-policies fooled.
+"""Adversarial bandits (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019, section
+5.2.3): Exp3 under its bound, deterministic index policies fooled.
 
-Protocol: the oblivious adversaries of ``AdversarialBandit-v0`` (the seed's friend with secret
-0/1 rewards, a best arm that changes half way, a slowly drifting table, and the table built
-against UCB1) and the reactive adversaries of ``ReactiveAdversaryBandit-v0``; T = 10,000 rounds,
-100 runs each (``--quick``: T = 2,000, 20 runs). Agents: Exp3 with the loss-based estimator and
-the theorem's rate eta = sqrt(2 log K / (T K)) (Auer et al. 2002; Lattimore & Szepesvari 2020,
-Theorem 11.2), FTRL with the entropy (the same algorithm) and with the 1/2-Tsallis entropy
-(Tsallis-INF, Zimmert & Seldin 2019), UCB1 (Auer et al. 2002) and Thompson sampling with a
-Beta(1, 1) prior. The regret is against the best fixed arm in hindsight,
+Protocol: the oblivious adversaries of ``AdversarialBandit-v0`` (the friend of Dobriban (2019),
+section 5.2.3, with secret 0/1 rewards, a best arm that changes half way, a slowly drifting table,
+and the table built against UCB1) and the reactive adversaries of ``ReactiveAdversaryBandit-v0``;
+T = 10,000 rounds, 100 runs each (``--quick``: T = 2,000, 20 runs). Agents: Exp3 with the
+loss-based estimator and the theorem's rate eta = sqrt(2 log K / (T K)) (Auer et al. 2002;
+Lattimore & Szepesvari 2020, Theorem 11.2), FTRL with the entropy (the same algorithm) and with
+the 1/2-Tsallis entropy (Tsallis-INF, Zimmert & Seldin 2019), UCB1 (Auer et al. 2002) and
+Thompson sampling with a Beta(1, 1) prior. The regret is against the best fixed arm in hindsight,
 max_k sum_t R_t(k) - sum_t R_t(A_t) (on the realised rewards for the reactive adversaries).
 
-Findings checked (seed 5.2.3, items 4 and 7): Exp3's mean regret, with the upper end of its 95%
-interval, stays under sqrt(2 T K log K) on every adversary; FTRL with the entropy makes exactly
-Exp3's choices; "if we consider a deterministic strategy, there is always an adversarial example
-that has maximal regret": UCB1's regret is linear in T on the adversaries built against it (at
-least T/4, and doubling from T/2 to T), while Exp3's is sublinear there (under
-its bound, a vanishing share of T).
+Findings checked (Dobriban (2019), section 5.2.3, items 4 and 7): Exp3's mean regret, with the
+upper end of its 95% interval, stays under sqrt(2 T K log K) on every adversary; FTRL with the
+entropy makes exactly Exp3's choices; "if we consider a deterministic strategy, there is always an
+adversarial example that has maximal regret": UCB1's regret is linear in T on the adversaries
+built against it (at least T/4, and doubling from T/2 to T), while Exp3's is sublinear there
+(under its bound, a vanishing share of T).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Off-policy evaluation as the logging policy's overlap shrinks (seed 5.2.5, "how do we find
-the reward for the actions not taken?"): ``decisiongym reproduce ope``.
+"""Off-policy evaluation as the logging policy's overlap shrinks (Dobriban (2019), section 5.2.5:
+"how do we find the reward for the actions not taken?"): ``decisiongym reproduce ope``.
 
 Problem: :class:`decisiongym.harness.ope.LinearLoggingProblem` (K = 4, d = 5, linear rewards with
 Gaussian noise), whose target policy (the oracle) has a value known to Monte Carlo precision.

@@ -1,4 +1,5 @@
-"""Supervised deep learning framed as environments and agents (seed 1-3).
+"""Supervised deep learning framed as environments and agents (Dobriban, *Notes for Stat 991:
+Topics in Deep Learning*, 2019, sections 1-3).
 
 - :mod:`decisiongym.supervised.data`: offline datasets and sequence tasks, one loader.
 - :mod:`decisiongym.supervised.models`: MLP, LeNet, hand-written RNN / GRU / LSTM cells.

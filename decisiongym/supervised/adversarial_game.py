@@ -1,7 +1,7 @@
-"""Adversarial training as a two-player zero-sum game (seed 6.1; Madry et al. 2018), a
-PettingZoo ``ParallelEnv``.
+"""Adversarial training as a two-player zero-sum game (Dobriban, *Notes for Stat 991: Topics in
+Deep Learning*, 2019, section 6.1; Madry et al. 2018), a PettingZoo ``ParallelEnv``.
 
-The seed's saddle point min_W max_{delta in S} L(W, x + delta, y) has two players: the
+The notes' saddle point min_W max_{delta in S} L(W, x + delta, y) has two players: the
 ``attacker_0`` chooses delta (the inner max), the ``defender_0`` chooses the weights W (the outer
 min). Each round is two simultaneous-move steps, the phase in the observation:
 

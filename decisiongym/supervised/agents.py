@@ -1,17 +1,19 @@
-"""Network learners behind the batched agent protocol (seed 1.2, 5.2.4, 5.3.10).
+"""Network learners behind the batched agent protocol (Dobriban, *Notes for Stat 991: Topics in
+Deep Learning*, 2019, sections 1.2, 5.2.4, 5.3.10).
 
 Three learners share one network and one training loop and differ only in what the world tells
 them and in how they turn it into a loss:
 
 - ``"net-full"``: full feedback. Needs ``feedback="full"`` (a ``Dict`` observation): the label
   of ``obs`` arrives in ``next_obs["label"]`` (the environment puts it in the observation
-  channel, since agents never read ``info``). Loss: cross-entropy (seed 1.2.1).
+  channel, since agents never read ``info``). Loss: cross-entropy (Dobriban (2019), section 1.2.1).
 - ``"net-reinforce"``: bandit feedback. Acts by sampling from the softmax policy pi(a | x) and
-  descends -(r - b) log pi(a | x), REINFORCE with a baseline b (Williams 1992; seed 5.3.10),
-  b an exponential moving average of the replicate's rewards.
+  descends -(r - b) log pi(a | x), REINFORCE with a baseline b (Williams 1992; Dobriban (2019),
+  section 5.3.10), b an exponential moving average of the replicate's rewards.
 - ``"net-epsilon-greedy"``: bandit feedback. The network predicts the probability that each
   class is right (one sigmoid per class) and is trained by binary cross-entropy on the class
-  it tried; it acts greedily, uniformly at random with probability epsilon (seed 5.2.1).
+  it tried; it acts greedily, uniformly at random with probability epsilon (Dobriban (2019),
+  section 5.2.1).
 
 Replicates are independent learners, as the protocol requires: each replicate owns a network
 (the networks are stacked, ``torch.func.stack_module_state``, and evaluated together with
@@ -324,9 +326,9 @@ class _RecurrentLearner(BaseAgent):
 
     Each replicate owns a network (stacked as in :class:`_NetworkLearner`) and carries its hidden
     state (h, c) across the steps of an episode; at every step it answers from o_t = c + V h_t
-    (seed 3.3.1). The episode's inputs are kept; every ``batch_size`` episodes the networks are
-    unrolled again over the stored episodes and trained by backpropagation through time, with
-    the gradient clipped by norm at ``clip`` (Pascanu et al. 2013; 0 = no clipping).
+    (Dobriban (2019), section 3.3.1). The episode's inputs are kept; every ``batch_size`` episodes
+    the networks are unrolled again over the stored episodes and trained by backpropagation through
+    time, with the gradient clipped by norm at ``clip`` (Pascanu et al. 2013; 0 = no clipping).
 
     Replicates must run their episodes in step (equal lengths, reset together), as the
     replicates of ``SequenceTask-v0`` do. At a NEXT_STEP reset step the state is not advanced.

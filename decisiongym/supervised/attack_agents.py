@@ -1,4 +1,5 @@
-"""The black-box attacker of ``decisiongym/AdversarialAttack-v0`` as an agent (seed 6.1).
+"""The black-box attacker of ``decisiongym/AdversarialAttack-v0`` as an agent (Dobriban, *Notes for
+Stat 991: Topics in Deep Learning*, 2019, section 6.1).
 
 NumPy only, so that ``import decisiongym`` registers it without importing torch.
 """

@@ -1,4 +1,5 @@
-"""Attacking a classifier as an environment (seed 6.1), and a black-box attacker agent.
+"""Attacking a classifier as an environment (Dobriban, *Notes for Stat 991: Topics in Deep
+Learning*, 2019, section 6.1), and a black-box attacker agent.
 
 Capability probed: finding an adversarial example, white-box (the victim given through
 ``env.unwrapped.victim`` and :meth:`AdversarialAttack.loss_gradient`) or black-box (the reward
@@ -29,7 +30,8 @@ from decisiongym.validation import check_bool, check_choice, check_float, check_
 
 REWARDS = ("loss", "success")
 
-_DOC = """The inner maximisation of the seed's robust problem as an episode.
+_DOC = """The inner maximisation of the robust problem of Dobriban (2019), section 6.1, as an
+    episode.
 
     ## Description
     ``reset`` draws one clean test input x (with its label y) that the victim classifies

@@ -1,7 +1,9 @@
-"""Adversarial examples (seed section 6.1, lines 4256-4432): white-box attacks in torch, batched
-over examples, and a black-box attacker that only sees losses.
+"""Adversarial examples (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019, section
+6.1): white-box attacks in torch, batched over examples, and a black-box attacker that only sees
+losses.
 
-The inner problem of the seed is, for a model f with loss L and an example (x, y),
+The inner problem of Dobriban (2019), section 6.1, is, for a model f with loss L and an example
+(x, y),
 
     max_{delta in Delta} L(f(x + delta), y),   Delta = {||delta||_p <= eps},
 
@@ -10,10 +12,10 @@ with x + delta also kept in the valid input range [low, high] (pixels in [0, 1])
 - :func:`fgsm`: the Fast Gradient Sign Method (Goodfellow, Shlens & Szegedy 2015,
   "Explaining and harnessing adversarial examples"): x + eps sign(grad_x L), one step.
 - :func:`pgd`: projected gradient ascent (Kurakin et al. 2017; Madry et al. 2018, "Towards deep
-  learning models resistant to adversarial attacks"), with the seed's steepest-ascent step
+  learning models resistant to adversarial attacks"), with the notes' steepest-ascent step
   delta <- Proj_Delta[delta + argmax_{||v|| <= alpha} v' grad]: alpha sign(grad) under
   L-infinity, alpha grad / ||grad||_2 under L2; random start in the ball and restarts (the
-  worst case over restarts is kept per example). ``targeted`` uses the seed's logit-difference
+  worst case over restarts is kept per example). ``targeted`` uses the notes' logit-difference
   objective max_delta h(x + delta)_target - h(x + delta)_y (the log-sum-exp cancels).
   ``eot_samples`` > 1 attacks a randomized model by expectation over transformations
   (Athalye, Carlini & Wagner 2018, "Obfuscated gradients give a false sense of security";
@@ -24,7 +26,7 @@ with x + delta also kept in the valid input range [low, high] (pixels in [0, 1])
   natural evolution strategies with antithetic Gaussian samples (Ilyas, Engstrom, Athalye & Lin
   2018, "Black-box adversarial attacks with limited queries and information"):
   g = 1 / (2 n sigma) sum_i [L(x + sigma u_i) - L(x - sigma u_i)] u_i.
-- :func:`linear_worst_case_margin`: the seed's closed form for a linear model,
+- :func:`linear_worst_case_margin`: the notes' closed form for a linear model,
   max_{||delta|| <= eps} L(y theta'(x + delta)) = L(y theta'x - eps ||theta||_*), with ||.||_*
   the dual norm (L1 for L-infinity, L2 for L2).
 
@@ -104,8 +106,8 @@ def _loss_per_example(model: nn.Module, x: Tensor, y: Tensor, target: Tensor | N
     """The objective to maximise, one value per example.
 
     Untargeted: cross-entropy of the prediction (of the averaged softmax when eot_samples > 1).
-    Targeted: the seed's logit difference h_target - h_y (of the averaged log-probabilities
-    when eot_samples > 1)."""
+    Targeted: the logit difference h_target - h_y of Dobriban (2019), section 6.1 (of the averaged
+    log-probabilities when eot_samples > 1)."""
     if eot_samples == 1:
         logits = model(x)
         if target is None and loss == "margin":
@@ -132,8 +134,9 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, low: float | Non
          high: float | None = 1.0, target: Tensor | None = None) -> Tensor:
     """Goodfellow et al. (2015): x + eps sign(grad_x L(W, x, y)), clipped to [low, high].
 
-    The seed's remark: it is one PGD step of infinite size under L-infinity, which always lands
-    on a corner of the box. ``target``: one target class per example (logit-difference loss)."""
+    As Dobriban (2019), section 6.1, remarks, it is one PGD step of infinite size under L-infinity,
+    which always lands on a corner of the box. ``target``: one target class per example
+    (logit-difference loss)."""
     eps = _check_eps("fgsm", eps)
     x = x.detach()
     xr = x.clone().requires_grad_(True)
@@ -149,7 +152,7 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, norm: str = "linf
         low: float | None = 0.0, high: float | None = 1.0,
         generator: torch.Generator | None = None, keep_best: bool = True,
         loss: str = "ce") -> Tensor:
-    """Projected gradient ascent on the loss (seed 6.1; Madry et al. 2018).
+    """Projected gradient ascent on the loss (Dobriban (2019), section 6.1; Madry et al. 2018).
 
     - ``norm``: "linf" (step alpha sign(g)) or "l2" (step alpha g / ||g||_2).
     - ``steps``, ``step_size`` (alpha): Madry et al.'s MNIST threat model is eps = 0.3,
@@ -276,8 +279,9 @@ def nes_attack(loss_fn: Callable[[Tensor, Tensor], Tensor],
 
 def linear_worst_case_margin(theta: ArrayLike, x: ArrayLike, y: ArrayLike, eps: float,
                              norm: str = "linf") -> NDArray[np.float64]:
-    """The seed's closed form: min_{||delta|| <= eps} y theta'(x + delta) = y theta'x -
-    eps ||theta||_*, for x (B, d), y in {-1, +1}; any decreasing loss L of the margin attains
+    """The closed form of Dobriban (2019), section 6.1:
+    min_{||delta|| <= eps} y theta'(x + delta) = y theta'x - eps ||theta||_*, for x (B, d),
+    y in {-1, +1}; any decreasing loss L of the margin attains
     its maximum over the ball at L(this). No input-range constraint."""
     theta = np.asarray(theta, dtype=np.float64).ravel()
     linf = _check_norm("linear_worst_case_margin", norm) == "linf"

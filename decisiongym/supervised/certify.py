@@ -1,7 +1,8 @@
-"""Certification of robustness (seed 6.1, items 4-6): interval bound propagation and exact
-verification of small ReLU networks as a mixed-integer program.
+"""Certification of robustness (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019,
+section 6.1, items 4-6): interval bound propagation and exact verification of small ReLU networks
+as a mixed-integer program.
 
-Interval bounds (the seed's "if l <= z <= u, then W+ l - W- u <= W z <= W+ u - W- l", with
+Interval bounds (the notes' "if l <= z <= u, then W+ l - W- u <= W z <= W+ u - W- l", with
 W+ = max(W, 0), W- = max(-W, 0); Gowal et al. 2018, "On the effectiveness of interval bound
 propagation for training verifiably robust models"): propagated layer by layer from the input box
 [x - eps, x + eps] (intersected with [0, 1]) through linear and convolutional layers, ReLU and
@@ -10,14 +11,14 @@ max-pooling (both monotone). The last layer is folded into the margins: the lowe
 subtracting two logit bounds. An input is certified when every margin's lower bound is > 0.
 
 Exact verification (Tjeng, Xiao & Tedrake 2019, "Evaluating robustness of neural networks with
-mixed integer programming"; the seed's combinatorial formulation): for each target class j,
+mixed integer programming"; the notes' combinatorial formulation): for each target class j,
 
     min (e_y - e_j)'(W_d z_d + b_d)  s.t.  z_{i+1} = ReLU(W_i z_i + b_i), ||z_1 - x||_inf <= eps,
 
 with each unstable ReLU (pre-activation bounds l < 0 < u, from the interval bounds) written with
 a binary a: z >= W z_i + b, z >= 0, z <= u a, z <= W z_i + b - l (1 - a). Solved by scipy's
 ``milp`` (HiGHS). "If the objective is positive for all target classes, this is a verified proof
-that there exists no adversarial example" (seed 6.1, item 5).
+that there exists no adversarial example" (Dobriban (2019), section 6.1, item 5).
 """
 
 from __future__ import annotations

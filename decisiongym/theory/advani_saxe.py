@@ -1,9 +1,10 @@
 """Generalisation dynamics of gradient descent on linear regression (Advani & Saxe 2017/2020,
-"High-dimensional dynamics of generalization error in neural networks"; seed 7.10).
+"High-dimensional dynamics of generalization error in neural networks"; Dobriban, *Notes for
+Stat 991: Topics in Deep Learning*, 2019, section 7.10).
 
-Model (seed 7.10, items 3-4): y = X w_bar + eps, X (P x N) with i.i.d. N(0, 1/N) entries,
-w_bar ~ N(0, sigma_w^2 I), eps ~ N(0, sigma_eps^2 I), w(0) ~ N(0, sigma_0^2 I); gradient flow
-tau dw/dt = X'y - X'X w. With X'X = V diag(lambda) V', every mode decouples and
+Model (Dobriban (2019), section 7.10, items 3-4): y = X w_bar + eps, X (P x N) with i.i.d.
+N(0, 1/N) entries, w_bar ~ N(0, sigma_w^2 I), eps ~ N(0, sigma_eps^2 I), w(0) ~ N(0, sigma_0^2 I);
+gradient flow tau dw/dt = X'y - X'X w. With X'X = V diag(lambda) V', every mode decouples and
 
     E_g(t) = (1/N) sum_i [ (sigma_w^2 + sigma_0^2) exp(-2 lambda_i t / tau)
                            + sigma_eps^2 / lambda_i (1 - exp(-lambda_i t / tau))^2 ] + sigma_eps^2
@@ -61,9 +62,9 @@ def _mode_errors(t: NDArray[np.float64], lam: NDArray[np.float64], signal: float
 def generalization_error(t: ArrayLike, eigenvalues: ArrayLike, *, sigma_w: float,
                          sigma_0: float, sigma_noise: float, tau: float = 1.0,
                          learning_rate: float | None = None) -> NDArray[np.float64]:
-    """E_g(t) for the eigenvalues of X'X (all N of them, zeros included), the seed 7.10
-    formula. ``t``: times (gradient flow, in units of tau) or, with ``learning_rate``, numbers
-    of gradient-descent steps. Returns an array shaped like ``t``."""
+    """E_g(t) for the eigenvalues of X'X (all N of them, zeros included), the formula of
+    Dobriban (2019), section 7.10. ``t``: times (gradient flow, in units of tau) or, with
+    ``learning_rate``, numbers of gradient-descent steps. Returns an array shaped like ``t``."""
     _check_sigmas(sigma_w, sigma_0, sigma_noise)
     lam = np.asarray(eigenvalues, dtype=np.float64).reshape(-1)
     if lam.size == 0 or np.any(lam < -1e-9) or not np.all(np.isfinite(lam)):

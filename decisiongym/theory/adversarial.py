@@ -1,6 +1,7 @@
-"""Regret bounds and learning rates for adversarial bandits (seed section 5.2.3, lines 2974-3085).
+"""Regret bounds and learning rates for adversarial bandits (Dobriban, *Notes for Stat 991: Topics
+in Deep Learning*, 2019, section 5.2.3).
 
-Regret against an oblivious adversary (seed 5.2.3, item 1):
+Regret against an oblivious adversary (Dobriban (2019), section 5.2.3, item 1):
 r_T = max_k sum_t R_t(k) - E sum_t R_t(A_t), rewards R_t in [0, 1]^K fixed before the game.
 """
 
@@ -23,9 +24,10 @@ def _check(name: str, n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
 
 
 def exp3_regret_bound(n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
-    """sqrt(2 T K log K): the seed's bound on the regret of Exp3 with loss-based estimates
-    (seed 5.2.3, item 7; Lattimore & Szepesvari 2020, Theorem 11.2; Bubeck & Cesa-Bianchi 2012,
-    Theorem 3.1), for the learning rate :func:`exp3_learning_rate` tuned to the horizon T."""
+    """sqrt(2 T K log K): the bound on the regret of Exp3 with loss-based estimates stated in
+    Dobriban (2019), section 5.2.3, item 7 (Lattimore & Szepesvari 2020, Theorem 11.2; Bubeck &
+    Cesa-Bianchi 2012, Theorem 3.1), for the learning rate :func:`exp3_learning_rate` tuned to the
+    horizon T."""
     t = _check("exp3_regret_bound", n_arms, horizon)
     return np.asarray(np.sqrt(2.0 * t * n_arms * math.log(n_arms)))
 
@@ -35,9 +37,10 @@ def exp3_learning_rate(n_arms: int, horizon: int) -> float:
 
     With P_t(k) proportional to exp(eta * S_hat_{t-1}(k)) (S_hat the sum of the reward estimates)
     the regret is at most log K / eta + eta T K / 2, which this eta minimises to
-    sqrt(2 T K log K) (Lattimore & Szepesvari 2020, Theorem 11.2). The seed writes the rule with a
-    temperature, P ~ exp(mu_hat / tau): on the sum of the estimates, tau = 1 / eta. (The seed's
-    tau = sqrt(K / (T log K)) on a running average is not this rate; see ``exp3``.)
+    sqrt(2 T K log K) (Lattimore & Szepesvari 2020, Theorem 11.2). Dobriban (2019), section 5.2.3,
+    writes the rule with a temperature, P ~ exp(mu_hat / tau): on the sum of the estimates,
+    tau = 1 / eta. (The notes' tau = sqrt(K / (T log K)) on a running average is not this rate;
+    see ``exp3``.)
     """
     t = float(_check("exp3_learning_rate", n_arms, horizon))
     return math.sqrt(2.0 * math.log(n_arms) / (t * n_arms))
@@ -65,7 +68,8 @@ def tsallis_inf_regret_bound(n_arms: int, horizon: ArrayLike) -> NDArray[np.floa
 
 def uniform_play_regret(rewards: ArrayLike) -> float:
     """Regret of the uniformly random policy on a reward table (T, K): max_k sum_t R_t(k) minus
-    the mean over arms of sum_t R_t(k) (seed 5.2.3, item 4: at most T/2 for two arms in [0, 1])."""
+    the mean over arms of sum_t R_t(k) (Dobriban (2019), section 5.2.3, item 4: at most T/2 for two
+    arms in [0, 1])."""
     table = np.asarray(rewards, dtype=np.float64)
     if table.ndim != 2 or table.shape[1] < 2:
         raise ValueError(f"uniform_play_regret: rewards must have shape (T, K >= 2), "

@@ -1,4 +1,5 @@
-"""Regret bounds for stochastic bandits (seed section 5.2.1-5.2.2).
+"""Regret bounds for stochastic bandits (Dobriban, *Notes for Stat 991: Topics in Deep Learning*,
+2019, sections 5.2.1-5.2.2).
 
 Every function is pure and vectorised over numpy arrays where that makes sense.
 """
@@ -42,8 +43,8 @@ def lai_robbins_constant(
 ) -> float:
     """The constant C in the Lai & Robbins (1985) lower bound r_T >= (C + o(1)) log T.
 
-    C = sum over suboptimal arms i of Delta_i / KL(mu_i || mu*) (seed 5.2.2, item 8). For
-    Gaussian arms with known standard deviation ``sigma`` (scalar or per arm) the KL is
+    C = sum over suboptimal arms i of Delta_i / KL(mu_i || mu*) (Dobriban (2019), section 5.2.2,
+    item 8). For Gaussian arms with known standard deviation ``sigma`` (scalar or per arm) the KL is
     Delta_i^2 / (2 sigma_i^2), so C = sum 2 sigma_i^2 / Delta_i. Arms tied with the best
     contribute nothing.
     """
@@ -77,7 +78,7 @@ def lai_robbins_bound(
 
 
 def etc_optimal_m(gap: float, horizon: int) -> int:
-    """Exploration length of explore-then-commit for two arms (seed 5.2.1):
+    """Exploration length of explore-then-commit for two arms (Dobriban (2019), section 5.2.1):
 
     m = ceil(4 / Delta^2 * log(T Delta^2 / 4)), at least 1.
     """
@@ -92,7 +93,8 @@ def etc_optimal_m(gap: float, horizon: int) -> int:
 
 
 def etc_regret_bound(gap: float, horizon: int, m: int | None = None) -> float:
-    """Upper bound on the regret of ETC with K = 2 (seed 5.2.1, after Lattimore & Szepesvari).
+    """Upper bound on the regret of ETC with K = 2 (Dobriban (2019), section 5.2.1, after Lattimore
+    & Szepesvari).
 
     With m given: m Delta + T Delta exp(-m Delta^2 / 4). With m None the optimal m is used and
     the bound is 4/Delta (log(T Delta^2 / 4) + 1) + Delta (capped by T Delta, the regret of
@@ -117,7 +119,8 @@ def ucb1_regret_bound(means: ArrayLike, horizon: ArrayLike) -> NDArray[np.float6
 
 
 def ucb_worst_case_bound(n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
-    """Order of UCB's problem-independent regret, sqrt(K T log T) (seed 5.2.1, item 5).
+    """Order of UCB's problem-independent regret, sqrt(K T log T) (Dobriban (2019), section 5.2.1,
+    item 5).
 
     An order of growth (constant 1), for plotting against measured regret, not a proven bound.
     """

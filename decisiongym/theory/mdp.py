@@ -1,5 +1,5 @@
-"""Dynamic programming for finite MDPs (seed 5.3.5-5.3.6, lines 3548-3700; Sutton & Barto 2018,
-ch. 4).
+"""Dynamic programming for finite MDPs (Dobriban, *Notes for Stat 991: Topics in Deep Learning*,
+2019, sections 5.3.5-5.3.6; Sutton & Barto 2018, ch. 4).
 
 Model convention. ``transitions[s, a, s']`` is P(s' | s, a) and ``rewards[s, a]`` the expected
 reward of taking ``a`` in ``s``. A row ``transitions[s, a]`` may sum to *less* than one: the
@@ -56,7 +56,8 @@ def _check_model(transitions: ArrayLike, rewards: ArrayLike, gamma: Any
 
 def q_from_v(transitions: ArrayLike, rewards: ArrayLike, v: ArrayLike, gamma: float
              ) -> FloatArray:
-    """q(s, a) = R(s, a) + gamma sum_s' P(s'|s, a) v(s') (seed 5.3.5, the Q-V equation)."""
+    """q(s, a) = R(s, a) + gamma sum_s' P(s'|s, a) v(s') (Dobriban (2019), section 5.3.5, the Q-V
+    equation)."""
     p = np.asarray(transitions, dtype=np.float64)
     return np.asarray(rewards, dtype=np.float64) + gamma * (p @ np.asarray(v, dtype=np.float64))
 
@@ -82,7 +83,8 @@ def optimal_action_mask(q: ArrayLike, atol: float = 1e-6) -> NDArray[np.bool_]:
 
 def policy_evaluation(transitions: ArrayLike, rewards: ArrayLike, policy: ArrayLike,
                       gamma: float) -> FloatArray:
-    """v_pi in closed form: v = (I - gamma P_pi)^-1 R_pi (seed 5.3.5, item 4; S&B eq. 4.4).
+    """v_pi in closed form: v = (I - gamma P_pi)^-1 R_pi (Dobriban (2019), section 5.3.5, item 4;
+    S&B eq. 4.4).
 
     ``policy`` has shape (S, A), rows summing to one. Raises ``ValueError`` when the system is
     singular (gamma = 1 and a policy that can run forever).
@@ -110,7 +112,8 @@ def policy_evaluation(transitions: ArrayLike, rewards: ArrayLike, policy: ArrayL
 def iterative_policy_evaluation(transitions: ArrayLike, rewards: ArrayLike, policy: ArrayLike,
                                 gamma: float, *, tol: float = 1e-12,
                                 max_iterations: int = 1_000_000) -> FloatArray:
-    """v^{k+1} = R_pi + gamma P_pi v^k until the largest change is below ``tol`` (seed 5.3.6)."""
+    """v^{k+1} = R_pi + gamma P_pi v^k until the largest change is below ``tol`` (Dobriban (2019),
+    section 5.3.6)."""
     p, r, g = _check_model(transitions, rewards, gamma)
     pi = np.asarray(policy, dtype=np.float64)
     p_pi = np.einsum("sa,sat->st", pi, p)
@@ -126,7 +129,8 @@ def iterative_policy_evaluation(transitions: ArrayLike, rewards: ArrayLike, poli
 
 def value_iteration(transitions: ArrayLike, rewards: ArrayLike, gamma: float
                     ) -> tuple[FloatArray, IntArray]:
-    """v_* and a greedy optimal policy by synchronous value iteration (seed 5.3.6, item 5).
+    """v_* and a greedy optimal policy by synchronous value iteration (Dobriban (2019), section
+    5.3.6, item 5).
 
     v^{k+1}(s) = max_a [R(s, a) + gamma sum_s' P(s'|s, a) v^k(s')], iterated until the largest
     change is below 1e-13 (times the reward scale), then the greedy policy's actions (lowest index
@@ -176,7 +180,7 @@ def async_value_iteration(transitions: ArrayLike, rewards: ArrayLike, gamma: flo
 def policy_iteration(transitions: ArrayLike, rewards: ArrayLike, gamma: float,
                      initial_policy: ArrayLike | None = None) -> tuple[FloatArray, IntArray]:
     """Policy iteration: exact evaluation, then greedy improvement, until the policy is stable
-    (seed 5.3.6, items 3-4; S&B 2018, sec. 4.3).
+    (Dobriban (2019), section 5.3.6, items 3-4; S&B 2018, sec. 4.3).
 
     With gamma = 1 the initial policy must be proper (end episodes); by default it is the greedy
     policy of value iteration's first sweep from the immediate rewards' best response to a
@@ -204,6 +208,7 @@ def policy_iteration(transitions: ArrayLike, rewards: ArrayLike, gamma: float,
 
 def bellman_optimality_residual(transitions: ArrayLike, rewards: ArrayLike, v: ArrayLike,
                                 gamma: float) -> float:
-    """max_s |max_a [R(s, a) + gamma P v](s) - v(s)|: zero exactly at v_* (seed 5.3.5, item 8)."""
+    """max_s |max_a [R(s, a) + gamma P v](s) - v(s)|: zero exactly at v_* (Dobriban (2019), section
+    5.3.5, item 8)."""
     q = q_from_v(transitions, rewards, v, gamma)
     return float(np.max(np.abs(q.max(axis=1) - np.asarray(v)), initial=0.0))

@@ -85,9 +85,9 @@ class RandomSearch(_ArchitectureAgent):
 @register("nas-reinforce", "Zoph & Le (2017): LSTM controller, one softmax per token, REINFORCE "
           "with an EMA baseline (hidden, learning_rate, baseline_decay)")
 class NASReinforce(_ArchitectureAgent):
-    """Zoph & Le's controller (seed 6.8): an LSTM emits one token per step from its own softmax,
-    the previous token fed back as input; after each architecture's reward R the controller
-    takes one Adam step on (R - b) grad log pi(A), b an exponential moving average of the
+    """Zoph & Le's controller (Dobriban (2019), section 6.8): an LSTM emits one token per step from
+    its own softmax, the previous token fed back as input; after each architecture's reward R the
+    controller takes one Adam step on (R - b) grad log pi(A), b an exponential moving average of the
     rewards (b <- beta b + (1 - beta) R, started at the first reward).
 
     Parameters: ``hidden`` LSTM units (32; Zoph & Le used 35 per layer, two layers),

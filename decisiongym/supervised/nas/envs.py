@@ -1,4 +1,5 @@
-"""Architecture search as a sequential decision problem (Zoph & Le 2017; seed 6.8).
+"""Architecture search as a sequential decision problem (Zoph & Le 2017; Dobriban, *Notes for Stat
+991: Topics in Deep Learning*, 2019, section 6.8).
 
 An episode writes one architecture, one token per step, as the controller of Zoph & Le does:
 each step's action is the choice for the next token; when the last token is written the child

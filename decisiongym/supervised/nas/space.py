@@ -3,8 +3,9 @@
 Two spaces, both written as a fixed-length string of tokens, one categorical choice per token:
 
 - The chain space of Zoph & Le (2017, "Neural architecture search with reinforcement learning",
-  ICLR; seed 6.8): for each of ``L`` layers, filter height, filter width, stride and number of
-  filters, each from a configurable list. The child is a plain stack of ``conv -> ReLU`` layers
+  ICLR; Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019, section 6.8): for each of
+  ``L`` layers, filter height, filter width, stride and number of filters, each from a
+  configurable list. The child is a plain stack of ``conv -> ReLU`` layers
   (padding "same", then the stride), global average pooling and a linear classifier.
   An architecture whose strides shrink the feature map below 1 x 1 is *malformed*:
   :func:`chain_output_size` reports it and the environment ends the episode with a penalty.
