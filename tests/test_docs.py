@@ -68,3 +68,26 @@ def _has_module(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+def _toml_blocks() -> list[tuple[str, str]]:
+    found = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for match in re.finditer(r"```toml\n(.*?)```", text, re.S):
+            line = text[:match.start()].count("\n") + 1
+            found.append((f"{page.relative_to(ROOT)}:{line}", match.group(1)))
+    return found
+
+
+def test_the_docs_show_an_experiment_file() -> None:
+    assert _toml_blocks(), "docs/harness.md should show a TOML experiment"
+
+
+@pytest.mark.parametrize("where,text", _toml_blocks(), ids=[n for n, _ in _toml_blocks()])
+def test_toml_experiment_examples_are_valid(where: str, text: str) -> None:
+    from decisiongym.harness.experiment import experiment_from_dict, tomllib
+
+    experiment = experiment_from_dict(tomllib.loads(text), source=where)
+    experiment.validate()
+    assert experiment.agents and experiment.envs

@@ -729,19 +729,6 @@ def test_labels_do_not_change_cell_keys_and_label_only_duplicates_are_rejected()
                                           "grid": {"tau": [0.1, 0.2]}}]})
 
 
-def test_the_readme_experiment_example_is_valid() -> None:
-    from pathlib import Path
-
-    from decisiongym.harness.experiment import experiment_from_dict, tomllib
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start = readme.index("```toml") + len("```toml")
-    example = readme[start:readme.index("```", start)]
-    experiment = experiment_from_dict(tomllib.loads(example), source="README.md")
-    experiment.validate()
-    assert len(experiment.agents) == 3
-
-
 def test_aggregate_ranks_only_agents_measured_on_every_environment(tmp_path: Path) -> None:
     from decisiongym.harness import report
 
