@@ -1,20 +1,26 @@
 """The ``decisiongym`` command.
 
-    decisiongym list
+    decisiongym --version
+    decisiongym list [--env CartPole-v1]
     decisiongym run --env decisiongym/ChapelleLi-v0 --agent thompson-beta --seeds 100 \
         --horizon 10000 [--param a=1 --param b=1] [--env-kwarg k=10] [--plot regret.png]
+    decisiongym run --env decisiongym/BernoulliBandit-v0 --agent ucb1 --agent thompson-beta \
+        --param thompson-beta.a=1 [--out results/compare]
     decisiongym train --env CartPole-v1 --agent dqn --steps 50000 --log-dir runs/dqn \
         --checkpoint runs/dqn/agent.pt
+    decisiongym reproduce --list
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import json
 import math
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +43,231 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         return key, raw
 
 
+#: Families, in the order ``decisiongym list`` shows them: the family of an agent or an env is
+#: read from the module that registers it (its last dotted parts), not from its name.
+FAMILIES: tuple[tuple[str, str], ...] = (
+    ("bandits", "stochastic bandits"),
+    ("contextual", "contextual bandits"),
+    ("adversarial", "adversarial bandits"),
+    ("tabular", "tabular and linear RL (MDPs, mazes)"),
+    ("deep", "deep RL"),
+    ("hierarchical", "hierarchical RL"),
+    ("supervised", "supervised learning as decisions"),
+    ("nas", "architecture search"),
+    ("gan", "GANs (a two-player game)"),
+    ("other", "other (registered outside decisiongym)"),
+)
+#: Registering module (its parts after ``decisiongym.``, most specific first) -> family.
+_MODULE_FAMILIES: tuple[tuple[str, str], ...] = (
+    ("supervised.nas", "nas"), ("supervised.gans", "gan"), ("supervised", "supervised"),
+    ("agents.bandits", "bandits"), ("envs.bandits", "bandits"),
+    ("agents.contextual", "contextual"), ("agents.neural", "contextual"),
+    ("envs.contextual", "contextual"),
+    ("agents.adversarial", "adversarial"), ("envs.adversarial", "adversarial"),
+    ("agents.tabular", "tabular"), ("agents.linear", "tabular"),
+    ("agents.planning", "tabular"), ("envs.mdp", "tabular"), ("envs.sparse_maze", "tabular"),
+    ("envs.goal_maze", "tabular"),
+    ("agents.deep", "deep"), ("agents.sb3", "deep"),
+    ("agents.feudal", "hierarchical"), ("agents.hams", "hierarchical"),
+    ("agents.maxq", "hierarchical"), ("agents.options", "hierarchical"),
+    ("envs.hierarchical", "hierarchical"),
+)
+
+
+def family_of(module: str) -> str:
+    """The family (a key of :data:`FAMILIES`) of whatever ``module`` registers."""
+    if module.startswith("decisiongym."):
+        rest = module[len("decisiongym."):]
+        for prefix, family in _MODULE_FAMILIES:
+            if rest == prefix or rest.startswith(prefix + "."):
+                return family
+    return "other"
+
+
+def _agent_module(name: str) -> str:
+    from decisiongym.agents.base import _entry
+
+    return str(getattr(_entry(name).factory, "__module__", ""))
+
+
+def _env_module(env_id: str) -> str:
+    import gymnasium as gym
+
+    entry = gym.spec(env_id).entry_point
+    return entry.partition(":")[0] if isinstance(entry, str) \
+        else str(getattr(entry, "__module__", ""))
+
+
+def _by_family(rows: Iterable[tuple[str, str]], module: Any) -> list[tuple[str, list[tuple[
+        str, str]]]]:
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name, summary in rows:
+        groups.setdefault(family_of(module(name)), []).append((name, summary))
+    return [(title, groups[key]) for key, title in FAMILIES if key in groups]
+
+
+def _print_groups(title: str, groups: list[tuple[str, list[tuple[str, str]]]]) -> None:
+    print(title)
+    width = max([len(name) for _, rows in groups for name, _ in rows] or [1])
+    for family, rows in groups:
+        print(f"\n  {family}")
+        for name, summary in rows:
+            print(f"    {name:<{width}}  {summary}")
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from decisiongym import list_environments
 
     _import_user_modules(args)
     from decisiongym.agents import list_agents
 
-    envs = list_environments()
-    agent_rows = list_agents()
-    width = max(len(name) for name, _ in [*envs, *agent_rows])
-    print("Environments (gym.make / gym.make_vec):")
-    for name, summary in envs:
-        print(f"  {name:<{width}}  {summary}")
-    print("\nAgents (decisiongym.agents.make):")
-    for name, summary in agent_rows:
-        print(f"  {name:<{width}}  {summary}")
+    if args.env is not None:
+        return _list_for_env(args.env, dict(args.env_kwarg))
+    _print_groups("Environments (gym.make / gym.make_vec), by family:",
+                  _by_family(list_environments(), _env_module))
+    print()
+    _print_groups("Agents (decisiongym.agents.make), by family; `decisiongym list --env ID` "
+                  "shows those that fit an env:", _by_family(list_agents(), _agent_module))
     return 0
+
+
+def _list_for_env(env_id: str, env_kwargs: dict[str, Any]) -> int:
+    """The agents that fit ``env_id``'s spaces: each built with its default parameters for
+    the env's single spaces, as the harness builds it (``make_agent``)."""
+    import gymnasium as gym
+
+    from decisiongym.agents import list_agents
+    from decisiongym.harness.rollout import AgentMismatch, make_agent, own_training_loop
+
+    check_env_id(env_id)
+    probe = gym.make(env_id, **env_kwargs)
+    try:
+        obs_space, act_space = probe.observation_space, probe.action_space
+    finally:
+        probe.close()
+    fit: list[tuple[str, str]] = []
+    refused: list[tuple[str, str]] = []
+    mismatched: list[str] = []
+    games: list[str] = []
+    for name, summary in list_agents():
+        if own_training_loop(name) is not None:
+            try:  # an agent of a game that only its own loop knows takes no spaces
+                make_agent(name, env_id, None, None)
+            except Exception:  # it needs the env's spaces: SB3's, the SMDP learners
+                pass
+            else:
+                games.append(name)
+                continue
+        try:
+            make_agent(name, env_id, obs_space, act_space)
+        except AgentMismatch:
+            mismatched.append(name)
+        except (ValueError, TypeError) as exc:
+            reason = str(exc).removeprefix(f"agent {name!r} on env {env_id!r}: ")
+            reason = re.split(r"[,;] got ", reason.removeprefix(f"{name}: "))[0]
+            refused.append((name, reason))
+        else:
+            fit.append((name, summary))
+    _print_groups(f"Agents that fit {env_id} (observations {_space_text(obs_space)}, actions "
+                  f"{_space_text(act_space)}), by family:", _by_family(fit, _agent_module))
+    if any(family_of(_agent_module(name)) in ("bandits", "adversarial") for name, _ in fit):
+        print("\n(Bandit agents fit any observation: they ignore it.)")
+    width = max([len(name) for name, _ in refused] or [1])
+    if refused:
+        print("\nRefused with their default parameters (what they need):")
+        for name, reason in refused:
+            print(f"  {name:<{width}}  {reason}")
+    if mismatched:
+        print(f"\nDo not fit these spaces: {', '.join(mismatched)}")
+    if games:
+        print(f"Train on a game of their own, not on an env: {', '.join(games)}")
+    return 0
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` naming the nearest of ``known`` (difflib), or ""."""
+    choices = list(known)
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
+    if not close:  # the same name in another case, or without its namespace
+        lowered = {c.lower(): c for c in choices}
+        close = [lowered[c] for c in
+                 difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)]
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _space_text(space: Any) -> str:
+    """A space in a few words: Box(shape (4,), float32), Discrete(2), Dict(x, label)."""
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Box):
+        return f"Box(shape {space.shape}, {space.dtype})"
+    if isinstance(space, spaces.Dict):
+        return f"Dict({', '.join(space.spaces)})"
+    text = repr(space)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _suggest(kind: str, name: str, known: Iterable[str], hint: str) -> ValueError:
+    """``unknown KIND 'name'; did you mean 'x'? (hint)`` as a ValueError."""
+    return ValueError(f"unknown {kind} {name!r}{did_you_mean(name, known)} ({hint})")
+
+
+def check_agent_names(names: Sequence[str]) -> list[str]:
+    """The agents named, each registered and named once; else one line saying which is not."""
+    from decisiongym.agents import list_agents
+
+    known = [name for name, _ in list_agents()]
+    seen: list[str] = []
+    for name in names:
+        if name not in known:
+            raise _suggest("agent", name, known, "`decisiongym list` shows them all")
+        if name in seen:
+            raise ValueError(f"--agent {name} is given twice; compare settings of one agent "
+                             "with an experiment file (decisiongym compare)")
+        seen.append(name)
+    return seen
+
+
+def check_env_id(env_id: str, agents: Sequence[str] = ()) -> None:
+    """A Gymnasium id, else one line with the nearest ids. An agent with a loop of its own
+    (the GAN game's) may take an id that only its loop knows: its loop checks it."""
+    import gymnasium as gym
+
+    from decisiongym.harness.rollout import own_training_loop
+
+    if env_id in gym.registry or any(own_training_loop(a) is not None for a in agents):
+        return
+    raise _suggest("environment", env_id, gym.registry, "`decisiongym list` shows ours; "
+                   "--import MODULE registers your own")
+
+
+def split_params(pairs: Sequence[tuple[str, Any]], agents: Sequence[str]
+                 ) -> dict[str, dict[str, Any]]:
+    """Each agent's parameters from ``--param`` pairs: ``agent.key=value`` for one agent;
+    ``key=value`` for the single agent, or with several for every agent that takes ``key``
+    (refused when none does). An agent's own ``agent.key`` wins over a shared ``key``."""
+    from decisiongym.agents import agent_parameters
+
+    shared: dict[str, dict[str, Any]] = {a: {} for a in agents}
+    own: dict[str, dict[str, Any]] = {a: {} for a in agents}
+    for key, value in pairs:
+        prefix, dot, name = key.rpartition(".")
+        if dot:
+            if prefix not in agents:
+                raise ValueError(f"--param {key}=...: {prefix!r} is not one of the agents "
+                                 f"({', '.join(agents)}){did_you_mean(prefix, agents)}")
+            own[prefix][name] = value
+        elif len(agents) == 1:
+            shared[agents[0]][key] = value
+        else:
+            takers = [a for a in agents if key in agent_parameters(a)]
+            if not takers:
+                raise ValueError(f"--param {key}=...: none of the agents {', '.join(agents)} "
+                                 f"takes {key!r}; prefix it with an agent, e.g. "
+                                 f"{agents[0]}.{key}=...")
+            for a in takers:
+                shared[a][key] = value
+    return {a: {**shared[a], **own[a]} for a in agents}
 
 
 def _import_user_modules(args: argparse.Namespace) -> tuple[str, ...]:
@@ -80,24 +295,41 @@ def _interval_text(values: Any) -> tuple[float, list[float], str]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from decisiongym.harness.metrics import shared_value
     from decisiongym.harness.rollout import run
 
     _import_user_modules(args)
-    params = dict(args.param)
+    names = check_agent_names(args.agent)
+    check_env_id(args.env, names)
+    params = split_params(args.param, names)
     env_kwargs = dict(args.env_kwarg)
-    result = run(args.env, args.agent, replicates=args.seeds, horizon=args.horizon,
-                 seed=args.seed, env_kwargs=env_kwargs, agent_params=params,
-                 progress=not args.quiet and sys.stderr.isatty(),
-                 vectorization=args.vectorization)
+    results = {}
+    for name in names:  # the same seeds for every agent: common random numbers
+        results[name] = run(args.env, name, replicates=args.seeds, horizon=args.horizon,
+                            seed=args.seed, env_kwargs=env_kwargs, agent_params=params[name],
+                            progress=not args.quiet and sys.stderr.isatty(),
+                            vectorization=args.vectorization)
+    if len(names) == 1:
+        code = _print_run(args, names[0], results[names[0]])
+    else:
+        code = _print_comparison(args, results, params)
+    if args.out:
+        _write_comparison(args, results, params, budget=args.horizon)
+    return code
+
+
+def _print_run(args: argparse.Namespace, agent: str, result: Any) -> int:
+    """One agent's run as before: its metric, interval and Lai-Robbins bound."""
+    import numpy as np
+
+    from decisiongym.harness.metrics import shared_value
+
+    env_kwargs = dict(args.env_kwarg)
     a = result.arrays
     resolved = result.record.get("resolved_params", {})
     shown = ", ".join(f"{k}={v!r}" for k, v in resolved.items()) or "defaults"
     unit = "episodes" if result.record.get("budget_unit") == "episodes" else "env steps"
     print(f"env      {args.env} {json.dumps(env_kwargs) if env_kwargs else ''}".rstrip())
-    print(f"agent    {args.agent} ({shown})")
+    print(f"agent    {agent} ({shown})")
     print(f"budget   {args.horizon} {unit} per replicate, {args.seeds} replicates, "
           f"seed {args.seed}")
     summary: dict[str, Any] = {}
@@ -143,18 +375,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if "regret" in a:
             constant = shared_value(a["lai_robbins_constant"]) if "lai_robbins_constant" \
                 in a else None
-            report.plot_regret(a["grid"], {args.agent: a["regret"]}, args.plot,
-                               title=f"{args.agent} on {args.env}", lai_robbins=constant,
+            report.plot_regret(a["grid"], {agent: a["regret"]}, args.plot,
+                               title=f"{agent} on {args.env}", lai_robbins=constant,
                                ylabel=report.REGRET_LABELS.get(str(kind), "cumulative regret"))
         elif "return_curve" in a:
-            report.plot_curves(a["grid"], {args.agent: a["return_curve"]}, args.plot,
-                               title=f"{args.agent} on {args.env}",
+            report.plot_curves(a["grid"], {agent: a["return_curve"]}, args.plot,
+                               title=f"{agent} on {args.env}",
                                ylabel="return (mean of the last 20 episodes)")
         else:
             raise ValueError("--plot: this run recorded no regret or return curve")
         print(f"plot     {args.plot}")
     if args.json:
-        record = {"env": args.env, "env_kwargs": env_kwargs, "agent": args.agent,
+        record = {"env": args.env, "env_kwargs": env_kwargs, "agent": agent,
                   "params": resolved, "horizon": args.horizon, "replicates": args.seeds,
                   "seed": args.seed, "metric": result.metric, **summary}
         with open(args.json, "w", encoding="utf-8") as fh:
@@ -162,27 +394,191 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def _cell_data(args: argparse.Namespace, name: str, params: dict[str, Any], arrays: Any,
+               record: Any, budget: int) -> Any:
+    """A run of the CLI as the report's cell data (its summary row, its curves)."""
+    from decisiongym.harness.experiment import AgentSetting, Cell, EnvSetting
+    from decisiongym.harness.report import CellData
+    from decisiongym.harness.store import CellResult
+
+    cell = Cell(EnvSetting(args.env, dict(args.env_kwarg)), AgentSetting(name, params),
+                args.seeds, args.seed, budget)
+    return CellData(cell, CellResult(dict(arrays), dict(record)))
+
+
+def _difference_rows(cells: Sequence[Any]) -> list[dict[str, Any]]:
+    """Each agent's final metric minus the first agent's, paired over the common seeds, with
+    its bootstrap 95% interval."""
     import numpy as np
 
+    from decisiongym.harness.metrics import difference_interval
+
+    first = cells[0]
+    rows = []
+    for d in cells[1:]:
+        if not d.metric or d.metric != first.metric:
+            continue
+        a, b = d.final(), first.final()
+        row: dict[str, Any] = {"agent_label": d.cell.agent.display, "metric": d.metric,
+                               "than": first.cell.agent.display}
+        if a.size == b.size and np.isfinite(a).all() and np.isfinite(b).all():
+            low, high = difference_interval(a, b, paired=True)
+            row.update(difference=float(np.mean(a - b)), ci_low=low, ci_high=high)
+        rows.append(row)
+    return rows
+
+
+def _print_differences(rows: Sequence[dict[str, Any]]) -> None:
+    from decisiongym.harness import report
+
+    if not rows:
+        return
+    print(f"\nDifference of the final {rows[0]['metric']} from {rows[0]['than']} (paired over "
+          "the common seeds, bootstrap 95%; n/a where a run recorded none):")
+    print(report.format_table(rows, [("agent_label", "agent"), ("difference", "difference"),
+                                     ("ci_low", "ci95 low"), ("ci_high", "ci95 high")]))
+
+
+def _plot_comparison(cells: Sequence[Any], path: str | Path, title: str) -> Path | None:
+    """One plot of every agent's curve (regret, else return) with its 95% band, or None
+    when the runs recorded neither."""
+    from decisiongym.harness import report
+
+    if all("regret" in d.arrays for d in cells):
+        kind = str(cells[0].result.record.get("regret_kind"))
+        return report.plot_regret_curves(cells, path, title=title, ylabel=report.REGRET_LABELS
+                                         .get(kind, "cumulative regret"))
+    if all("return_curve" in d.arrays for d in cells):
+        return report.plot_curves(cells[0].arrays["grid"],
+                                  {d.cell.agent.display: d.arrays["return_curve"]
+                                   for d in cells}, path, title=title,
+                                  ylabel="return (mean of the last 20 episodes)")
+    return None
+
+
+def _print_comparison(args: argparse.Namespace, results: dict[str, Any],
+                      params: dict[str, dict[str, Any]]) -> int:
+    """Several agents run on the same seeds: one table with intervals, the paired
+    differences from the first agent, one plot (``--plot``) and ``--json``."""
+    from decisiongym.harness import report
+
+    first = next(iter(results.values()))
+    unit = "episodes" if first.record.get("budget_unit") == "episodes" else "env steps"
+    env_kwargs = dict(args.env_kwarg)
+    print(f"env      {args.env} {json.dumps(env_kwargs) if env_kwargs else ''}".rstrip())
+    print(f"budget   {args.horizon} {unit} per replicate, {args.seeds} replicates, seed "
+          f"{args.seed}; the same seeds for every agent (common random numbers)")
+    for name, result in results.items():
+        resolved = result.record.get("resolved_params", {})
+        shown = ", ".join(f"{k}={v!r}" for k, v in resolved.items()) or "defaults"
+        print(f"agent    {name} ({shown})")
+    cells = [_cell_data(args, name, params[name], r.arrays, r.record, args.horizon)
+             for name, r in results.items()]
+    rows = [report.summary_row(d) for d in cells]
+    print()
+    print(report.format_summary(rows))
+    differences = _difference_rows(cells)
+    _print_differences(differences)
+    if args.plot:
+        if _plot_comparison(cells, args.plot, f"{', '.join(results)} on {args.env}") is None:
+            raise ValueError("--plot: these runs recorded no regret or return curve")
+        print(f"plot     {args.plot}")
+    if args.json:
+        record = {"env": args.env, "env_kwargs": env_kwargs, "horizon": args.horizon,
+                  "replicates": args.seeds, "seed": args.seed, "rows": rows,
+                  "differences": differences}
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(record, fh, indent=2, default=str)
+    return 0
+
+
+def _write_comparison(args: argparse.Namespace, results: dict[str, Any],
+                      params: dict[str, dict[str, Any]], *, budget: int,
+                      extra: dict[str, Any] | None = None) -> None:
+    """``--out DIR``: DIR/summary.csv and DIR/summary.json (the report's summary rows, the
+    paired differences) and one plot, DIR/regret.png or DIR/return.png."""
+    from decisiongym.harness import report
+
+    out = Path(args.out)
+    cells = [_cell_data(args, name, params[name], r.arrays, r.record, budget)
+             for name, r in results.items()]
+    rows = [report.summary_row(d) for d in cells]
+    report.write_summary(out, rows, extra={
+        "command": args.command, "env": args.env, "env_kwargs": dict(args.env_kwarg),
+        "seed": args.seed, "differences": _difference_rows(cells), **(extra or {})})
+    metric = "regret" if all("regret" in d.arrays for d in cells) else "return"
+    plot = _plot_comparison(cells, out / f"{metric}.png", f"{', '.join(results)} on {args.env}")
+    print(f"results  {out}/summary.csv, {out}/summary.json"
+          + (f", {plot}" if plot is not None else ""))
+
+
+def _progress_mode(args: argparse.Namespace) -> str:
+    """``--progress``: auto is a bar on a terminal, plain lines otherwise (a log, a pipe)."""
+    if args.quiet:
+        return "off"
+    if args.progress == "auto":
+        return "bar" if sys.stderr.isatty() else "lines"
+    return str(args.progress)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
     from decisiongym.harness.training import train
 
     _import_user_modules(args)
-    result = train(args.env, args.agent, seeds=args.seeds, steps=args.steps, seed=args.seed,
-                   env_kwargs=dict(args.env_kwarg), agent_params=dict(args.param),
-                   log_dir=args.log_dir, log_every=args.log_every,
-                   tensorboard=args.tensorboard, checkpoint=args.checkpoint,
-                   resume=args.resume, eval_episodes=args.eval_episodes,
-                   eval_max_episode_steps=args.eval_max_steps, progress=sys.stderr.isatty())
-    print(f"env      {args.env}")
-    print(f"agent    {args.agent} ({', '.join(f'{k}={v!r}' for k, v in result.params.items())})")
-    print(f"budget   {result.steps} env steps per learner, {args.seeds} learner(s), seed "
-          f"{args.seed}; {result.seconds:.1f} s, "
-          f"{args.seeds * result.steps / max(result.seconds, 1e-9):.0f} env steps/s")
+    names = check_agent_names(args.agent)
+    check_env_id(args.env, names)
+    params = split_params(args.param, names)
+    several = len(names) > 1
+    if several:
+        for flag, value in (("--checkpoint", args.checkpoint), ("--resume", args.resume)):
+            if value:
+                raise ValueError(f"{flag} names one agent's file; train one agent at a time "
+                                 f"to use it (got {len(names)} agents)")
+    results = {}
+    for i, name in enumerate(names):
+        if several and i:
+            print()
+
+        def header(resolved: dict[str, Any], name: str = name) -> None:
+            shown = ", ".join(f"{k}={v!r}" for k, v in resolved.items()) or "defaults"
+            print(f"env      {args.env}")
+            print(f"agent    {name} ({shown})")
+            print(f"budget   {args.steps} env steps per learner, {args.seeds} learner(s), "
+                  f"seed {args.seed}" + ("; the same seeds for every agent" if several else ""))
+            sys.stdout.flush()  # the header before the progress, also into a pipe or a file
+
+        log_dir = args.log_dir if not (several and args.log_dir) \
+            else str(Path(args.log_dir) / name)
+        result = train(args.env, name, seeds=args.seeds, steps=args.steps, seed=args.seed,
+                       env_kwargs=dict(args.env_kwarg), agent_params=params[name],
+                       log_dir=log_dir, log_every=args.log_every,
+                       tensorboard=args.tensorboard, checkpoint=args.checkpoint,
+                       resume=args.resume, eval_episodes=args.eval_episodes,
+                       eval_max_episode_steps=args.eval_max_steps,
+                       progress=_progress_mode(args), on_start=header)
+        _print_trained(args, result)
+        results[name] = result
+    if several:
+        _print_train_comparison(args, results, params)
+    elif args.plot:
+        _plot_train(args, results, params, args.plot)
+    if args.out:
+        _write_comparison(args, results, params, budget=args.steps, extra={
+            "greedy_evaluation": {name: r.evaluation.tolist() for name, r in results.items()}})
+    return 0
+
+
+def _print_trained(args: argparse.Namespace, result: Any) -> None:
+    import numpy as np
+
+    print(f"time     {result.seconds:.1f} s, "
+          f"{args.seeds * result.steps / max(result.seconds, 1e-9):,.0f} env steps/s")
     print("training return (mean of the last 20 episodes) per learner: "
           + ", ".join(f"{x:.1f}" for x in result.final_return))
     if np.isfinite(result.evaluation).any():
-        print(f"greedy evaluation ({args.eval_episodes} episodes per env copy): "
+        report = result.evaluation_report
+        per = report.episodes if report is not None else args.eval_episodes
+        print(f"greedy evaluation ({per} episodes per env copy): "
               + ", ".join(f"{x:.1f}" for x in result.evaluation))
     report = result.evaluation_report
     if report is not None and report.total_capped:
@@ -193,7 +589,39 @@ def _cmd_train(args: argparse.Namespace) -> int:
         files = [f for f in result.checkpoint_files if f != result.checkpoint]
         print(f"checkpoint {result.checkpoint} (load with --resume)"
               + (f": {', '.join(files)}" if files else ""))
-    return 0
+
+
+def _plot_train(args: argparse.Namespace, results: dict[str, Any],
+                params: dict[str, dict[str, Any]], path: str) -> None:
+    cells = [_cell_data(args, name, params[name], r.arrays, r.record, args.steps)
+             for name, r in results.items()]
+    if _plot_comparison(cells, path, f"{', '.join(results)} on {args.env}") is None:
+        raise ValueError("--plot: this training recorded no return curve")
+    print(f"plot     {path}")
+
+
+def _print_train_comparison(args: argparse.Namespace, results: dict[str, Any],
+                            params: dict[str, dict[str, Any]]) -> None:
+    """Several agents trained on the same seeds: the training return and the greedy
+    evaluation with 95% intervals over the learners, the paired differences, one plot."""
+    from decisiongym.harness import report
+
+    cells = [_cell_data(args, name, params[name], r.arrays, r.record, args.steps)
+             for name, r in results.items()]
+    print(f"\nComparison on {args.env} ({args.seeds} learner(s) each, the same seeds"
+          + ("" if args.seeds > 1 else "; intervals need --seeds 2 or more") + "):")
+    print(report.format_summary([report.summary_row(d) for d in cells]))
+    evaluated = [(name, r.evaluation) for name, r in results.items()
+                 if (r.evaluation == r.evaluation).any()]
+    if evaluated:
+        print("\ngreedy evaluation, mean over learners  95% CI")
+        width = max(len(name) for name, _ in evaluated)
+        for name, values in evaluated:
+            mean, _, text = _interval_text(values)
+            print(f"  {name:<{width}}  {mean:.2f}  {text}")
+    _print_differences(_difference_rows(cells))
+    if args.plot:
+        _plot_train(args, results, params, args.plot)
 
 
 def _runner_from_args(args: argparse.Namespace) -> Any:
@@ -215,8 +643,10 @@ def _report(experiment: Any, out: Path, checks: Sequence[Any] = (), text: str = 
     rows = [report.summary_row(d) for d in results]
     several = len({d.cell.env.name for d in results}) > 1
     across = report.aggregate_rows(results) if aggregate and several else []
+    left_out = report.aggregate_left_out(results) if aggregate and several else []
     report.write_summary(out, rows, experiment=experiment, checks=checks,
-                         extra={"aggregate": across, **(extra or {})})
+                         extra={"aggregate": across, "aggregate_left_out": left_out,
+                                **(extra or {})})
     if plots:
         report.plot_all(results, out)
     if text:
@@ -228,11 +658,13 @@ def _report(experiment: Any, out: Path, checks: Sequence[Any] = (), text: str = 
         if not chosen:
             continue
         print(f"\nAcross environments (IQM and mean of the final {metric}, stratified bootstrap "
-              "95%; tasks: the environments each agent was measured on):")
+              "95%; only agents measured on all of them):")
         print(report.format_table(chosen, [
             ("agent_label", "agent"), ("tasks", "tasks"), (f"iqm_final_{metric}", "IQM"),
             ("iqm_ci_low", "low"), ("iqm_ci_high", "high"), (f"mean_final_{metric}", "mean"),
             ("mean_ci_low", "low"), ("mean_ci_high", "high")]))
+    for row in left_out:
+        print(f"not in the aggregate: {row['agent_label']} ({row['metric']}): {row['reason']}")
     if checks:
         print("\nChecks against the published findings:")
         print(report.format_checks(checks))
@@ -285,11 +717,70 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+#: Typical wall-clock times of the reproductions (full size, --quick), measured on a shared
+#: 2-core machine with the in-process runner unless the README says otherwise.
+TYPICAL_TIMES: dict[str, tuple[str, str]] = {
+    "kuleshov-precup": ("a few minutes", ""),
+    "chapelle-li": ("hours (T = 10^7)", ""),
+    "adversarial": ("1.5 min", "20 s"),
+    "contextual": ("18 min (2 workers)", "1 min"),
+    "ope": ("1.5 min", "5 s"),
+    "sutton-barto": ("1.5 min", "30 s"),
+    "supervised": ("2 min", "70 s"),
+    "adversarial-examples": ("2 min (+6.5 min once)", "1 min"),
+    "feudal": ("45 s", "10 s"),
+    "options": ("50 s", "10 s"),
+    "deep-rl": ("25 min", "100 s"),
+    "nas": ("1.5 min", "25 s"),
+    "gan": ("18 min (2 workers)", "30 s"),
+}
+
+
+def _list_reproductions() -> int:
+    """``reproduce --list``: each reproduction's summary, its cells at quick and full size
+    (experiments built, nothing run) and its typical time."""
+    import textwrap
+
+    from decisiongym.reproductions import get_reproduction, list_reproductions
+
+    rows = []
+    for name, summary in list_reproductions():
+        reproduction = get_reproduction(name)
+        full, quick = TYPICAL_TIMES.get(name, ("", ""))
+        variants = tuple(getattr(reproduction, "protocols", ()) or ())
+        if variants:
+            summary += f" (variants: --protocol {', '.join(variants)})"
+        rows.append((name, str(len(reproduction.experiment(True).cells())),
+                     str(len(reproduction.experiment(False).cells())), quick or "-",
+                     full or "-", summary))
+    print("decisiongym reproduce NAME [--quick] [--out DIR]; cells: the (env, agent) runs of "
+          "its grid (some\nreproductions add studies of their own); times on a shared 2-core "
+          "machine.\n")
+    headers = ("name", "cells --quick", "cells full", "time --quick", "time full")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        print("  ".join(v.rjust(w) if i in (1, 2) else v.ljust(w)
+                        for i, (v, w) in enumerate(zip(row, widths, strict=False))).rstrip())
+        print(textwrap.fill(row[5], width=96, initial_indent="    ",
+                            subsequent_indent="    "))
+    return 0
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from decisiongym.reproductions import get_reproduction
+    from decisiongym.reproductions import get_reproduction, list_reproductions
 
     _import_user_modules(args)
-    reproduction = get_reproduction(args.name)
+    if args.list:
+        return _list_reproductions()
+    names = [name for name, _ in list_reproductions()]
+    if args.name is None:
+        raise ValueError("reproduce: name a reproduction (`decisiongym reproduce --list` shows "
+                         "them)")
+    if args.name not in names:
+        raise _suggest("reproduction", args.name, names,
+                       "`decisiongym reproduce --list` shows them")
+    reproduction = get_reproduction(args.name).with_protocol(args.protocol)
     experiment = reproduction.experiment(args.quick)
     out = Path(args.out or f"results/{reproduction.name}{'-quick' if args.quick else ''}")
     summary = _sweep(experiment, out, args)
@@ -332,9 +823,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="decisiongym",
         description="Gymnasium environments, batched agents and a regret harness.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p_list = sub.add_parser("list", help="list environments and agents")
+    p_list = sub.add_parser("list", help="list environments and agents by family; with --env, "
+                            "the agents that fit that env")
+    p_list.add_argument("--env", default=None, metavar="ID",
+                        help="show the agents that fit this env's spaces")
+    p_list.add_argument("--env-kwarg", action="append", type=parse_assignment, default=[],
+                        metavar="KEY=VALUE", help="environment kwarg for --env (repeatable)")
     p_list.set_defaults(func=_cmd_list)
 
     def add_import(p: argparse.ArgumentParser) -> None:
@@ -345,13 +842,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_import(p_list)
 
     p_run = sub.add_parser(
-        "run", help="run one agent on any registered env for N replicates; print the metric "
-        "that fits (regret, return, accuracy)")
+        "run", help="run one agent, or compare several on the same seeds, on any registered "
+        "env for N replicates; print the metric that fits (regret, return, accuracy)")
     p_run.add_argument("--env", required=True, help="environment id, e.g. "
                        "decisiongym/ChapelleLi-v0 or CartPole-v1")
-    p_run.add_argument("--agent", required=True, help="agent name (see `decisiongym list`)")
+    p_run.add_argument("--agent", required=True, action="append",
+                       help="agent name (see `decisiongym list`); repeat it to compare agents "
+                       "on the same seeds")
     p_run.add_argument("--param", action="append", type=parse_assignment, default=[],
-                       metavar="KEY=VALUE", help="agent parameter (repeatable)")
+                       metavar="[AGENT.]KEY=VALUE", help="agent parameter (repeatable); "
+                       "AGENT.KEY for one agent, KEY for every agent that takes it")
     p_run.add_argument("--env-kwarg", action="append", type=parse_assignment, default=[],
                        metavar="KEY=VALUE", help="environment kwarg (repeatable)")
     p_run.add_argument("--seeds", type=int, default=100,
@@ -367,24 +867,30 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--plot", metavar="PNG",
                        help="save the regret (or return) curve with its 95%% band")
     p_run.add_argument("--json", metavar="PATH", help="write the summary as JSON")
+    p_run.add_argument("--out", metavar="DIR", help="write DIR/summary.csv, DIR/summary.json "
+                       "and one plot of every agent's curve")
     p_run.add_argument("--quiet", action="store_true", help="no progress bar")
     add_import(p_run)
     p_run.set_defaults(func=_cmd_run)
 
     p_train = sub.add_parser(
-        "train", help="train a deep RL agent (ours or sb3-*) on one env; CSV logs, checkpoints")
+        "train", help="train an agent (ours or sb3-*) on one env with a progress bar; CSV "
+        "logs, checkpoints; several --agent compare on the same seeds")
     p_train.add_argument("--env", required=True, help="environment id, e.g. CartPole-v1")
-    p_train.add_argument("--agent", required=True, help="agent name, e.g. dqn, actor-critic, "
-                         "sb3-ppo")
+    p_train.add_argument("--agent", required=True, action="append",
+                         help="agent name, e.g. dqn, actor-critic, sb3-ppo; repeat it to "
+                         "compare agents on the same seeds")
     p_train.add_argument("--param", action="append", type=parse_assignment, default=[],
-                         metavar="KEY=VALUE", help="agent parameter (repeatable)")
+                         metavar="[AGENT.]KEY=VALUE", help="agent parameter (repeatable); "
+                         "AGENT.KEY for one agent, KEY for every agent that takes it")
     p_train.add_argument("--env-kwarg", action="append", type=parse_assignment, default=[],
                          metavar="KEY=VALUE", help="environment kwarg (repeatable)")
     p_train.add_argument("--seeds", type=int, default=1, help="independent learners (default 1)")
     p_train.add_argument("--steps", type=int, default=50_000,
                          help="env steps per learner (default 50000)")
     p_train.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    p_train.add_argument("--log-dir", help="write DIR/progress.csv (and DIR/tensorboard)")
+    p_train.add_argument("--log-dir", help="write DIR/progress.csv, a row per learner and log "
+                         "(and DIR/tensorboard); with several agents DIR/AGENT/")
     p_train.add_argument("--log-every", type=int, default=1000,
                          help="env steps between log rows and checkpoints (default 1000)")
     p_train.add_argument("--tensorboard", action="store_true",
@@ -395,11 +901,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--resume", help="load this checkpoint before training "
                          "(torch.load(weights_only=True), sb3-*: SB3's load; another "
                          "architecture or an unreadable file is refused, exit 2)")
-    p_train.add_argument("--eval-episodes", type=int, default=10,
-                         help="greedy evaluation episodes per env copy at the end (default 10)")
+    p_train.add_argument("--eval-episodes", type=int, default=None,
+                         help="greedy evaluation episodes per env copy at the end (default 10 "
+                         "where the agent acts after training; 0: none)")
     p_train.add_argument("--eval-max-steps", type=int, default=None, metavar="N",
                          help="step cap per evaluation episode; an episode cut there counts as "
                          "truncated and is reported (default: the env's own limit, else 1000)")
+    p_train.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="auto",
+                         help="auto (default): a progress bar on a terminal, a plain line every "
+                         "10%% (or 30 s) otherwise")
+    p_train.add_argument("--quiet", action="store_true", help="no progress (--progress off)")
+    p_train.add_argument("--plot", metavar="PNG",
+                         help="save the training return curves with their 95%% bands")
+    p_train.add_argument("--out", metavar="DIR", help="write DIR/summary.csv, "
+                         "DIR/summary.json and DIR/return.png")
     add_import(p_train)
     p_train.set_defaults(func=_cmd_train)
 
@@ -412,25 +927,70 @@ def build_parser() -> argparse.ArgumentParser:
     add_import(p_cmp)
     p_cmp.set_defaults(func=_cmd_compare)
 
-    from decisiongym.reproductions import list_reproductions
+    from decisiongym.reproductions import get_reproduction, list_reproductions
 
     names = [name for name, _ in list_reproductions()]
-    p_rep = sub.add_parser("reproduce", help="reproduce a published experiment: "
-                           + "; ".join(f"{n}: {d}" for n, d in list_reproductions()))
-    p_rep.add_argument("name", choices=names)
+    p_rep = sub.add_parser("reproduce", help="reproduce a published experiment "
+                           f"({len(list_reproductions())} of them: `decisiongym reproduce "
+                           "--list`)")
+    p_rep.add_argument("name", nargs="?", help="the reproduction (see --list)")
+    p_rep.add_argument("--list", action="store_true", help="list the reproductions with their "
+                       "sizes and typical times (runs nothing)")
     p_rep.add_argument("--quick", action="store_true", help="small size (for tests and a look)")
-    p_rep.add_argument("--out", help="results directory (default results/NAME[-quick])")
+    variants = "; ".join(f"{n}: {', '.join(get_reproduction(n).protocols)}" for n in names
+                         if get_reproduction(n).protocols)
+    p_rep.add_argument("--protocol", metavar="NAME",
+                       help="a documented variant of the study's protocol, for reproductions "
+                       f"that declare one ({variants}); default: the reproduction's own. The "
+                       "variant has its own cells and default results directory")
+    p_rep.add_argument("--out", help="results directory (default results/NAME[-quick], "
+                       "NAME-PROTOCOL for a variant)")
     _add_runner_options(p_rep)
     add_import(p_rep)
     p_rep.set_defaults(func=_cmd_reproduce)
     return parser
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("decisiongym")
+    except metadata.PackageNotFoundError:
+        from decisiongym import __version__
+
+        return __version__
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll says POLLERR)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no fileno (captured), no poll (Windows)
+        return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return code
+    except BrokenPipeError as exc:
+        if _stdout_closed():
+            # `decisiongym list | head`: the reader has what it wanted; leave quietly (and
+            # keep Python from reporting the pipe again when it flushes stdout at exit).
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        print(f"decisiongym: error: {exc}", file=sys.stderr)  # another pipe than stdout
+        return 2
     except KeyboardInterrupt:
         # run_experiment has stopped the workers and said what it kept.
         print("decisiongym: interrupted; run the same command again to resume",

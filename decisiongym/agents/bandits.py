@@ -1,4 +1,4 @@
-"""Stochastic bandit agents (seed section 5.2.1-5.2.2, lines 2703-2973).
+"""Stochastic bandit agents (Dobriban (2019), sections 5.2.1-5.2.2).
 
 Every agent keeps per-replicate statistics in (num_envs, K) arrays: pull counts ``T_k``, reward
 sums and, where needed, sums of squares. An episode of a bandit env is one bandit problem (the
@@ -145,9 +145,10 @@ class RandomAgent(BanditAgent):
         return self.rng.integers(self.n_arms, size=self.num_envs)
 
 
-@register("etc", "explore-then-commit: each arm m times, then the best (seed 5.2.1)")
+@register("etc", "explore-then-commit: each arm m times, then the best (Dobriban (2019), "
+                 "section 5.2.1)")
 class ExploreThenCommit(BanditAgent):
-    """Explore-then-commit (seed 5.2.1; Lattimore & Szepesvari 2020, ch. 6).
+    """Explore-then-commit (Dobriban (2019), section 5.2.1; Lattimore & Szepesvari 2020, ch. 6).
 
     Explore: pull each arm ``m`` times, round robin. Commit: pull the arm with the best sample
     mean (ties at random) for the rest of the episode.
@@ -157,7 +158,7 @@ class ExploreThenCommit(BanditAgent):
     m : int >= 1, optional
         Pulls per arm in the exploration phase.
     gap, horizon : float in (0, 1], int >= 1, optional
-        When ``m`` is not given: the seed's optimal m = ceil(4 / Delta^2 log(T Delta^2 / 4)).
+        When ``m`` is not given: the notes' optimal m = ceil(4 / Delta^2 log(T Delta^2 / 4)).
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
@@ -173,7 +174,8 @@ class ExploreThenCommit(BanditAgent):
             self.m = etc_optimal_m(g, t)
         else:
             raise ValueError(f"{self.name}: give m (pulls per arm), or gap and horizon to use the "
-                             f"seed's optimal m; got m={m!r}, gap={gap!r}, horizon={horizon!r}")
+                             f"optimal m of Dobriban (2019), section 5.2.1; got m={m!r}, "
+                             f"gap={gap!r}, horizon={horizon!r}")
 
     def _reset_state(self, num_envs: int) -> None:
         super()._reset_state(num_envs)
@@ -195,15 +197,15 @@ class ExploreThenCommit(BanditAgent):
 
 @register("ucb1", "UCB1: mu_hat + sqrt(alpha log t / T_k), alpha=2 (Auer et al. 2002)")
 class UCB1(BanditAgent):
-    """UCB1 (Auer, Cesa-Bianchi & Fischer 2002; seed 5.2.1, item 4).
+    """UCB1 (Auer, Cesa-Bianchi & Fischer 2002; Dobriban (2019), section 5.2.1, item 4).
 
     Pull each arm once, then the arm maximising the index
     gamma_k(t) = mu_hat_k + sqrt(alpha log t / T_k), ties at random.
 
     ``alpha`` = 2 (default) is Auer et al.'s UCB1, the algorithm the name refers to and the one
     peers (SMPyBandits, MABWiser) and Kuleshov & Precup's tables report. ``alpha`` = 6 is the
-    seed's index sqrt(2 log(t^3) / T_k), whose log(t^3) makes the analysis simple but explores
-    more; pass ``alpha=6`` to run it.
+    index of Dobriban (2019), section 5.2.1, sqrt(2 log(t^3) / T_k), whose log(t^3) makes the
+    analysis simple but explores more; pass ``alpha=6`` to run it.
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
@@ -241,7 +243,8 @@ class UCB1(BanditAgent):
 
 @register("ucb1-tuned", "UCB1-Tuned: variance-aware UCB index (Auer et al. 2002)")
 class UCB1Tuned(BanditAgent):
-    """UCB1-Tuned (Auer, Cesa-Bianchi & Fischer 2002, section 4; seed 5.2.1, item 6).
+    """UCB1-Tuned (Auer, Cesa-Bianchi & Fischer 2002, section 4; Dobriban (2019), section 5.2.1,
+    item 6).
 
     Index mu_hat_k + sqrt(log t / T_k * min(1/4, V_k)), with
     V_k = sigma_hat_k^2 + sqrt(2 log t / T_k); 1/4 is the largest variance of a [0, 1] reward.
@@ -266,15 +269,15 @@ class UCB1Tuned(BanditAgent):
 
 @register("epsilon-greedy", "epsilon-greedy, constant or decaying epsilon_t, optimistic init")
 class EpsilonGreedy(BanditAgent):
-    """Epsilon-greedy (seed 5.2.1, item 7; Sutton & Barto 2018, section 2.2-2.6).
+    """Epsilon-greedy (Dobriban (2019), section 5.2.1, item 7; Sutton & Barto 2018, 2.2-2.6).
 
     With probability epsilon_t pull an arm uniformly at random, else the best sample mean (ties at
-    random). Arms never pulled are valued ``initial_value`` (1 is the seed's optimistic start).
+    random). Arms never pulled are valued ``initial_value`` (1 is the notes' optimistic start).
 
     Parameters
     ----------
     epsilon : float in [0, 1]
-        Exploration probability; default 0.05 (the seed's example). 0 is greedy.
+        Exploration probability; default 0.05 (the notes' example). 0 is greedy.
     schedule : "constant" or "decay"
         "decay" is epsilon_t = min(1, c K / (d^2 t)) of Auer et al. (2002, epsilon_n-greedy),
         which has logarithmic regret when d is below the smallest gap.
@@ -327,17 +330,19 @@ def _boltzmann_weights(x: FloatArray) -> FloatArray:
     return np.asarray(np.exp(z, out=z))
 
 
-@register("softmax", "Boltzmann exploration: P(k) ~ exp(mu_hat_k / tau) (seed 5.2.1)")
+@register("softmax", "Boltzmann exploration: P(k) ~ exp(mu_hat_k / tau) (Dobriban (2019), "
+                     "section 5.2.1)")
 class Softmax(BanditAgent):
-    """Boltzmann / softmax exploration (seed 5.2.1, item 8; Sutton & Barto 2018, 2.8).
+    """Boltzmann / softmax exploration (Dobriban (2019), section 5.2.1, item 8; Sutton & Barto
+    2018, 2.8).
 
     Pull arm k with probability proportional to exp(mu_hat_k / tau); arms never pulled are valued
-    ``initial_value`` (0, or 1 for the seed's optimistic start).
+    ``initial_value`` (0, or 1 for the notes' optimistic start).
 
     Parameters
     ----------
     tau : float > 0
-        Temperature; default 0.1 (the seed's example). Small tau is greedy.
+        Temperature; default 0.1 (the notes' example). Small tau is greedy.
     initial_value : float
         Default 0.
     pull_each_arm_first : bool
@@ -362,23 +367,43 @@ class Pursuit(BanditAgent):
     """Pursuit method (Thathachar & Sastry 1985; Sutton & Barto 1998, section 2.9; Kuleshov &
     Precup 2014).
 
-    Keeps action probabilities pi (uniform at the start). After each step, with k* the arm of best
-    sample mean (ties at random): pi <- pi + beta (e_{k*} - pi). Arms are drawn from pi.
+    Keeps action probabilities pi (uniform, 1/K, at the start of every episode) and sample-mean
+    estimates of the arms. Arms are drawn from pi. After each step, with k* the arm of best
+    estimate: pi <- pi + beta (e_{k*} - pi).
 
     Parameters
     ----------
     beta : float in (0, 1]
         Learning rate of the probabilities; default 0.01 (Sutton & Barto's example).
+    initial_value : float
+        Estimate of an arm never pulled, when k* is chosen; default 0.
+    ties : "random" or "first"
+        How k* is chosen among arms of equal estimate: uniformly at random (default) or the
+        lowest index (``numpy.argmax``).
+    update_order : "values-first" or "policy-first"
+        "values-first" (default): the estimates take this step's reward, then pi pursues the
+        greedy arm of the updated estimates. "policy-first": pi pursues the greedy arm of the
+        estimates before this step's reward, then the estimates are updated.
     pull_each_arm_first : bool
         Pull every arm once (in random order) before the rule takes over; default False.
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
-                 beta: float = 0.01,
+                 beta: float = 0.01, initial_value: float = 0.0,
+                 ties: Literal["random", "first"] = "random",
+                 update_order: Literal["values-first", "policy-first"] = "values-first",
                  pull_each_arm_first: bool = False) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space,
                          pull_each_arm_first=pull_each_arm_first)
         self.beta = self._check_float("beta", beta, low=0.0, high=1.0, low_open=True)
+        self.initial_value = self._check_float("initial_value", initial_value)
+        if ties not in ("random", "first"):
+            raise self._param_error("ties", ties, "'random' or 'first'")
+        self.ties = ties
+        if update_order not in ("values-first", "policy-first"):
+            raise self._param_error("update_order", update_order,
+                                    "'values-first' or 'policy-first'")
+        self.update_order = update_order
 
     def _reset_state(self, num_envs: int) -> None:
         super()._reset_state(num_envs)
@@ -387,9 +412,25 @@ class Pursuit(BanditAgent):
     def _act(self, obs: Any) -> IntArray:
         return _sample_categorical(self.probs, self.rng)
 
+    def _greedy(self, rows: IntArray) -> IntArray:
+        """k* of each row: the arm of best estimate (arms never pulled: ``initial_value``)."""
+        values = self.sample_means(self.initial_value)[rows]
+        if self.ties == "first":
+            return values.argmax(axis=1).astype(np.int64)
+        return argmax_random_ties(values, self.rng)
+
+    def _learn(self, rows: IntArray, obs: Any, actions: Any, rewards: FloatArray,
+               next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
+        if self.update_order == "policy-first":
+            self._pursue(rows, self._greedy(rows))
+        super()._learn(rows, obs, actions, rewards, next_obs, terminated, truncated)
+
     def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray,
                      counts: FloatArray) -> None:
-        greedy = argmax_random_ties(self.mu[rows], self.rng)
+        if self.update_order == "values-first":
+            self._pursue(rows, self._greedy(rows))
+
+    def _pursue(self, rows: IntArray, greedy: IntArray) -> None:
         p = self.probs[rows]
         p *= 1.0 - self.beta
         p[np.arange(rows.size), greedy] += self.beta
@@ -405,43 +446,73 @@ class Pursuit(BanditAgent):
 class ReinforcementComparison(BanditAgent):
     """Reinforcement comparison (Sutton & Barto 1998, section 2.8; Kuleshov & Precup 2014).
 
-    Preferences p_k and a reference reward r_bar. Arms are drawn with probability softmax(p).
-    After reward r from arm A: p_A <- p_A + beta (r - r_bar); r_bar <- r_bar + alpha (r - r_bar).
+    Preferences p_k (0 at the start of every episode) and a reference reward r_bar. Arms are
+    drawn with probability softmax(p). After reward r from arm A:
+    p_A <- p_A + beta (r - r_bar); r_bar <- r_bar + alpha (r - r_bar).
 
     Parameters
     ----------
     alpha : float in (0, 1]
         Step size of the reference reward; default 0.1.
     beta : float > 0
-        Step size of the preferences; default 0.1. (Kuleshov & Precup's tuned values, quoted in the
-        seed, include alpha = 0.1, beta = 0.95 and alpha = 0.01, beta = 0.9.)
+        Step size of the preferences; default 0.1. (Kuleshov & Precup's tuned values, quoted in
+        Dobriban (2019), section 5.2.2, include alpha = 0.1, beta = 0.95 and alpha = 0.01,
+        beta = 0.9.)
     initial_reference : float
-        r_bar at the start of an episode; default 0.
+        r_bar at the start of an episode; default 0. (Kuleshov & Precup's K = 5 numbers are
+        met with 0.5, the mean reward of their problems: see
+        :mod:`decisiongym.reproductions.kuleshov_precup`.)
+    complement : bool
+        Scale the preference step by (1 - pi_A), pi_A = softmax(p)_A before the step
+        (Sutton & Barto 1998, section 2.8, the variant after equation 2.9):
+        p_A <- p_A + beta (r - r_bar)(1 - pi_A); default False.
+    update_order : "preference-first" or "reference-first"
+        "preference-first" (default): p_A moves against the reference before this reward enters
+        it; "reference-first": r_bar takes this reward first, then p_A moves against it.
     pull_each_arm_first : bool
         Pull every arm once (in random order) before the rule takes over; default False.
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
                  alpha: float = 0.1, beta: float = 0.1, initial_reference: float = 0.0,
+                 complement: bool = False,
+                 update_order: Literal["preference-first",
+                                       "reference-first"] = "preference-first",
                  pull_each_arm_first: bool = False) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space,
                          pull_each_arm_first=pull_each_arm_first)
         self.alpha = self._check_float("alpha", alpha, low=0.0, high=1.0, low_open=True)
         self.beta = self._check_float("beta", beta, low=0.0, low_open=True)
         self.initial_reference = self._check_float("initial_reference", initial_reference)
+        self.complement = self._check_bool("complement", complement)
+        if update_order not in ("preference-first", "reference-first"):
+            raise self._param_error("update_order", update_order,
+                                    "'preference-first' or 'reference-first'")
+        self.update_order = update_order
 
     def _reset_state(self, num_envs: int) -> None:
         super()._reset_state(num_envs)
         self.preferences = np.zeros((num_envs, self.n_arms))
         self.reference = np.full(num_envs, self.initial_reference)
 
+    def action_probabilities(self) -> FloatArray:
+        """softmax(p), one row per replicate."""
+        weights = _boltzmann_weights(self.preferences)
+        return np.asarray(weights / weights.sum(axis=1, keepdims=True))
+
     def _act(self, obs: Any) -> IntArray:
         return _sample_categorical(_boltzmann_weights(self.preferences), self.rng)
 
     def _learn_extra(self, rows: IntArray, a: IntArray, r: FloatArray, flat: IntArray,
                      counts: FloatArray) -> None:
-        self.preferences[rows, a] += self.beta * (r - self.reference[rows])
-        self.reference[rows] += self.alpha * (r - self.reference[rows])
+        if self.update_order == "reference-first":
+            self.reference[rows] += self.alpha * (r - self.reference[rows])
+        step = self.beta * (r - self.reference[rows])
+        if self.complement:
+            step *= 1.0 - self.action_probabilities()[rows, a]
+        self.preferences[rows, a] += step
+        if self.update_order == "preference-first":
+            self.reference[rows] += self.alpha * (r - self.reference[rows])
 
     def _end_episode(self, rows: IntArray) -> None:
         super()._end_episode(rows)
@@ -451,8 +522,8 @@ class ReinforcementComparison(BanditAgent):
 
 @register("thompson-beta", "Thompson sampling, Beta-Bernoulli posterior, prior Beta(a, b)")
 class ThompsonBeta(BanditAgent):
-    """Thompson sampling with Beta priors (Thompson 1933; Chapelle & Li 2011; seed 5.2.1, items
-    9-10; Agrawal & Goyal 2012).
+    """Thompson sampling with Beta priors (Thompson 1933; Chapelle & Li 2011; Dobriban (2019),
+    section 5.2.1, items 9-10; Agrawal & Goyal 2012).
 
     Posterior of arm k: Beta(a + S_k, b + F_k). Each step draws one sample per arm and pulls the
     largest. Rewards must lie in [0, 1]; a non-binary reward r is turned into a Bernoulli(r)

@@ -51,8 +51,8 @@ from decisiongym.agents.deep import CheckpointError, CheckpointMismatch, atomic_
 from decisiongym.agents.policy import predict_actions, take_rows
 from decisiongym.arrays import BoolArray, FloatArray, IntArray
 
-__all__ = ["SB3_ALGORITHMS", "SB3Agent", "SB3Hook", "checkpoint_paths", "save_model",
-           "train_sb3", "train_sb3_models"]
+__all__ = ["SB3_ALGORITHMS", "SB3Agent", "SB3Hook", "SB3Watch", "checkpoint_paths",
+           "save_model", "train_sb3", "train_sb3_models"]
 
 #: The SB3 algorithms registered as ``sb3-<name>``.
 SB3_ALGORITHMS = ("ppo", "a2c", "dqn")
@@ -68,6 +68,10 @@ _ACTION_SPACES: dict[str, tuple[type[spaces.Space[Any]], ...]] = {
 #: training every ``hook_every`` env steps of a learner (and once at its end), with the
 #: episodes it has finished so far.
 SB3Hook = Callable[[int, int, Any, FloatArray, FloatArray], None]
+#: ``watch(learner, env_steps, episode_returns)``: called at every vector step of a learner
+#: within the budget with the returns of the episodes it has finished so far (a list that
+#: grows; read it, do not keep it). ``decisiongym train`` shows its progress from it.
+SB3Watch = Callable[[int, int, list[float]], None]
 
 
 def algorithm_class(algorithm: str) -> Any:
@@ -302,7 +306,7 @@ def load_models(algorithm: str, paths: Sequence[Path], hyperparams: dict[str, An
 
 
 def _make_recorder(budget: int, learner: int, hook: SB3Hook | None, hook_every: int,
-                   bar: Any) -> Any:
+                   bar: Any, watch: SB3Watch | None = None) -> Any:
     from stable_baselines3.common.callbacks import BaseCallback
 
     class EpisodeRecord(BaseCallback):
@@ -335,6 +339,8 @@ def _make_recorder(budget: int, learner: int, hook: SB3Hook | None, hook_every: 
                     self.returns.append(float(episode["r"]))
                     self.lengths.append(float(episode["l"]))
                     self.ends.append(float(steps))
+            if watch is not None:
+                watch(learner, steps, self.returns)
             if hook is not None and hook_every and steps // hook_every > self.hooked:
                 self.hooked = steps // hook_every
                 self.call_hook()
@@ -349,7 +355,8 @@ def _make_recorder(budget: int, learner: int, hook: SB3Hook | None, hook_every: 
 
 
 def train_sb3_models(task: TrainingTask, *, resume: str | Path | None = None,
-                     hook: SB3Hook | None = None, hook_every: int = 0
+                     hook: SB3Hook | None = None, hook_every: int = 0,
+                     watch: SB3Watch | None = None
                      ) -> tuple[list[Any], dict[str, NDArray[Any]], dict[str, Any]]:
     """Train ``task.replicates`` SB3 learners by SB3's own loop (see the module docstring);
     return (models, per-episode arrays, record entries).
@@ -359,6 +366,8 @@ def train_sb3_models(task: TrainingTask, *, resume: str | Path | None = None,
     (:func:`checkpoint_paths`) whose models train on (SB3's step counters and schedules go
     on; the records count from 0). ``hook``: see :data:`SB3Hook`; a ``hook_every`` of k env
     steps calls it whenever a learner's step count passes a multiple of k, and at its end.
+    ``watch``: see :data:`SB3Watch` (it replaces the progress bar that ``task.progress`` asks
+    for).
     """
     import gymnasium as gym
     from stable_baselines3.common.env_util import make_vec_env
@@ -390,7 +399,7 @@ def train_sb3_models(task: TrainingTask, *, resume: str | Path | None = None,
     models: list[Any] = []
     records = []
     bar = tqdm(total=task.budget * task.replicates, desc=f"{task.agent} on {task.env_id}",
-               unit="step", leave=False) if task.progress else None
+               unit="step", leave=False) if task.progress and watch is None else None
     try:
         for i in range(task.replicates):
             venv = make_vec_env(task.env_id, n_envs=k, seed=task.seed + i,
@@ -403,7 +412,7 @@ def train_sb3_models(task: TrainingTask, *, resume: str | Path | None = None,
                     (model,) = load_models(agent.algorithm, [paths[i]], hyper, who=task.agent,
                                            env=venv)
                     model.set_random_seed(task.seed + i)
-                record = _make_recorder(task.budget, i, hook, hook_every, bar)
+                record = _make_recorder(task.budget, i, hook, hook_every, bar, watch)
                 model.learn(total_timesteps=task.budget, callback=record,
                             reset_num_timesteps=paths is None)
                 if hook is not None and hook_every and record.steps % hook_every:

@@ -8,7 +8,7 @@ published finding or number) written to ``DIR/summary.json``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,27 @@ class Reproduction:
     ``analyse(experiment, out, quick)`` reads the stored cells (and runs any study that is not a
     grid of cells) and returns the checks. ``aggregate=False``: the studies' final numbers are
     on different scales (returns of different tasks, modes and W1), so the generic
-    across-environments IQM is left out."""
+    across-environments IQM is left out. ``protocols``: documented variants of the study's
+    protocol (``decisiongym reproduce NAME --protocol P``), each a reproduction of its own with
+    its own name, experiment and cells."""
 
     name: str
     summary: str
     experiment: Callable[[bool], Experiment]
     analyse: Callable[[Experiment, Path, bool], Analysis]
     aggregate: bool = True
+    protocols: Mapping[str, Reproduction] = field(default_factory=dict)
+
+    def with_protocol(self, protocol: str | None) -> Reproduction:
+        """This reproduction (``protocol`` None or "default") or its variant ``protocol``;
+        ValueError naming the valid choices for any other name."""
+        if protocol is None or protocol == "default":
+            return self
+        if protocol not in self.protocols:
+            valid = ", ".join(["default", *self.protocols])
+            raise ValueError(f"reproduction {self.name!r} has no protocol {protocol!r}; "
+                             f"valid: {valid}")
+        return self.protocols[protocol]
 
 
 @dataclass(frozen=True)
