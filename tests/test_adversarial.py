@@ -1,6 +1,7 @@
 """Adversarial bandits (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019, section
 5.2.3): environments, Exp3 / FTRL / mirror descent, the regret against the best fixed arm, the Exp3
-bound, and the reproduction at its quick size."""
+bound, full-information feedback and Hedge with its bound, and the reproduction at its quick
+size."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from decisiongym.agents.adversarial import (
 )
 from decisiongym.envs.adversarial import ADVERSARIES, REACTIVE_STRATEGIES, anti_index_table
 from decisiongym.harness.recorders import RegretRecorder
-from decisiongym.harness.rollout import run
+from decisiongym.harness.rollout import AgentMismatch, run
 from tests.conftest import make_agent
 
 OBLIVIOUS = "decisiongym/AdversarialBandit-v0"
@@ -521,6 +522,209 @@ def test_ucb1_regret_is_linear_on_the_adversary_built_against_it() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Full information: the env's feedback="full" and Hedge
+# --------------------------------------------------------------------------------------------
+
+
+def full_agent(name: str, k: int, **params: object) -> Any:
+    from decisiongym import agents
+
+    return agents.make(name, observation_space=spaces.Box(0.0, 1.0, shape=(k,),
+                                                          dtype=np.float64),
+                       action_space=spaces.Discrete(k), **params)
+
+
+@pytest.mark.parametrize("env_id", [OBLIVIOUS, REACTIVE])
+def test_full_feedback_passes_the_checkers_without_warnings(env_id: str) -> None:
+    env = gym.make(env_id, k=3, horizon=30, feedback="full")
+    assert env.observation_space == spaces.Box(0.0, 1.0, shape=(3,), dtype=np.float64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gym_check_env(env.unwrapped)
+    assert [str(w.message) for w in caught] == []
+    sb3_env_checker = pytest.importorskip("stable_baselines3.common.env_checker")
+    sb3_env_checker.check_env(gym.make(env_id, k=3, horizon=20, feedback="full"), warn=True)
+
+
+@pytest.mark.parametrize(("env_id", "kwargs"), BUILT_IN, ids=BUILT_IN_IDS)
+def test_full_feedback_observes_the_round_vector_and_changes_nothing_else(
+        env_id: str, kwargs: dict[str, Any]) -> None:
+    """The observation after round t is R_t (zeros at reset); the rewards and info are those of
+    the default bandit feedback, bit for bit, for the same seed and actions."""
+    k, horizon = 3, 300  # past one 256-row block of the friend's table
+    actions = np.random.default_rng(4).integers(k, size=horizon)
+    bandit = gym.make(env_id, k=k, horizon=horizon, **kwargs)
+    full = gym.make(env_id, k=k, horizon=horizon, feedback="full", **kwargs)
+    obs_b, _ = bandit.reset(seed=9)
+    obs_f, _ = full.reset(seed=9)
+    assert obs_b == 0 and obs_f.tolist() == [0.0] * k
+    for a in actions:
+        obs_b, r_b, term_b, trunc_b, info_b = bandit.step(int(a))
+        obs_f, r_f, term_f, trunc_f, info_f = full.step(int(a))
+        assert obs_b == 0 and r_b == r_f and (term_b, trunc_b) == (term_f, trunc_f)
+        assert np.array_equal(info_b["rewards"], info_f["rewards"])
+        assert np.array_equal(obs_f, info_f["rewards"]) and obs_f.dtype == np.float64
+        assert full.observation_space.contains(obs_f)
+    assert trunc_f
+
+
+@pytest.mark.parametrize("env_id", [OBLIVIOUS, REACTIVE])
+def test_full_feedback_vector_env_matches_single_envs(env_id: str) -> None:
+    n, k, horizon = 3, 4, 5
+    rng = np.random.default_rng(2)
+    vec = make_vec(env_id, n, k=k, horizon=horizon, feedback="full")
+    assert vec.single_observation_space == spaces.Box(0.0, 1.0, shape=(k,), dtype=np.float64)
+    obs, _ = vec.reset(seed=30)
+    assert obs.shape == (n, k) and not obs.any()
+    actions = rng.integers(k, size=(horizon + 2, n))
+    vec_obs = [vec.step(a)[0] for a in actions]
+    # the step after the horizon is the NEXT_STEP reset: the first observation, zeros
+    assert not vec_obs[horizon].any()
+    for i in range(n):
+        env = gym.make(env_id, k=k, horizon=horizon, feedback="full")
+        env.reset(seed=30 + i)
+        for t in range(horizon):
+            got = env.step(int(actions[t, i]))[0]
+            assert np.array_equal(got, vec_obs[t][i])
+
+
+@pytest.mark.parametrize("env_id", [OBLIVIOUS, REACTIVE])
+@pytest.mark.parametrize("feedback", ["partial", None, 1])
+def test_bad_feedback_is_refused_naming_the_env(env_id: str, feedback: Any) -> None:
+    name = env_id.split("/")[1]
+    with pytest.raises(ValueError, match=rf"{name}: feedback must be one of 'bandit', 'full'"):
+        gym.make(env_id, feedback=feedback)
+    with pytest.raises(ValueError, match=rf"{name}: feedback must be one of"):
+        make_vec(env_id, 2, feedback=feedback)
+
+
+def test_hedge_plays_exponential_weights_of_the_observed_sums_by_hand() -> None:
+    """P_1 uniform; P_2 = softmax(eta R_1); P_3 = softmax(eta (R_1 + R_2)), computed by hand."""
+    table = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0], [1.0, 0.25, 0.5]])
+    eta = 0.7
+    env = make_vec(OBLIVIOUS, 2, rewards=table, feedback="full")
+    agent = full_agent("hedge", 3, learning_rate=eta)
+    obs, _ = env.reset(seed=0)
+    agent.reset(2, seed=0)
+    expected = [np.full(3, 1 / 3),
+                np.exp([0.7, 0.0, 0.35]) / np.exp([0.7, 0.0, 0.35]).sum(),
+                np.exp([0.7, 0.7, 0.35]) / np.exp([0.7, 0.7, 0.35]).sum()]
+    for t in range(3):
+        a = agent.act(obs)
+        np.testing.assert_allclose(agent.probs, [expected[t]] * 2, rtol=1e-12)  # type: ignore[attr-defined]
+        next_obs, r, term, trunc, _ = env.step(a)
+        agent.update(obs, a, r, next_obs, term, trunc)
+        obs = next_obs
+    assert np.all(agent.t == 0)  # type: ignore[attr-defined]  # the episode ended: forgotten
+
+
+def test_hedge_rates_are_the_theorems() -> None:
+    agent = full_agent("hedge", 4, horizon=1000)
+    agent.reset(2, seed=0)
+    assert agent.eta().tolist() == [math.sqrt(8 * math.log(4) / 1000)] * 2  # type: ignore[attr-defined]
+    anytime = full_agent("hedge", 4)
+    anytime.reset(1, seed=0)
+    assert anytime.eta().tolist() == [math.sqrt(8 * math.log(4))]  # type: ignore[attr-defined]
+    fixed = full_agent("hedge", 4, horizon=10, learning_rate=0.3)  # the rate overrides
+    fixed.reset(1, seed=0)
+    assert fixed.eta().tolist() == [0.3]  # type: ignore[attr-defined]
+
+
+def test_hedge_needs_full_information_and_valid_parameters() -> None:
+    with pytest.raises(ValueError, match=r"hedge: needs full-information feedback.*"
+                                         r"feedback='full'"):
+        make_agent("hedge", 3)
+    with pytest.raises(AgentMismatch, match=r"agent 'hedge' does not fit env"):
+        run(OBLIVIOUS, "hedge", replicates=2, horizon=5, env_kwargs={"k": 3})
+    with pytest.raises(ValueError, match=r"hedge: learning_rate .* got 0\.0"):
+        full_agent("hedge", 3, learning_rate=0.0)
+    with pytest.raises(ValueError, match=r"hedge: horizon must be an integer >= 1, got 0"):
+        full_agent("hedge", 3, horizon=0)
+    agent = full_agent("hedge", 2)
+    agent.reset(1, seed=0)
+    a = agent.act(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match=r"hedge: rewards must lie in \[0, 1\] \(got 2\.0\)"):
+        agent.update(np.zeros((1, 2)), a, np.zeros(1), np.array([[2.0, 0.0]]),
+                     np.zeros(1, bool), np.zeros(1, bool))
+
+
+def test_theory_hedge_bound_and_rates_by_hand() -> None:
+    # K = 2, T = 8: sqrt(8 log 2 / 2) = sqrt(4 log 2); eta = sqrt(8 log 2 / 8) = sqrt(log 2).
+    assert theory.hedge_regret_bound(2, 8) == pytest.approx(math.sqrt(4 * math.log(2)))
+    assert theory.hedge_learning_rate(2, 8) == pytest.approx(math.sqrt(math.log(2)))
+    # The rate minimises log K / eta + eta T / 8, whose minimum is the bound.
+    k, horizon = 7, 5000
+    eta = theory.hedge_learning_rate(k, horizon)
+    assert math.log(k) / eta + eta * horizon / 8 == pytest.approx(
+        float(theory.hedge_regret_bound(k, horizon)))
+    for other in (0.5 * eta, 2 * eta):
+        assert math.log(k) / other + other * horizon / 8 > float(
+            theory.hedge_regret_bound(k, horizon))
+    assert theory.hedge_anytime_learning_rate(2, [1, 8]).tolist() == pytest.approx(
+        [math.sqrt(8 * math.log(2)), math.sqrt(math.log(2))])
+    assert theory.hedge_anytime_regret_bound(2, 8) == pytest.approx(
+        math.sqrt(16 * math.log(2)) + math.sqrt(math.log(2) / 8))
+    with pytest.raises(ValueError, match="n_arms must be an integer >= 2"):
+        theory.hedge_regret_bound(1, 10)
+
+
+def _mixture_regret(env_id: str, kwargs: dict[str, Any], horizon: int, n: int,
+                    params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Hedge run by hand: max_k sum_t R_t(k) - sum_t P_t' R_t (the quantity the theorem bounds
+    for every table) and the realised regret, per replicate."""
+    env = make_vec(env_id, n, horizon=horizon, feedback="full", **kwargs)
+    agent = full_agent("hedge", kwargs["k"], **params)
+    obs, _ = env.reset(seed=7)
+    agent.reset(n, seed=7)
+    sums, mixture, got = np.zeros((n, kwargs["k"])), np.zeros(n), np.zeros(n)
+    for _ in range(horizon):
+        a = agent.act(obs)
+        next_obs, r, term, trunc, info = env.step(a)
+        mixture += (agent.probs * info["rewards"]).sum(axis=1)  # type: ignore[attr-defined]
+        sums += info["rewards"]
+        got += r
+        agent.update(obs, a, r, next_obs, term, trunc)
+        obs = next_obs
+    return sums.max(axis=1) - mixture, sums.max(axis=1) - got
+
+
+@pytest.mark.parametrize(("env_id", "kwargs"), BOUND_CASES,
+                         ids=[f"{i}-k{k}" for i in BUILT_IN_IDS for k in (2, 5)])
+def test_hedge_is_under_sqrt_t_log_k_over_2_on_every_built_in_adversary(
+        env_id: str, kwargs: dict[str, Any]) -> None:
+    """Freund & Schapire 1997; Cesa-Bianchi & Lugosi 2006, Theorem 2.2: the mixture's regret is
+    at most sqrt(T log K / 2) on every table (checked run by run), and the realised regret of
+    the sampled arms (its expectation) is under the bound with a 3-standard-error margin."""
+    horizon, n = 2000, 40
+    bound = float(theory.hedge_regret_bound(kwargs["k"], horizon))
+    mixture, realised = _mixture_regret(env_id, kwargs, horizon, n, {"horizon": horizon})
+    assert mixture.max() <= bound
+    assert realised.mean() + 3.0 * realised.std(ddof=1) / math.sqrt(n) < bound
+    # the anytime rate under its own bound
+    mixture, _ = _mixture_regret(env_id, kwargs, horizon, 4, {})
+    assert mixture.max() <= float(theory.hedge_anytime_regret_bound(kwargs["k"], horizon))
+
+
+@pytest.mark.parametrize("kind", ["uniform", "bernoulli", "blocks"])
+def test_hedge_mixture_is_under_its_bound_on_random_tables(kind: str) -> None:
+    horizon, k = 1000, 6
+    table = random_table(200, horizon, k, kind)
+    mixture, _ = _mixture_regret(OBLIVIOUS, {"rewards": table, "k": k}, horizon, 2,
+                                 {"horizon": horizon})
+    assert mixture.max() <= float(theory.hedge_regret_bound(k, horizon))
+
+
+def test_hedge_through_the_harness_learns_the_best_arm() -> None:
+    table = np.tile([0.2, 0.8, 0.5], (2000, 1))
+    result = run(OBLIVIOUS, "hedge", replicates=20, horizon=2000, seed=3,
+                 env_kwargs={"rewards": table, "feedback": "full"},
+                 agent_params={"horizon": 2000}, recorders=[RegretRecorder(keep_steps=True)])
+    assert result.record["regret_kind"] == "best-fixed-arm"
+    assert np.mean(result["actions"][-500:] == 1) > 0.99
+    assert result["final_regret"].mean() < theory.hedge_regret_bound(3, 2000)
+
+
+# --------------------------------------------------------------------------------------------
 # The reproduction
 # --------------------------------------------------------------------------------------------
 
@@ -535,6 +739,9 @@ def test_adversarial_reproduction_quick(tmp_path: Path) -> None:
     assert not failed, failed
     names = " ".join(c["name"] for c in summary["checks"])
     assert "sqrt(2 T K log K)" in names and "linear" in names
+    hedge = [c for c in summary["checks"] if c["name"].startswith("Hedge (full information)")]
+    assert len(hedge) == 7 and all(c["runs"] == 100 for c in hedge)
+    assert all("hedge (full info)" in row for row in summary["table"])
     pngs = list((out / "plots").glob("*.png"))
     assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
 

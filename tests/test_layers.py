@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "decisiongym"
 LAYERS = ["arrays", "validation", "files", "theory", "envs", "agents", "supervised", "harness",
-          "reproductions", "cli"]
+          "ope", "reproductions", "cli"]
 #: The rank of each layer: the modules of the lowest layer (arrays, validation, files) share
 #: rank 0.
 RANK = {name: max(0, i - 2) for i, name in enumerate(LAYERS)}

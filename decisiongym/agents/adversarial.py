@@ -19,6 +19,10 @@ Both satisfy E[R_hat_t(k) | past] = R_t(k) (:func:`estimate_rewards`). The agent
   F*(grad F(P_t) + eta R_hat_t) (Dobriban (2019), section 5.2.3, item 11; Lattimore & Szepesvari
   2020, ch. 28), with the negative entropy (exponential weights once more) or the 1/2-Tsallis
   potential (the INF of Audibert & Bubeck 2009).
+- ``hedge``: full information (the env made with ``feedback="full"``, whose observation is the
+  whole reward vector R_t): exponential weights on the true sums, P_t(k) proportional to
+  exp(eta S_{t-1}(k)) (Freund & Schapire 1997; Littlestone & Warmuth 1994; Cesa-Bianchi &
+  Lugosi 2006, section 2.1), with no estimate at all.
 
 State is (num_envs, K) arrays; a replicate's state is cleared when its episode ends. All agents
 sample A_t ~ P_t the same way (:func:`sample_from_simplex`: one uniform per replicate, inverse
@@ -34,7 +38,12 @@ from gymnasium import spaces
 
 from decisiongym.agents.base import BaseAgent, register
 from decisiongym.arrays import BoolArray, FloatArray, IntArray
-from decisiongym.theory import exp3_anytime_learning_rate, exp3_learning_rate
+from decisiongym.theory import (
+    exp3_anytime_learning_rate,
+    exp3_learning_rate,
+    hedge_anytime_learning_rate,
+    hedge_learning_rate,
+)
 
 Estimator = Literal["loss", "importance"]
 ESTIMATORS = ("loss", "importance")
@@ -352,10 +361,100 @@ class OnlineMirrorDescent(SimplexAgent):
         self.current[rows] = 1.0 / self.n_arms
 
 
+@register("hedge", "Hedge / exponential weights with full information (env feedback='full'): "
+          "regret <= sqrt(T log K / 2)")
+class Hedge(BaseAgent):
+    """Hedge, exponential weights with full information (Freund & Schapire 1997, "A
+    decision-theoretic generalization of on-line learning and an application to boosting";
+    Littlestone & Warmuth 1994, "The weighted majority algorithm"; the exponential-weights special
+    case of online mirror descent on the simplex of Dobriban (2019), section 5.2.3, items 9-11,
+    when R_t is observed).
+
+    Round t: P_t(k) proportional to exp(eta S_{t-1}(k)), S_{t-1} = R_1 + ... + R_{t-1} the sum of
+    the observed reward vectors (the softmax, computed stably), A_t ~ P_t; then S_t = S_{t-1} +
+    R_t. The learner needs R_t whole: it reads it from the observation of an env made with
+    ``feedback="full"`` (``AdversarialBandit-v0`` or ``ReactiveAdversaryBandit-v0``), never
+    from ``info``. Written with rewards; with losses 1 - R (Freund & Schapire's weights
+    w_k beta^{loss}, beta = exp(-eta)) P_t is the same.
+
+    With ``horizon`` T the rate is eta = sqrt(8 log K / T) and the regret against the best fixed
+    arm is at most sqrt(T log K / 2) (``decisiongym.theory.hedge_regret_bound``; Cesa-Bianchi &
+    Lugosi 2006, Theorem 2.2). Without it the anytime rate eta_t = sqrt(8 log K / t), bound
+    sqrt(2 T log K) + sqrt(log K / 8) (their Theorem 2.3).
+
+    Parameters
+    ----------
+    horizon : int >= 1, optional
+        T, for the theorem's rate. Give it: the bound sqrt(T log K / 2) holds at this T.
+    learning_rate : float > 0, optional
+        A fixed eta instead (overrides ``horizon``).
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 horizon: int | None = None, learning_rate: float | None = None) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        if not isinstance(action_space, spaces.Discrete) or int(action_space.start) != 0:
+            raise ValueError(f"{self.name}: needs a Discrete(K) action space starting at 0 (the "
+                             f"single space of a vector env), got {action_space!r}")
+        self.n_arms = int(action_space.n)
+        if self.n_arms < 2:
+            raise ValueError(f"{self.name}: needs at least 2 arms, got {self.n_arms}")
+        if not isinstance(observation_space, spaces.Box) \
+                or observation_space.shape != (self.n_arms,):
+            raise ValueError(f"{self.name}: needs full-information feedback, the whole reward "
+                             f"vector as the observation: a Box observation space of shape "
+                             f"({self.n_arms},); make the env with feedback='full' (e.g. "
+                             f"decisiongym/AdversarialBandit-v0), got observation space "
+                             f"{observation_space!r}")
+        self.learning_rate, self.horizon = _rate_parameters(self, learning_rate, horizon)
+
+    def _reset_state(self, num_envs: int) -> None:
+        self.sums = np.zeros((num_envs, self.n_arms))  # S_{t-1}
+        self.t = np.zeros(num_envs)  # rounds played in the episode
+        self.probs = np.full((num_envs, self.n_arms), 1.0 / self.n_arms)  # P_t of the round
+
+    def eta(self) -> FloatArray:
+        """The learning rate of the coming round, per replicate."""
+        if self.learning_rate is not None:
+            return np.full(self.num_envs, self.learning_rate)
+        if self.horizon is not None:
+            return np.full(self.num_envs, hedge_learning_rate(self.n_arms, self.horizon))
+        return hedge_anytime_learning_rate(self.n_arms, self.t + 1.0)
+
+    def distribution(self) -> FloatArray:
+        """P_t (num_envs, K) for the coming round."""
+        return softmax_rows(self.eta()[:, None] * self.sums)
+
+    def _act(self, obs: Any) -> IntArray:
+        self.probs = self.distribution()
+        return sample_from_simplex(self.probs, self.rng)
+
+    def _learn(self, rows: IntArray, obs: Any, actions: Any, rewards: FloatArray,
+               next_obs: Any, terminated: BoolArray, truncated: BoolArray) -> None:
+        vectors = np.asarray(next_obs, dtype=np.float64)
+        if vectors.shape != (self.num_envs, self.n_arms):
+            raise ValueError(f"{self.name}: the observation must be the reward vectors of the "
+                             f"round, shape ({self.num_envs}, {self.n_arms}), got shape "
+                             f"{vectors.shape} (make the env with feedback='full')")
+        r = vectors[rows]
+        if r.size and (r.min() < 0.0 or r.max() > 1.0 or np.isnan(r).any()):
+            bad = r[(r < 0) | (r > 1) | np.isnan(r)][0]
+            raise ValueError(f"{self.name}: rewards must lie in [0, 1] (got {float(bad)!r}); the "
+                             "bound assumes it")
+        self.sums[rows] += r
+        self.t[rows] += 1.0
+
+    def _end_episode(self, rows: IntArray) -> None:
+        self.sums[rows] = 0.0
+        self.t[rows] = 0.0
+        self.probs[rows] = 1.0 / self.n_arms
+
+
 __all__ = [
     "ESTIMATORS",
     "FTRL",
     "Exp3",
+    "Hedge",
     "OnlineMirrorDescent",
     "SimplexAgent",
     "estimate_rewards",

@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from decisiongym.agents.base import BaseAgent, argmax_random_ties, register
 from decisiongym.arrays import BoolArray, FloatArray, IntArray
+from decisiongym.theory import linucb_alpha
 
 __all__ = [
     "ContextualAgent",
@@ -197,7 +198,7 @@ class Greedy(_RidgeAgent):
 
 
 @register("linucb", "LinUCB, Li et al. (2010): ridge estimate + alpha sqrt(x' A^-1 x) "
-          "(alpha, regularization)")
+          "(alpha, or the confidence level delta; regularization)")
 class LinUCB(_RidgeAgent):
     """LinUCB with disjoint linear models, Li, Chu, Langford & Schapire (2010), "A
     contextual-bandit approach to personalized news article recommendation"; Dobriban (2019),
@@ -207,16 +208,32 @@ class LinUCB(_RidgeAgent):
     alpha sqrt(x' (A^a)^{-1} x), A_t = argmax_a U^a; then A^a += x x', b^a += R x for the arm
     taken (here a Sherman-Morrison update of (A^a)^{-1}).
 
-    Parameters: ``alpha`` >= 0 the width of the confidence bound (the notes'
-    1 + sqrt(ln(2/delta)/2)); default 1. ``regularization`` lambda > 0 (A^a starts at lambda I);
+    Parameters: ``alpha`` >= 0 the width of the confidence bound; default 1 when neither
+    ``alpha`` nor ``delta`` is given. ``delta`` in (0, 1): the confidence level instead, giving
+    alpha = 1 + sqrt(ln(2 / delta) / 2) (``decisiongym.theory.linucb_alpha``; Li et al. 2010,
+    section 3.1, and Dobriban (2019), section 5.2.4: the estimate is within
+    alpha sqrt(x' (A^a)^{-1} x) of the true mean reward with probability at least 1 - delta).
+    Give one of the two, not both. ``regularization`` lambda > 0 (A^a starts at lambda I);
     default 1.
     """
 
     def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
-                 alpha: float = 1.0, regularization: float = 1.0) -> None:
+                 alpha: float | None = None, delta: float | None = None,
+                 regularization: float = 1.0) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space,
                          regularization=regularization)
-        self.alpha = self._check_float("alpha", alpha, low=0.0)
+        if alpha is not None and delta is not None:
+            raise ValueError(f"{self.name}: give either alpha (the width of the confidence "
+                             f"bound) or delta (the confidence level, alpha = 1 + "
+                             f"sqrt(ln(2/delta)/2)), not both (got alpha={alpha!r}, "
+                             f"delta={delta!r})")
+        if delta is not None:
+            self.delta: float | None = self._check_float("delta", delta, low=0.0, high=1.0,
+                                                         low_open=True, high_open=True)
+            self.alpha = linucb_alpha(self.delta)
+        else:
+            self.delta = None
+            self.alpha = self._check_float("alpha", 1.0 if alpha is None else alpha, low=0.0)
 
     def ucb_index(self, x: FloatArray) -> FloatArray:
         """U^a = beta_hat^a' x + alpha sqrt(x' (A^a)^{-1} x), shape (n, K)."""

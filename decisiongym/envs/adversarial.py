@@ -10,6 +10,14 @@ R_t(A_t). Success is measured by the regret against the best fixed arm in hindsi
 which the harness computes exactly because every step's ``info["rewards"]`` carries the whole
 reward vector R_t of the round (agents never read ``info``).
 
+Feedback (kwarg ``feedback``). ``"bandit"`` (the default): the learner sees only R_t(A_t); the
+observation is the constant 0. ``"full"``: full information, the setting of Hedge /
+exponential weights (Freund & Schapire 1997; Littlestone & Warmuth 1994; the online linear
+optimisation on the simplex of Dobriban (2019), section 5.2.3, items 8-11, with R_t observed):
+the observation returned by each step is the whole reward vector R_t of the round just played
+(a ``Box(0, 1, (K,))``; zeros at reset), so that a full-information learner sees it without
+reading ``info``. The rewards, the adversary's draws and ``info`` are the same in both modes.
+
 Two environments:
 
 - :class:`AdversarialBandit` (``decisiongym/AdversarialBandit-v0``): an *oblivious* adversary, its
@@ -44,6 +52,7 @@ from decisiongym.validation import check_float, check_int, check_render_mode
 
 __all__ = [
     "ADVERSARIES",
+    "FEEDBACKS",
     "REACTIVE_STRATEGIES",
     "AdversarialBandit",
     "AdversarialBanditVector",
@@ -57,6 +66,26 @@ __all__ = [
 
 #: Rows of a random reward table drawn at once per replicate ("friend").
 _BLOCK = 256
+
+#: What the learner observes (kwarg ``feedback``): only its own reward ("bandit", the default)
+#: or the whole reward vector of the round ("full", full information).
+FEEDBACKS = ("bandit", "full")
+
+
+def _check_feedback(env_name: str, feedback: Any) -> str:
+    """``feedback`` if it is one of :data:`FEEDBACKS`, else ValueError naming the env."""
+    if not isinstance(feedback, str) or feedback not in FEEDBACKS:
+        raise ValueError(f"{env_name}: feedback must be one of {', '.join(map(repr, FEEDBACKS))} "
+                         f"(full: the observation is the round's reward vector), got "
+                         f"{feedback!r}")
+    return feedback
+
+
+def _feedback_space(feedback: str, n_arms: int) -> spaces.Space[Any]:
+    """Discrete(1) (bandit feedback: a constant) or Box(0, 1, (K,)) (the reward vector)."""
+    if feedback == "full":
+        return spaces.Box(0.0, 1.0, shape=(n_arms,), dtype=np.float64)
+    return spaces.Discrete(1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,16 +425,18 @@ def _render_ansi(name: str, core: AdversaryCore, i: int) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-class AdversarialBanditEnv(gym.Env[np.int64, np.int64]):
+class AdversarialBanditEnv(gym.Env[Any, np.int64]):
     """A K-armed adversarial bandit as a Gymnasium env (a batch of one of
-    :class:`AdversaryCore`); subclasses choose the adversary."""
+    :class:`AdversaryCore`); subclasses choose the adversary. With ``feedback="full"`` the
+    observation is the reward vector of the round just played (zeros at reset)."""
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4,  # noqa: RUF012
                 BUDGET_KWARG: "horizon"}
     env_name: str = "AdversarialBandit"
 
     def __init__(self, adversary: Adversary, horizon: int | None,
-                 render_mode: str | None = None) -> None:
+                 render_mode: str | None = None, feedback: str = "bandit") -> None:
+        self.feedback = _check_feedback(self.env_name, feedback)
         if horizon is None:
             horizon = adversary.table.shape[0] if isinstance(adversary, TableAdversary) else 1000
         self.horizon = check_int(self.env_name, "horizon", horizon)
@@ -413,24 +444,26 @@ class AdversarialBanditEnv(gym.Env[np.int64, np.int64]):
                                              render_mode)
         self.n_arms = adversary.n_arms
         self.action_space = spaces.Discrete(self.n_arms)
-        self.observation_space = spaces.Discrete(1)
+        self.observation_space = _feedback_space(self.feedback, self.n_arms)
+        self._full = self.feedback == "full"
         self._core = AdversaryCore(adversary, 1, self.horizon)
         self._zero = np.zeros(1, dtype=np.int64)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
-              ) -> tuple[np.int64, dict[str, Any]]:
+              ) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
         self._core.rngs = [self.np_random]
         self._core.reset_rows(self._zero)
-        return np.int64(0), {}
+        return (np.zeros(self.n_arms) if self._full else np.int64(0)), {}
 
-    def step(self, action: Any) -> tuple[np.int64, SupportsFloat, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         if not self._core.rngs:
             raise gym.error.ResetNeeded(f"{self.env_name}: call reset() before step()")
         a = _as_single_action(self.env_name, self.n_arms, action)
         received, vectors = self._core.pull(np.array([a], dtype=np.int64), self._zero)
         truncated = bool(self._core.t[0] >= self.horizon)
-        return np.int64(0), float(received[0]), False, truncated, {"rewards": vectors[0].copy()}
+        obs = vectors[0].copy() if self._full else np.int64(0)
+        return obs, float(received[0]), False, truncated, {"rewards": vectors[0].copy()}
 
     def render(self) -> str | None:
         if self.render_mode is None:
@@ -440,7 +473,7 @@ class AdversarialBanditEnv(gym.Env[np.int64, np.int64]):
         return _render_ansi(self.env_name, self._core, 0)
 
 
-class AdversarialBanditVectorEnv(NextStepVectorEnv[IntArray, IntArray, NDArray[Any]]):
+class AdversarialBanditVectorEnv(NextStepVectorEnv[NDArray[Any], IntArray, NDArray[Any]]):
     """``num_envs`` replicates of an adversarial bandit, stepped as arrays.
 
     Autoreset is Gymnasium's NEXT_STEP (:class:`~decisiongym.envs.vector.NextStepVectorEnv`):
@@ -454,28 +487,37 @@ class AdversarialBanditVectorEnv(NextStepVectorEnv[IntArray, IntArray, NDArray[A
     _only_truncates = True  # a bandit never terminates
 
     def __init__(self, adversary: Adversary, horizon: int | None, num_envs: int = 1,
-                 render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
+                 render_mode: str | None = None, max_episode_steps: int | None = None,
+                 feedback: str = "bandit") -> None:
+        self.feedback = _check_feedback(self.env_name, feedback)
+        self._full = self.feedback == "full"
         self._init_vector(num_envs, render_mode)
         if horizon is None:
             horizon = adversary.table.shape[0] if isinstance(adversary, TableAdversary) else 1000
         self.horizon = self._episode_budget(horizon, max_episode_steps)
         self.n_arms = adversary.n_arms
-        self._set_spaces(spaces.Discrete(1), spaces.Discrete(self.n_arms))
+        self._set_spaces(_feedback_space(self.feedback, self.n_arms),
+                         spaces.Discrete(self.n_arms))
         self._core = AdversaryCore(adversary, self.num_envs, self.horizon)
         self._all = np.arange(self.num_envs)
 
     def _set_rngs(self, rngs: list[np.random.Generator]) -> None:
         self._core.rngs = rngs
 
-    def _reset_all(self) -> tuple[IntArray, dict[str, Any]]:
+    def _reset_all(self) -> tuple[NDArray[Any], dict[str, Any]]:
         self._core.reset_rows(self._all)
-        return np.zeros(self.num_envs, dtype=np.int64), {}
+        return self._zero_obs(), {}
+
+    def _zero_obs(self) -> NDArray[Any]:
+        if self._full:
+            return np.zeros((self.num_envs, self.n_arms))
+        return np.zeros(self.num_envs, dtype=np.int64)
 
     def _reset_rows(self, rows: IntArray) -> None:
         self._core.reset_rows(rows)
 
     def _step_batch(self, a: IntArray, stepped: NDArray[np.bool_]
-                    ) -> tuple[IntArray, FloatArray, NDArray[np.bool_], NDArray[np.bool_],
+                    ) -> tuple[NDArray[Any], FloatArray, NDArray[np.bool_], NDArray[np.bool_],
                                dict[str, Any]]:
         n = self.num_envs
         if stepped.all():
@@ -487,7 +529,9 @@ class AdversarialBanditVectorEnv(NextStepVectorEnv[IntArray, IntArray, NDArray[A
         truncated = stepped & (self._core.t >= self.horizon)
         terminated = np.zeros(n, dtype=bool)
         info = {"rewards": vectors, "_rewards": stepped}
-        return np.zeros(n, dtype=np.int64), received, terminated, truncated, info
+        # Full information: R_t of the round (zeros, the first observation, where just reset).
+        obs = vectors.copy() if self._full else np.zeros(n, dtype=np.int64)
+        return obs, received, terminated, truncated, info
 
     def render(self) -> tuple[str, ...] | None:
         if self.render_mode is None:
@@ -506,11 +550,16 @@ _COMMON_DOC = """
     with a shape) raises ``ValueError`` naming the environment and the value.
 
     ## Observation Space
-    | Num | Observation | Min | Max |
-    |-----|-------------|-----|-----|
-    | 0   | constant 0 (a bandit has no state) | 0 | 0 |
+    ``feedback="bandit"`` (the default): ``Discrete(1)``, the constant 0 (a bandit has no
+    state; the learner sees only its reward R_t(A_t)).
 
-    ``Discrete(1)``.
+    ``feedback="full"`` (full information, for Hedge / exponential weights): ``Box(0, 1, (K,))``,
+    float64. Each step returns the whole reward vector R_t of the round just played, so the
+    learner sees what every arm paid; ``reset`` returns zeros (no round played yet).
+
+    | Num | Observation (``feedback="full"``) | Min | Max |
+    |-----|-------------|-----|-----|
+    | k   | R_t(k), what arm k paid in the round just played | 0 | 1 |
 
     ## Episode End
     - Termination: never.
@@ -555,10 +604,12 @@ class AdversarialBandit(AdversarialBanditEnv):
       (decisiongym's ``ucb1`` default).
     - ``horizon``: positive int; default 1000 (the table's length T for ``rewards``, which must
       be at least the horizon).
+    - ``feedback``: ``"bandit"`` (default) or ``"full"`` (the observation is the round's reward
+      vector; see Observation Space).
     - ``render_mode``: None or "ansi".
 
     ## Version History
-    - v0: initial version.
+    - v0: initial version; ``feedback="full"`` added later (the default unchanged).
 
     >>> import gymnasium as gym, decisiongym
     >>> env = gym.make("decisiongym/AdversarialBandit-v0", rewards=[[0.0, 1.0], [1.0, 0.5]])
@@ -566,14 +617,21 @@ class AdversarialBandit(AdversarialBanditEnv):
     >>> _, r, terminated, truncated, info = env.step(1)
     >>> r, info["rewards"].tolist(), truncated
     (1.0, [0.0, 1.0], False)
+    >>> env = gym.make("decisiongym/AdversarialBandit-v0", rewards=[[0.0, 1.0], [1.0, 0.5]],
+    ...                feedback="full")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, _, _, _, _ = env.step(0)
+    >>> obs.tolist()
+    [0.0, 1.0]
     """
     env_name = "AdversarialBandit-v0"
 
     def __init__(self, adversary: str | None = None, k: int | None = None,
                  rewards: ArrayLike | None = None, alpha: float = 2.0,
-                 horizon: int | None = None, render_mode: str | None = None) -> None:
+                 horizon: int | None = None, render_mode: str | None = None,
+                 feedback: str = "bandit") -> None:
         super().__init__(make_adversary(self.env_name, adversary, k, rewards, alpha), horizon,
-                         render_mode)
+                         render_mode, feedback)
 
 
 class AdversarialBanditVector(AdversarialBanditVectorEnv):
@@ -584,9 +642,9 @@ class AdversarialBanditVector(AdversarialBanditVectorEnv):
     def __init__(self, num_envs: int = 1, adversary: str | None = None, k: int | None = None,
                  rewards: ArrayLike | None = None, alpha: float = 2.0,
                  horizon: int | None = None, render_mode: str | None = None,
-                 max_episode_steps: int | None = None) -> None:
+                 max_episode_steps: int | None = None, feedback: str = "bandit") -> None:
         super().__init__(make_adversary(self.env_name, adversary, k, rewards, alpha), horizon,
-                         num_envs, render_mode, max_episode_steps)
+                         num_envs, render_mode, max_episode_steps, feedback)
 
 
 class ReactiveAdversaryBandit(AdversarialBanditEnv):
@@ -620,20 +678,24 @@ class ReactiveAdversaryBandit(AdversarialBanditEnv):
     - ``k``: number of arms, integer >= 2; default 2.
     - ``alpha``: exploration constant of the UCB1 index of ``"anti-ucb"``; default 2.
     - ``horizon``: positive int; default 1000.
+    - ``feedback``: ``"bandit"`` (default) or ``"full"`` (the observation is the round's reward
+      vector; see Observation Space). The adversary reacts to the actions and rewards received
+      in both modes alike.
     - ``render_mode``: None or "ansi".
 
     ## Version History
-    - v0: initial version.
+    - v0: initial version; ``feedback="full"`` added later (the default unchanged).
     """
     env_name = "ReactiveAdversaryBandit-v0"
 
     def __init__(self, strategy: str = "anti-ucb", k: int = 2, alpha: float = 2.0,
-                 horizon: int = 1000, render_mode: str | None = None) -> None:
+                 horizon: int = 1000, render_mode: str | None = None,
+                 feedback: str = "bandit") -> None:
         k = check_int(self.env_name, "k (number of arms)", k, low=2)
         alpha = check_float(self.env_name, "alpha", alpha, low=0.0, low_open=True,
                             expected="a number > 0")
         adversary = ReactiveAdversary(strategy, k, alpha, self.env_name)
-        super().__init__(adversary, horizon, render_mode)
+        super().__init__(adversary, horizon, render_mode, feedback)
 
 
 class ReactiveAdversaryBanditVector(AdversarialBanditVectorEnv):
@@ -643,9 +705,9 @@ class ReactiveAdversaryBanditVector(AdversarialBanditVectorEnv):
 
     def __init__(self, num_envs: int = 1, strategy: str = "anti-ucb", k: int = 2,
                  alpha: float = 2.0, horizon: int = 1000, render_mode: str | None = None,
-                 max_episode_steps: int | None = None) -> None:
+                 max_episode_steps: int | None = None, feedback: str = "bandit") -> None:
         k = check_int(self.env_name, "k (number of arms)", k, low=2)
         alpha = check_float(self.env_name, "alpha", alpha, low=0.0, low_open=True,
                             expected="a number > 0")
         adversary = ReactiveAdversary(strategy, k, alpha, self.env_name)
-        super().__init__(adversary, horizon, num_envs, render_mode, max_episode_steps)
+        super().__init__(adversary, horizon, num_envs, render_mode, max_episode_steps, feedback)

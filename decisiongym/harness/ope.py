@@ -13,6 +13,28 @@ value V(pi) = E[sum_a pi(a | X) eta_a(X)] of a target policy pi is estimated fro
   V_DR = V_DM + 1/n sum_i w_i (R_i - q(X_i, A_i)); unbiased if the propensities are right,
   whatever q, and of lower variance than IPS when q is close to eta.
 
+The refinements of DR that Open Bandit Pipeline (Saito et al. 2021) users reach for, each DM plus
+a reshaped correction, with w_i = pi(A_i | X_i) / p_i, q_i = q(X_i, A_i) and DM_i =
+sum_a pi(a | X_i) q(X_i, a):
+
+- switch-DR (Wang, Agarwal & Dudik 2017, "Optimal and adaptive off-policy evaluation in
+  contextual bandits"): 1/n sum_i [DM_i + 1{w_i <= tau} w_i (R_i - q_i)]: DR where the weight is
+  at most the threshold tau, the model alone where it is larger. tau = inf is DR, tau = 0 is DM.
+- DR with optimistic shrinkage (Su, Dimakopoulou, Krishnamurthy & Dudik 2020, "Doubly robust
+  off-policy evaluation with shrinkage"): the weight w replaced by lambda w / (w^2 + lambda),
+  which is about w for w^2 << lambda and about lambda / w for the large weights. lambda = inf is
+  DR, lambda = 0 is DM.
+- self-normalised DR (as SNIPS is to IPS; Open Bandit Pipeline's ``SelfNormalizedDR``):
+  1/n sum_i DM_i + sum_i w_i (R_i - q_i) / sum_i w_i.
+
+And one for a bandit *algorithm* rather than a fixed policy: the replay method (Li, Chu, Langford
+& Wang 2011, "Unbiased offline evaluation of contextual-bandit-based news article recommendation
+algorithms", Algorithm 1). From a log of uniformly random actions, the algorithm (any agent of
+decisiongym) is run on the logged contexts in order; a round counts, and the algorithm learns
+from it, only where its choice equals the logged action. The accepted rounds are distributed as
+rounds of the algorithm run online (their Theorem 1), so their mean reward estimates the
+algorithm's online mean reward per round (:func:`replay_evaluation`).
+
 Each estimate is a mean of per-round terms (SNIPS a ratio of two means), so the bootstrap
 resamples the terms: :func:`evaluate` gives every estimate with a percentile bootstrap interval.
 Policies are given as probability tables ``target_probs`` (n, K), pi(a | X_i).
@@ -20,25 +42,35 @@ Policies are given as probability tables ``target_probs`` (n, K), pi(a | X_i).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from numpy.typing import ArrayLike
 
+from decisiongym import agents
 from decisiongym.arrays import FloatArray, IntArray
-from decisiongym.validation import check_float, check_int
+from decisiongym.validation import check_float, check_int, check_optional_int, is_number
 
 __all__ = [
     "ESTIMATORS",
     "Estimate",
     "LinearLoggingProblem",
     "LoggedBandit",
+    "ReplayResult",
     "cross_fit_ridge",
     "direct_method",
     "doubly_robust",
+    "doubly_robust_shrinkage",
     "evaluate",
     "ips",
+    "replay_evaluation",
+    "self_normalized_doubly_robust",
     "snips",
+    "switch_doubly_robust",
 ]
 
 
@@ -153,6 +185,171 @@ def doubly_robust(data: LoggedBandit, target_probs: ArrayLike,
                   predicted_rewards: ArrayLike) -> float:
     """Dudik, Langford & Li (2011): DM + 1/n sum_i w_i (R_i - q(X_i, A_i))."""
     return float(_terms(data, target_probs, predicted_rewards)["dr"].mean())
+
+
+def _residual_terms(data: LoggedBandit, target_probs: ArrayLike, predicted_rewards: ArrayLike
+                    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """DM_i, w_i and the residuals R_i - q(X_i, A_i), each (n,)."""
+    pi = _target(data, target_probs)
+    q = _predictions(data, predicted_rewards)
+    rows = np.arange(data.n)
+    return (np.asarray((pi * q).sum(axis=1)), _weights(data, pi),
+            np.asarray(data.rewards - q[rows, data.actions]))
+
+
+def _nonnegative(owner: str, name: str, value: Any) -> float:
+    """A number in [0, inf] (infinity allowed: the limit that gives DR)."""
+    if not is_number(value) or math.isnan(float(value)) or float(value) < 0:
+        raise ValueError(f"{owner}: {name} must be a number in [0, inf] (inf allowed), got "
+                         f"{value!r}")
+    return float(value)
+
+
+def switch_doubly_robust(data: LoggedBandit, target_probs: ArrayLike,
+                         predicted_rewards: ArrayLike, *, tau: float) -> float:
+    """Switch-DR (Wang, Agarwal & Dudik 2017): 1/n sum_i [DM_i + 1{w_i <= tau} w_i (R_i - q_i)].
+
+    The rounds whose importance weight w_i = pi(A_i|X_i) / p_i exceeds the threshold ``tau``
+    drop their correction and keep the model's estimate: DR where the weights are small, the
+    direct method where they would blow up the variance. ``tau`` in [0, inf]: inf gives
+    :func:`doubly_robust`, 0 gives :func:`direct_method` (a round with w_i = 0 has no
+    correction either way). Open Bandit Pipeline's ``SwitchDoublyRobust(lambda_=tau)``.
+    """
+    threshold = _nonnegative("switch_doubly_robust", "tau", tau)
+    dm, w, residual = _residual_terms(data, target_probs, predicted_rewards)
+    kept = np.where(w <= threshold, w, 0.0)
+    return float((dm + kept * residual).mean())
+
+
+def shrunk_weights(weights: ArrayLike, lambda_: float) -> FloatArray:
+    """Optimistic shrinkage of importance weights (Su et al. 2020): w -> lambda w / (w^2 + lambda);
+    lambda = inf leaves w unchanged, lambda = 0 sends every weight to 0."""
+    lam = _nonnegative("shrunk_weights", "lambda_", lambda_)
+    w = np.asarray(weights, dtype=np.float64)
+    if math.isinf(lam):
+        return w.copy()
+    if lam == 0.0:
+        return np.zeros_like(w)
+    return np.asarray(lam * w / (w * w + lam))
+
+
+def doubly_robust_shrinkage(data: LoggedBandit, target_probs: ArrayLike,
+                            predicted_rewards: ArrayLike, *, lambda_: float) -> float:
+    """DR with optimistic shrinkage (Su, Dimakopoulou, Krishnamurthy & Dudik 2020):
+    1/n sum_i [DM_i + w~_i (R_i - q_i)] with w~_i = lambda w_i / (w_i^2 + lambda).
+
+    The shrunk weight is within a factor 1 / (1 + w^2 / lambda) of w: small weights stay, large
+    ones shrink towards 0 (largest shrunk weight sqrt(lambda) / 2, at w = sqrt(lambda)).
+    ``lambda_`` in [0, inf]: inf gives :func:`doubly_robust`, 0 gives :func:`direct_method`.
+    Open Bandit Pipeline's ``DoublyRobustWithShrinkage(lambda_=lambda_)``.
+    """
+    dm, w, residual = _residual_terms(data, target_probs, predicted_rewards)
+    return float((dm + shrunk_weights(w, lambda_) * residual).mean())
+
+
+def self_normalized_doubly_robust(data: LoggedBandit, target_probs: ArrayLike,
+                                  predicted_rewards: ArrayLike) -> float:
+    """Self-normalised DR: 1/n sum_i DM_i + sum_i w_i (R_i - q_i) / sum_i w_i (the correction
+    divided by the mean weight instead of 1, as SNIPS divides IPS; Open Bandit Pipeline's
+    ``SelfNormalizedDR``). The direct method alone if every weight is 0. Biased, consistent, and
+    bounded by the range of the residuals."""
+    dm, w, residual = _residual_terms(data, target_probs, predicted_rewards)
+    total = float(w.sum())
+    correction = float((w * residual).sum() / total) if total > 0 else 0.0
+    return float(dm.mean()) + correction
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What the replay method found: ``value``, the mean reward per accepted round (the estimate
+    of the algorithm's online mean reward per round); ``rounds``, the accepted rounds;
+    ``events``, the logged rounds read; ``rewards`` and ``actions`` (rounds,) of the accepted
+    rounds, in order; ``positions``, their indices in the log."""
+
+    value: float
+    rounds: int
+    events: int
+    rewards: FloatArray
+    actions: IntArray
+    positions: IntArray
+
+
+def replay_evaluation(agent: Any, data: LoggedBandit, *, rounds: int | None = None,
+                      seed: int | None = None, agent_params: Mapping[str, Any] | None = None,
+                      observations: ArrayLike | None = None, uniform_atol: float = 1e-9
+                      ) -> ReplayResult:
+    """The replay method (Li, Chu, Langford & Wang 2011, Algorithm 1): evaluate a bandit
+    *algorithm* offline from rounds logged by the uniformly random policy.
+
+    The algorithm (``agent``: an agent object built for the env's single spaces, or a
+    registered name built with ``agent_params`` for a ``Box`` of the contexts' dimension and
+    ``Discrete(K)``) is reset for one replicate with ``seed`` and read the log in order: at each
+    logged round it acts on the context (``observations[i]`` instead, if given, e.g. zeros for
+    a multi-armed bandit agent); where its action equals the logged action A_i the round is
+    accepted, the agent is updated with (context, A_i, R_i) and R_i counts; elsewhere the round is
+    skipped and the agent learns nothing. It stops after ``rounds`` accepted rounds (the last
+    one flagged truncated, as the env's horizon would) or at the end of the log.
+
+    With uniform logging (every propensity 1/K, checked), the accepted rounds are distributed
+    as the algorithm's first rounds run online (Li et al. 2011, Theorem 1), so ``value`` is an
+    unbiased estimate of its online mean reward per round over ``rounds`` rounds; about K logged
+    rounds are read per accepted one. The agent sees the context of the accepted
+    round as its next observation too (the next context online): the bandit agents ignore it.
+    ValueError if the log is not uniform or runs out before ``rounds`` accepted rounds.
+    """
+    k = data.n_actions
+    if not np.allclose(data.propensities, 1.0 / k, rtol=0.0, atol=uniform_atol):
+        i = int(np.flatnonzero(~np.isclose(data.propensities, 1.0 / k, rtol=0.0,
+                                           atol=uniform_atol))[0])
+        raise ValueError(f"replay_evaluation: the replay method needs a log of uniformly random "
+                         f"actions (every propensity 1/K = {1.0 / k:g}); propensities[{i}] = "
+                         f"{float(data.propensities[i])!r} (Li et al. 2011)")
+    target = None if rounds is None else check_int("replay_evaluation", "rounds", rounds)
+    check_optional_int("replay_evaluation", "seed", seed, low=0)
+    obs_all = data.contexts if observations is None else np.asarray(observations)
+    if obs_all.shape[:1] != (data.n,):
+        raise ValueError(f"replay_evaluation: observations must have one row per logged round "
+                         f"({data.n}), got shape {obs_all.shape}")
+    if isinstance(agent, str):
+        learner = agents.make(agent, observation_space=spaces.Box(
+            -np.inf, np.inf, shape=obs_all.shape[1:], dtype=np.float64),
+            action_space=spaces.Discrete(k), **dict(agent_params or {}))
+    else:
+        if agent_params:
+            raise ValueError("replay_evaluation: agent_params are for an agent given by name")
+        learner = agent
+    learner.reset(1, seed)
+    accepted_rewards: list[float] = []
+    accepted_actions: list[int] = []
+    positions: list[int] = []
+    no = np.zeros(1, dtype=bool)
+    events = 0
+    for i in range(data.n):
+        if target is not None and len(positions) == target:
+            break
+        events += 1
+        obs = obs_all[i:i + 1]
+        action = np.asarray(learner.act(obs)).reshape(-1)
+        logged = int(data.actions[i])
+        if int(action[0]) != logged:
+            continue
+        reward = float(data.rewards[i])
+        last = target is not None and len(positions) + 1 == target
+        learner.update(obs, np.array([logged]), np.array([reward]), obs, no,
+                       np.array([last]))
+        accepted_rewards.append(reward)
+        accepted_actions.append(logged)
+        positions.append(i)
+    if target is not None and len(positions) < target:
+        raise ValueError(f"replay_evaluation: the log ran out after {data.n} rounds with "
+                         f"{len(positions)} of the {target} rounds asked for accepted (about "
+                         f"{k} logged rounds per accepted one); log more rounds or ask for fewer")
+    if not positions:
+        raise ValueError("replay_evaluation: no logged round matched the algorithm's choice")
+    r = np.asarray(accepted_rewards)
+    return ReplayResult(float(r.mean()), len(positions), events, r,
+                        np.asarray(accepted_actions, dtype=np.int64),
+                        np.asarray(positions, dtype=np.int64))
 
 
 @dataclass(frozen=True)

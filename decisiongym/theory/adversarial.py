@@ -66,6 +66,52 @@ def tsallis_inf_regret_bound(n_arms: int, horizon: ArrayLike) -> NDArray[np.floa
     return np.asarray(4.0 * np.sqrt(n_arms * t) + 1.0)
 
 
+def hedge_learning_rate(n_arms: int, horizon: int) -> float:
+    """eta = sqrt(8 log K / T), the rate of the theorem behind :func:`hedge_regret_bound`.
+
+    Hedge / exponential weights with full information (Freund & Schapire 1997; Littlestone &
+    Warmuth 1994; the exponential-weights special case of mirror descent in Dobriban (2019),
+    section 5.2.3, item 11, with the reward vector observed): P_t(k) proportional to
+    exp(eta S_{t-1}(k)), S_{t-1} the sum of the reward vectors R_1, ..., R_{t-1}. For rewards in
+    [0, 1] its regret is at most log K / eta + eta T / 8 (Hoeffding's lemma; Cesa-Bianchi &
+    Lugosi 2006, Theorem 2.2), which this eta minimises."""
+    t = float(_check("hedge_learning_rate", n_arms, horizon))
+    return math.sqrt(8.0 * math.log(n_arms) / t)
+
+
+def hedge_regret_bound(n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
+    """sqrt(T log K / 2): the regret bound of Hedge with :func:`hedge_learning_rate`.
+
+    For every reward table in [0, 1]^{T x K}, max_k sum_t R_t(k) - sum_t P_t' R_t <= log K / eta
+    + eta T / 8 = sqrt(T log K / 2) at eta = sqrt(8 log K / T) (Cesa-Bianchi & Lugosi 2006,
+    Theorem 2.2, stated there for losses in [0, 1]; rewards R are losses 1 - R, which leave P_t
+    unchanged). The left side is the expected regret of the arms drawn from the P_t, so the
+    bound holds in expectation for a learner that samples A_t ~ P_t, against oblivious and
+    adaptive adversaries alike (the adversary fixes R_t before A_t is drawn). The course notes
+    (Dobriban (2019), section 5.2.3) state the bandit bound sqrt(2 T K log K) of Exp3, not this
+    one: the constants here are Cesa-Bianchi & Lugosi's. Full information removes the factor K
+    and a factor 2 under the root.
+    """
+    t = _check("hedge_regret_bound", n_arms, horizon)
+    return np.asarray(np.sqrt(t * math.log(n_arms) / 2.0))
+
+
+def hedge_anytime_learning_rate(n_arms: int, t: ArrayLike) -> NDArray[np.float64]:
+    """eta_t = sqrt(8 log K / t) at round t (1-based), for when the horizon is unknown; the regret
+    is then at most :func:`hedge_anytime_regret_bound` (Cesa-Bianchi & Lugosi 2006, Theorem
+    2.3)."""
+    steps = _check("hedge_anytime_learning_rate", n_arms, t)
+    return np.asarray(np.sqrt(8.0 * math.log(n_arms) / steps))
+
+
+def hedge_anytime_regret_bound(n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
+    """2 sqrt(T log K / 2) + sqrt(log K / 8) = sqrt(2 T log K) + sqrt(log K / 8): the bound for
+    :func:`hedge_anytime_learning_rate` (Cesa-Bianchi & Lugosi 2006, Theorem 2.3)."""
+    t = _check("hedge_anytime_regret_bound", n_arms, horizon)
+    log_k = math.log(n_arms)
+    return np.asarray(np.sqrt(2.0 * t * log_k) + math.sqrt(log_k / 8.0))
+
+
 def uniform_play_regret(rewards: ArrayLike) -> float:
     """Regret of the uniformly random policy on a reward table (T, K): max_k sum_t R_t(k) minus
     the mean over arms of sum_t R_t(k) (Dobriban (2019), section 5.2.3, item 4: at most T/2 for two

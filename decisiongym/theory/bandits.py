@@ -133,3 +133,139 @@ def minimax_reference(n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
     (Auer et al. 2002b lower bound 1/20 sqrt(KT); Lattimore & Szepesvari 2020, ch. 15)."""
     t = np.asarray(horizon, dtype=np.float64)
     return np.asarray(np.sqrt(n_arms * t))
+
+
+def linucb_alpha(delta: float) -> float:
+    """alpha = 1 + sqrt(ln(2 / delta) / 2): LinUCB's confidence width for level 1 - delta (Li,
+    Chu, Langford & Schapire 2010, section 3.1; Dobriban (2019), section 5.2.4): with probability
+    at least 1 - delta, |beta_hat_a' x - beta_a' x| <= alpha sqrt(x' (A^a)^{-1} x).
+
+    >>> round(linucb_alpha(0.05), 6)
+    2.358102
+    """
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) \
+            or not 0.0 < float(delta) < 1.0:
+        raise ValueError(f"linucb_alpha: delta must be a number in (0, 1), got {delta!r}")
+    return 1.0 + math.sqrt(math.log(2.0 / float(delta)) / 2.0)
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def etc_expected_regret(gap: float, horizon: int, m: int, sigma: float = 1.0) -> float:
+    """The exact expected regret of explore-then-commit on two Gaussian arms N(mu_k, sigma^2)
+    with gap Delta (the rule of Dobriban (2019), section 5.2.1: each arm m times, round robin,
+    then the arm of the better sample mean).
+
+    The exploration costs m Delta (the bad arm's m pulls); the commitment is wrong when the bad
+    arm's sample mean is the larger one, which happens with probability
+    P(N(Delta, 2 sigma^2 / m) < 0) = Phi(-Delta sqrt(m / 2) / sigma), and costs Delta on each of
+    the T - 2m remaining rounds:
+
+        E r_T = m Delta + (T - 2m) Delta Phi(-Delta sqrt(m / 2) / sigma).
+
+    Needs 2m <= T (the exploration fits in the horizon).
+    """
+    if not (gap > 0.0 and math.isfinite(gap)):
+        raise ValueError(f"etc_expected_regret: gap must be > 0, got {gap!r}")
+    if not (sigma > 0.0 and math.isfinite(sigma)):
+        raise ValueError(f"etc_expected_regret: sigma must be > 0, got {sigma!r}")
+    if m < 1 or 2 * m > horizon:
+        raise ValueError(f"etc_expected_regret: needs 1 <= m <= T / 2, got m={m!r}, "
+                         f"T={horizon!r}")
+    wrong = _normal_cdf(-gap * math.sqrt(m / 2.0) / sigma)
+    return m * gap + (horizon - 2 * m) * gap * wrong
+
+
+def etc_worst_case_bound(horizon: int) -> float:
+    """The largest value over the gap Delta in (0, 1] of the notes' ETC bound with the optimal m,
+    ``etc_regret_bound(Delta, T)`` (Dobriban (2019), section 5.2.1: "worst case Delta ~ T^(-1/2),
+    worst case regret O(T^(1/2))").
+
+    With x = T Delta^2 / 4 the bound 4 / Delta (log x + 1) + Delta is
+    2 sqrt(T / x) (log x + 1) + 2 sqrt(x / T), whose derivative in x has the sign of
+    1 + x / T - log x: it rises to the root x* of log x = 1 + x / T (x* = e (1 + O(1 / T))),
+    then falls (the second root lies beyond Delta = 1 once T >= 14). Below x = 1 the bound is
+    T Delta < 2 sqrt(T). So the maximum is the larger of the value at x* (about 4 sqrt(T / e) =
+    2.43 sqrt(T)) and the value at Delta = 1.
+    """
+    if horizon < 1:
+        raise ValueError(f"etc_worst_case_bound: horizon must be >= 1, got {horizon!r}")
+    t = float(horizon)
+    candidates = [etc_regret_bound(1.0, horizon), min(t * 2.0 / math.sqrt(t), t)]
+    x = math.e
+    for _ in range(100):  # fixed point x = exp(1 + x / T): a contraction where x / T is small
+        x_new = math.exp(1.0 + x / t)
+        if abs(x_new - x) < 1e-13 * x or x_new > t / 4.0:
+            x = x_new
+            break
+        x = x_new
+    gap = 2.0 * math.sqrt(x / t)
+    if gap <= 1.0:
+        candidates.append(etc_regret_bound(gap, horizon))
+    return max(candidates)
+
+
+def ucb_notes_regret_bound(means: ArrayLike, horizon: ArrayLike) -> NDArray[np.float64]:
+    """A finite-time bound for the UCB index of Dobriban (2019), section 5.2.1,
+    gamma_k(t) = mu_hat_k + sqrt(2 log(t^3) / T_k) (``ucb1`` with ``alpha=6``):
+
+        r_T <= sum over suboptimal arms i of ( 24 log(T) / Delta_i + (1 + pi^2 / 3) Delta_i ).
+
+    The notes state the order, r_T = O(sum_i Delta_i + log T / Delta_i) (section 5.2.1, item 5,
+    after Lattimore & Szepesvari). The constants are those of the argument of Auer,
+    Cesa-Bianchi & Fischer (2002, Theorem 1) run with this index: a suboptimal arm i with
+    T_i >= 24 log T / Delta_i^2 pulls is only chosen at step t if the optimal arm's index falls
+    below mu* or arm i's mean exceeds mu_i by its width sqrt(6 log t / T_i). For 1-sub-Gaussian
+    rewards (any rewards in [0, 1], Gaussian rewards with sigma <= 1) each of these has
+    probability at most exp(-3 log t) = t^-3 for a given pull count, t^-2 over the t possible
+    counts, so E T_i(T) <= 24 log T / Delta_i^2 + 1 + sum_t 2 t^-2, and
+    sum_t 2 t^-2 = pi^2 / 3. (log t^3 is what makes the union bound converge for sub-Gaussian
+    rewards; Auer et al.'s UCB1 index, 2 log t, needs rewards in [0, 1].)
+    """
+    mu = np.asarray(means, dtype=np.float64)
+    gaps = mu.max() - mu
+    gaps = gaps[gaps > 0]
+    t = np.asarray(horizon, dtype=np.float64)
+    return np.asarray(np.sum(24.0 / gaps) * np.log(t) + (1.0 + math.pi**2 / 3.0) * gaps.sum())
+
+
+def ucb_notes_worst_case_bound(n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
+    """The problem-independent form of :func:`ucb_notes_regret_bound`, for means in [0, 1]:
+
+        r_T <= 2 sqrt(24 (K - 1) T log T) + (1 + pi^2 / 3) (K - 1),
+
+    the order sqrt(K T log T) of Dobriban (2019), section 5.2.1, item 5. (Arms with gap below
+    Delta_0 cost at most T Delta_0 together, the others at most 24 log T / Delta_0 + (1 + pi^2 /
+    3) Delta_i each; Delta_0 = sqrt(24 (K - 1) log T / T) balances the two.)
+    """
+    if n_arms < 2:
+        raise ValueError(f"ucb_notes_worst_case_bound: n_arms must be >= 2, got {n_arms!r}")
+    t = np.asarray(horizon, dtype=np.float64)
+    k1 = n_arms - 1
+    return np.asarray(2.0 * np.sqrt(24.0 * k1 * t * np.log(t)) + (1.0 + math.pi**2 / 3.0) * k1)
+
+
+def moss_regret_bound(n_arms: int, horizon: ArrayLike) -> NDArray[np.float64]:
+    """The problem-independent bound of MOSS (Audibert & Bubeck 2009) for rewards in [0, 1]:
+    sup over problems of E r_T <= 49 sqrt(K T), the minimax order sqrt(K T) that UCB1 misses
+    by sqrt(log T)."""
+    if n_arms < 2:
+        raise ValueError(f"moss_regret_bound: n_arms must be >= 2, got {n_arms!r}")
+    t = np.asarray(horizon, dtype=np.float64)
+    return np.asarray(49.0 * np.sqrt(n_arms * t))
+
+
+def kl_ucb_plus_plus_exploration(pulls: ArrayLike, n_arms: int, horizon: int
+                                 ) -> NDArray[np.float64]:
+    """The exploration function of KL-UCB++ (Menard & Garivier 2017):
+
+        g(n) = log+( y (1 + log+(y)^2) ),  y = T / (K n),  log+(x) = max(0, log x),
+
+    an arm pulled n times gets the budget g(n) / n on the KL divergence of its index.
+    """
+    n = np.asarray(pulls, dtype=np.float64)
+    y = horizon / (n_arms * n)
+    log_plus = np.maximum(np.log(y), 0.0)
+    return np.asarray(np.maximum(np.log(y * (1.0 + log_plus**2)), 0.0))
