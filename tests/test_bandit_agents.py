@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from typing import Any
 
 import gymnasium as gym
@@ -19,8 +20,9 @@ from tests.conftest import make_agent
 BANDIT_AGENTS = [
     "random", "etc", "ucb1", "ucb1-tuned", "epsilon-greedy", "softmax", "pursuit",
     "reinforcement-comparison", "thompson-beta", "thompson-gaussian", "kl-ucb",
+    "moss", "bayes-ucb", "imed", "kl-ucb++",
 ]
-DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"etc": {"m": 3}}
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"etc": {"m": 3}, "kl-ucb++": {"horizon": 300}}
 
 
 def test_registry_lists_every_agent_with_a_description() -> None:
@@ -56,6 +58,21 @@ def test_unknown_agent_and_unknown_parameter_are_rejected() -> None:
         ("etc", {"m": 0}, r"etc: m .* got 0"),
         ("etc", {"gap": 1.5, "horizon": 100}, r"etc: gap .* got 1\.5"),
         ("etc", {"gap": 0.1, "horizon": -1}, r"etc: horizon .* got -1"),
+        ("moss", {"horizon": 0}, r"moss: horizon .* got 0"),
+        ("moss", {"alpha": 0.0}, r"moss: alpha .* got 0\.0"),
+        ("moss", {"model": "poisson"}, r"moss: model .* 'poisson'"),
+        ("moss", {"model": "gaussian", "sigma": -1.0}, r"moss: sigma .* got -1\.0"),
+        ("bayes-ucb", {"c": -1.0}, r"bayes-ucb: c .* got -1\.0"),
+        ("bayes-ucb", {"c": 5.0}, r"bayes-ucb: c = 5\.0 > 0 needs the horizon"),
+        ("bayes-ucb", {"c": 5.0, "horizon": 1}, r"bayes-ucb: horizon .* got 1"),
+        ("bayes-ucb", {"a": 0.0}, r"bayes-ucb: a .* got 0\.0"),
+        ("bayes-ucb", {"model": "gaussian", "prior_sigma": 0.0},
+         r"bayes-ucb: prior_sigma .* got 0\.0"),
+        ("imed", {"model": "beta"}, r"imed: model .* 'beta'"),
+        ("imed", {"sigma": float("inf")}, r"imed: sigma .* got inf"),
+        ("kl-ucb++", {}, r"kl-ucb\+\+: give horizon"),
+        ("kl-ucb++", {"horizon": 2.5}, r"kl-ucb\+\+: horizon .* got 2\.5"),
+        ("kl-ucb++", {"horizon": 100, "precision": 0.0}, r"kl-ucb\+\+: precision .* got 0\.0"),
     ],
 )
 def test_bad_parameters_raise_value_error_naming_agent_and_value(
@@ -66,7 +83,7 @@ def test_bad_parameters_raise_value_error_naming_agent_and_value(
 
 @pytest.mark.parametrize("name", BANDIT_AGENTS)
 def test_agents_need_a_discrete_action_space(name: str) -> None:
-    with pytest.raises(ValueError, match=f"{name}: needs a Discrete"):
+    with pytest.raises(ValueError, match=f"{re.escape(name)}: needs a Discrete"):
         agents.make(name, observation_space=gym.spaces.Discrete(1),
                     action_space=gym.spaces.Box(0, 1, (3,)), **DEFAULT_PARAMS.get(name, {}))
 
@@ -168,9 +185,10 @@ def _first_round(agent: agents.BaseAgent, *, replicates: int, reward: float,
     return np.stack(pulled, axis=1)
 
 
-@pytest.mark.parametrize("name", ["ucb1", "ucb1-tuned", "kl-ucb"])
+@pytest.mark.parametrize("name", ["ucb1", "ucb1-tuned", "kl-ucb", "moss", "imed", "kl-ucb++"])
 def test_index_policies_pull_every_arm_once_first(name: str) -> None:
-    order = _first_round(make_agent(name, 5), replicates=50, reward=1.0)
+    order = _first_round(make_agent(name, 5, **DEFAULT_PARAMS.get(name, {})), replicates=50,
+                         reward=1.0)
     assert all(sorted(row) == [0, 1, 2, 3, 4] for row in order)
     # the order is random, not 0..4 every time
     assert len({tuple(row) for row in order}) > 1
@@ -350,3 +368,148 @@ def test_pull_each_arm_first(name: str) -> None:
     assert all(sorted(row) == list(range(6)) for row in order)
     with pytest.raises(ValueError, match=f"{name}: pull_each_arm_first must be True or False"):
         make_agent(name, 6, pull_each_arm_first="yes")
+
+
+# ----- the peers' index policies: MOSS, Bayes-UCB, IMED, KL-UCB++ -----------------------------
+
+# One replicate's history on 3 arms: counts (3, 2, 1), means (2/3, 1/2, 1), t = 6.
+ARMS, REWARDS = [0, 1, 2, 0, 0, 1], [1.0, 0.0, 1.0, 0.0, 1.0, 1.0]
+COUNTS, MEANS = np.array([3.0, 2.0, 1.0]), np.array([2 / 3, 1 / 2, 1.0])
+
+
+def _fed(name: str, k: int = 3, arms: list[int] = ARMS, rewards: list[float] = REWARDS,
+         **params: Any) -> Any:
+    agent = make_agent(name, k, **params)
+    agent.reset(1, seed=0)
+    _feed(agent, arms, rewards)
+    return agent
+
+
+def test_moss_index_by_hand() -> None:
+    # Audibert & Bubeck: mu_hat + sqrt(log+(T / (K n)) / n), T = 60, K = 3.
+    index = _fed("moss", horizon=60).moss_index()[0]
+    bonus = np.sqrt([math.log(20 / 3) / 3, math.log(10) / 2, math.log(20) / 1])
+    np.testing.assert_allclose(index, MEANS + bonus, rtol=1e-12)
+    # Anytime (Degenne & Perchet): t = 6 for T and (1 + alpha) / 2 on the square; t / (K n) =
+    # 2 / n, so only the arm pulled once (log 2 > 0) gets a bonus.
+    index = _fed("moss", alpha=1.35).moss_index()[0]
+    np.testing.assert_allclose(index, MEANS + np.array([0, 0, math.sqrt(1.175 * math.log(2))]),
+                               rtol=1e-12)
+    # Gaussian model: 4 sigma^2 in place of 4 * 1/4.
+    index = _fed("moss", horizon=60, model="gaussian", sigma=2.0).moss_index()[0]
+    np.testing.assert_allclose(index, MEANS + 4 * bonus, rtol=1e-12)
+    # an arm pulled T / K times or more gets no bonus (T / K = 2: arms 0 and 1)
+    np.testing.assert_allclose(_fed("moss", horizon=6).moss_index()[0][:2], MEANS[:2])
+
+
+def test_bayes_ucb_beta_quantiles_by_hand() -> None:
+    # Successes/failures: arm 0 (2, 0), arm 1 (0, 1), arm 2 (1, 1); t = 6 at the next pull,
+    # level q = 1 - 1/6. Posteriors Beta(3, 1), Beta(1, 2), Beta(2, 2).
+    arms, rewards = [0, 0, 1, 2, 2], [1.0, 1.0, 0.0, 1.0, 0.0]
+    agent = _fed("bayes-ucb", arms=arms, rewards=rewards)
+    q = 1 - 1 / 6
+    index = agent.bayes_ucb_index()[0]
+    assert index[0] == pytest.approx(q ** (1 / 3), rel=1e-10)  # CDF x^3
+    assert index[1] == pytest.approx(1 - (1 - q) ** 0.5, rel=1e-10)  # CDF 1 - (1 - x)^2
+    assert 3 * index[2] ** 2 - 2 * index[2] ** 3 == pytest.approx(q, rel=1e-10)  # CDF of Beta(2,2)
+    # c > 0: level 1 - 1 / (t (log T)^c)
+    agent = _fed("bayes-ucb", arms=arms, rewards=rewards, c=1.0, horizon=100)
+    q = 1 - 1 / (6 * math.log(100))
+    assert agent.bayes_ucb_index()[0][0] == pytest.approx(q ** (1 / 3), rel=1e-10)
+    # prior Beta(a, b) = Beta(1, 3): arm 1 is Beta(1, 4), CDF 1 - (1 - x)^4
+    agent = _fed("bayes-ucb", arms=arms, rewards=rewards, a=1.0, b=3.0)
+    assert agent.bayes_ucb_index()[0][1] == pytest.approx(1 - (1 / 6) ** 0.25, rel=1e-10)
+
+
+def test_bayes_ucb_gaussian_quantiles_by_hand() -> None:
+    from statistics import NormalDist
+
+    arms, rewards = [0, 1, 0], [0.2, -0.4, 0.6]
+    z = NormalDist().inv_cdf(1 - 1 / 4)  # t = 4 at the next pull
+    # flat prior: N(mu_hat, sigma^2 / n); the arm never pulled comes first
+    index = _fed("bayes-ucb", arms=arms, rewards=rewards, model="gaussian",
+                 sigma=0.5).bayes_ucb_index()[0]
+    np.testing.assert_allclose(index[:2], [0.4 + 0.5 * z / math.sqrt(2), -0.4 + 0.5 * z],
+                               rtol=1e-10)
+    assert index[2] == np.inf
+    # prior N(0, 1), noise sd 0.5: arm 0 has precision 1 + 2 / 0.25 = 9 and mean 3.2 / 9;
+    # arm 2 keeps its prior
+    index = _fed("bayes-ucb", arms=arms, rewards=rewards, model="gaussian", sigma=0.5,
+                 prior_sigma=1.0).bayes_ucb_index()[0]
+    np.testing.assert_allclose(index[[0, 2]], [3.2 / 9 + z / 3, z], rtol=1e-10)
+
+
+def test_imed_index_by_hand() -> None:
+    # arm 0: (1, 1, 0), arm 1: (0, 1), arm 2: (1, 0): means 2/3, 1/2, 1/2; the best is 2/3.
+    arms, rewards = [0, 1, 2, 0, 1, 2, 0], [1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    agent = _fed("imed", arms=arms, rewards=rewards)
+    kl = 0.5 * math.log(0.5 / (2 / 3)) + 0.5 * math.log(0.5 / (1 / 3))
+    expected = [math.log(3), 2 * kl + math.log(2), 2 * kl + math.log(2)]
+    np.testing.assert_allclose(agent.imed_index()[0], expected, rtol=1e-12)
+    assert int(agent.act(np.zeros(1, dtype=np.int64))[0]) in (1, 2)  # the minimum, log 2.25
+    # Gaussian KL (mu - best)^2 / (2 sigma^2)
+    agent = _fed("imed", arms=arms, rewards=rewards, model="gaussian", sigma=1.0)
+    gaussian = 2 * (1 / 6) ** 2 / 2 + math.log(2)
+    np.testing.assert_allclose(agent.imed_index()[0], [math.log(3), gaussian, gaussian],
+                               rtol=1e-12)
+    # the arm never pulled is pulled first
+    fresh = _fed("imed", k=4, arms=arms, rewards=rewards)
+    assert fresh.imed_index()[0][3] == -np.inf
+    assert int(fresh.act(np.zeros(1, dtype=np.int64))[0]) == 3
+
+
+def test_kl_ucb_plus_plus_index_by_hand() -> None:
+    # T = 60, K = 3: y = T / (K n) = 20 / n, g(n) = log(y (1 + log(y)^2)).
+    agent = _fed("kl-ucb++", horizon=60)
+    index = agent.kl_ucb_index()[0]
+    for k in (0, 1):
+        y = 20 / COUNTS[k]
+        g = math.log(y * (1 + math.log(y) ** 2))
+        assert index[k] > MEANS[k]
+        assert COUNTS[k] * float(theory.kl_bernoulli(MEANS[k], index[k])) == pytest.approx(
+            g, abs=1e-5)
+    assert index[2] == pytest.approx(1.0)  # mean 1: nothing above it
+    # Gaussian: mu_hat + sqrt(2 sigma^2 g(n) / n)
+    index = _fed("kl-ucb++", horizon=60, model="gaussian", sigma=0.5).kl_ucb_index()[0]
+    y = 20 / COUNTS
+    g = np.log(y * (1 + np.log(y) ** 2))
+    np.testing.assert_allclose(index, MEANS + np.sqrt(2 * 0.25 * g / COUNTS), rtol=1e-12)
+    # n >= T / K: g = 0, the index is the sample mean
+    np.testing.assert_allclose(_fed("kl-ucb++", horizon=6).kl_ucb_index()[0][:2], MEANS[:2],
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["moss", "bayes-ucb", "imed", "kl-ucb++"])
+def test_bernoulli_model_needs_rewards_in_the_unit_interval(name: str) -> None:
+    params = DEFAULT_PARAMS.get(name, {})
+    agent = make_agent(name, 2, **params)
+    agent.reset(1, seed=0)
+    with pytest.raises(ValueError, match=rf"{re.escape(name)}: rewards must lie in \[0, 1\]"):
+        _feed(agent, [0], [-0.5])
+    gaussian = make_agent(name, 2, model="gaussian", **params)
+    gaussian.reset(1, seed=0)
+    _feed(gaussian, [0, 1], [-0.5, 3.0])
+
+
+LEARNERS = [("moss", {"horizon": 1000}), ("moss", {}), ("bayes-ucb", {}), ("imed", {}),
+            ("kl-ucb++", {"horizon": 1000})]
+
+
+@pytest.mark.parametrize(("name", "params"), LEARNERS)
+@pytest.mark.parametrize("model", ["bernoulli", "gaussian"])
+def test_peer_index_policies_learn(name: str, params: dict[str, Any], model: str) -> None:
+    """Regret far below uniform play's, T (mu* - mean mu), on a small problem, for several
+    seeds: the upper end of the 95% interval below a third of it."""
+    if model == "bernoulli":
+        env, means = "decisiongym/BernoulliBandit-v0", [0.7, 0.5, 0.4]
+        kwargs: dict[str, Any] = {"means": means}
+    else:
+        env, means = "decisiongym/GaussianBandit-v0", [0.5, 0.0, -0.2]
+        kwargs = {"means": means, "sigma": 1.0}
+    uniform = 1000 * (max(means) - sum(means) / 3)
+    for seed in (0, 1, 2):
+        result = run(env, name, replicates=60, horizon=1000, seed=seed, env_kwargs=kwargs,
+                     agent_params={**params, "model": model})
+        regret = result["final_regret"]
+        half = 2 * regret.std(ddof=1) / math.sqrt(regret.size)
+        assert regret.mean() + half < uniform / 3, (name, model, seed, regret.mean(), uniform)

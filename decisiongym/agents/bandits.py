@@ -8,6 +8,7 @@ cleared when its episode ends; ``t`` below is the number of pulls in the current
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -15,7 +16,7 @@ from gymnasium import spaces
 
 from decisiongym.agents.base import BaseAgent, argmax_random_ties, register
 from decisiongym.arrays import BoolArray, FloatArray, IntArray
-from decisiongym.theory import etc_optimal_m
+from decisiongym.theory import etc_optimal_m, kl_bernoulli, kl_ucb_plus_plus_exploration
 
 
 class BanditAgent(BaseAgent):
@@ -619,6 +620,38 @@ class ThompsonGaussian(BanditAgent):
         return theta.argmax(axis=1).astype(np.int64)
 
 
+def kl_bernoulli_upper(p: FloatArray, budget: FloatArray, precision: float = 1e-6,
+                       max_steps: int = 50) -> FloatArray:
+    """max{ q in [p, 1] : KL(p, q) <= budget }, elementwise, for p in [0, 1] and budget >= 0
+    (the index of KL-UCB and KL-UCB++ for Bernoulli arms), to ``precision`` in q.
+
+    Solves KL(p, q) = budget by Newton's method in x = -log(1 - q): there
+    g(x) = KL(p, 1 - e^-x) is convex and increasing (q >= p), and nearly linear where q is close
+    to 1, so iterates started above the root decrease to it quickly. Pinsker
+    (KL >= 2 (q - p)^2) gives a start p + sqrt(budget / 2) at or above the root.
+    """
+    eps = 1e-15
+    pc = np.clip(p, eps, 1.0 - eps)
+    neg_entropy = pc * np.log(pc) + (1.0 - pc) * np.log(1.0 - pc)
+    q = np.clip(p + np.sqrt(budget / 2.0), pc, 1.0 - eps)
+    x = -np.log1p(-q)
+    x_min = -np.log1p(-pc)
+    for _ in range(max_steps):
+        kl = neg_entropy - pc * np.log(q) + (1.0 - pc) * x
+        slope = (1.0 - pc) - pc * (1.0 - q) / q
+        excess = kl - budget
+        move = excess > 0
+        step = np.zeros_like(x)
+        np.divide(excess, slope, out=step, where=move & (slope > 0))
+        x_new = np.maximum(x - step, x_min)
+        q_new = -np.expm1(-x_new)
+        done = np.abs(q_new - q).max() < precision
+        x, q = x_new, q_new
+        if done:
+            break
+    return np.asarray(q)
+
+
 @register("kl-ucb", "KL-UCB with Bernoulli KL (Garivier & Cappe 2011): Lai-Robbins optimal")
 class KLUCB(BanditAgent):
     """KL-UCB (Garivier & Cappe 2011), Bernoulli KL, for rewards in [0, 1].
@@ -648,7 +681,6 @@ class KLUCB(BanditAgent):
         self._require_unit_interval(r)
 
     def kl_ucb_index(self) -> FloatArray:
-        eps = 1e-15
         safe_counts = np.maximum(self.counts, 1.0)
         p = np.clip(self.sums / safe_counts, 0.0, 1.0)
         t = np.maximum(self.t, 1.0)
@@ -656,32 +688,262 @@ class KLUCB(BanditAgent):
         if self.c > 0:
             log_t = log_t + self.c * np.log(np.maximum(log_t, 1.0))
         budget = log_t[:, None] / safe_counts
-        # Solve KL(p, q) = budget for q in [p, 1] by Newton's method in x = -log(1 - q): there
-        # g(x) = KL(p, 1 - e^-x) is convex and increasing (q >= p), and nearly linear where q is
-        # close to 1, so iterates started above the root decrease to it quickly. Pinsker
-        # (KL >= 2 (q - p)^2) gives a start p + sqrt(budget / 2) at or above the root.
-        pc = np.clip(p, eps, 1.0 - eps)
-        neg_entropy = pc * np.log(pc) + (1.0 - pc) * np.log(1.0 - pc)
-        q = np.clip(p + np.sqrt(budget / 2.0), pc, 1.0 - eps)
-        x = -np.log1p(-q)
-        x_min = -np.log1p(-pc)
-        for _ in range(self._max_newton_steps):
-            kl = neg_entropy - pc * np.log(q) + (1.0 - pc) * x
-            slope = (1.0 - pc) - pc * (1.0 - q) / q
-            excess = kl - budget
-            move = excess > 0
-            step = np.zeros_like(x)
-            np.divide(excess, slope, out=step, where=move & (slope > 0))
-            x_new = np.maximum(x - step, x_min)
-            q_new = -np.expm1(-x_new)
-            done = np.abs(q_new - q).max() < self.precision
-            x, q = x_new, q_new
-            if done:
-                break
-        lo = q
-        index = lo
+        index = kl_bernoulli_upper(p, budget, self.precision, self._max_newton_steps)
         index[self.counts == 0] = np.inf
         return index
+
+    def _act(self, obs: Any) -> IntArray:
+        return argmax_random_ties(self.kl_ucb_index(), self.rng)
+
+
+# --------------------------------------------------------------------------------------------
+# Index policies of the peers (MOSS, Bayes-UCB, IMED, KL-UCB++), each with a Bernoulli model
+# (rewards in [0, 1]) and a Gaussian one (known noise standard deviation ``sigma``).
+# --------------------------------------------------------------------------------------------
+
+Model = Literal["bernoulli", "gaussian"]
+
+
+class _ModelAgent(BanditAgent):
+    """A bandit agent whose index depends on a reward model: "bernoulli" (rewards in [0, 1],
+    checked) or "gaussian" (N(mu_k, sigma^2) rewards, ``sigma`` known)."""
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 model: Model = "bernoulli", sigma: float = 1.0) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space)
+        if model not in ("bernoulli", "gaussian"):
+            raise self._param_error("model", model, "'bernoulli' or 'gaussian'")
+        self.model: Model = model
+        self.sigma = self._check_float("sigma", sigma, low=0.0, low_open=True)
+
+    def _check_rewards(self, r: FloatArray) -> None:
+        if self.model == "bernoulli":
+            self._require_unit_interval(r)
+
+    def _optional_horizon(self, horizon: int | None) -> int | None:
+        return None if horizon is None else self._check_int("horizon", horizon)
+
+
+@register("moss", "MOSS: mu_hat + sqrt(log+(T / (K T_k)) / T_k), minimax (Audibert & Bubeck "
+                  "2009); anytime without horizon")
+class MOSS(_ModelAgent):
+    """MOSS, Minimax Optimal Strategy in the Stochastic case (Audibert & Bubeck 2009).
+
+    Pull each arm once, then the arm maximising
+    mu_hat_k + sqrt(4 s^2 log+(T / (K T_k)) / T_k), log+(x) = max(0, log x), where s^2 is the
+    variance proxy of the rewards: s = 1/2 for rewards in [0, 1] (``model="bernoulli"``: the
+    index is Audibert & Bubeck's mu_hat_k + sqrt(log+(T / (K T_k)) / T_k)), s = ``sigma`` for
+    Gaussian rewards (``model="gaussian"``: Lattimore & Szepesvari 2020, chapter 9). An arm
+    pulled T / K times or more gets no bonus. Its worst-case regret is of the minimax order
+    sqrt(K T) (:func:`decisiongym.theory.moss_regret_bound`), where UCB1's is sqrt(K T log T).
+
+    Without ``horizon``: MOSS-anytime (Degenne & Perchet 2016), the index with t (pulls so far)
+    for T and the factor (1 + alpha) / 2 on the bonus's square.
+
+    Parameters
+    ----------
+    horizon : int >= 1, optional
+        T, the pulls per episode. None: the anytime index.
+    alpha : float > 0
+        MOSS-anytime's constant (Degenne & Perchet take alpha > 1); default 1.35, the value
+        SMPyBandits documents as the best. Used only without ``horizon``.
+    model : "bernoulli" or "gaussian"
+        "bernoulli" (default): rewards in [0, 1] (checked); "gaussian": N(mu_k, sigma^2).
+    sigma : float > 0
+        The Gaussian model's noise standard deviation; default 1.
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 horizon: int | None = None, alpha: float = 1.35, model: Model = "bernoulli",
+                 sigma: float = 1.0) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space,
+                         model=model, sigma=sigma)
+        self.horizon = self._optional_horizon(horizon)
+        self.alpha = self._check_float("alpha", alpha, low=0.0, low_open=True)
+
+    def moss_index(self) -> FloatArray:
+        """The MOSS (or MOSS-anytime) index of every arm; +inf for arms never pulled."""
+        n = np.maximum(self.counts, 1.0)
+        s2 = 0.25 if self.model == "bernoulli" else self.sigma**2
+        if self.horizon is not None:
+            ratio = self.horizon / (self.n_arms * n)
+            scale = 4.0 * s2
+        else:
+            ratio = np.maximum(self.t, 1.0)[:, None] / (self.n_arms * n)
+            scale = 4.0 * s2 * (1.0 + self.alpha) / 2.0
+        index = self.mu + np.sqrt(scale * np.maximum(np.log(ratio), 0.0) / n)
+        index[self.counts == 0] = np.inf
+        return np.asarray(index)
+
+    def _act(self, obs: Any) -> IntArray:
+        return argmax_random_ties(self.moss_index(), self.rng)
+
+
+@register("bayes-ucb", "Bayes-UCB: the 1 - 1/(t (log T)^c) posterior quantile, Beta or Gaussian "
+                       "(Kaufmann, Cappe & Garivier 2012)")
+class BayesUCB(_ModelAgent):
+    """Bayes-UCB (Kaufmann, Cappe & Garivier 2012, Algorithm 1).
+
+    At round t (t = 1 for the first pull of an episode) pull the arm whose posterior on its mean
+    has the largest quantile of level 1 - 1 / (t (log T)^c), ties at random.
+
+    - ``model="bernoulli"``: prior Beta(a, b), posterior Beta(a + S_k, b + T_k - S_k) with S_k the
+      sum of the arm's rewards (its successes for 0/1 rewards; rewards in [0, 1] count
+      fractionally). Kaufmann et al.'s theorem: Beta(1, 1) and c >= 5 are asymptotically optimal
+      (the Lai & Robbins constant); their experiments, and the default here, use c = 0.
+    - ``model="gaussian"``: rewards N(mu_k, sigma^2) with ``sigma`` known, prior
+      N(prior_mean, prior_sigma^2) (conjugate), or flat when ``prior_sigma`` is None (default):
+      then the posterior is N(mu_hat_k, sigma^2 / T_k), the index
+      mu_hat_k + sigma z / sqrt(T_k) with z the standard normal quantile, and each arm is
+      pulled once first.
+
+    Parameters
+    ----------
+    c : float >= 0
+        Default 0 (quantile 1 - 1/t, no horizon needed).
+    horizon : int >= 2, optional
+        T; needed when c > 0.
+    a, b : float > 0
+        Beta prior of the Bernoulli model; default Beta(1, 1).
+    prior_mean : float; prior_sigma : float > 0 or None
+        Gaussian prior; default flat.
+    model, sigma
+        As for ``moss``.
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 model: Model = "bernoulli", c: float = 0.0, horizon: int | None = None,
+                 a: float = 1.0, b: float = 1.0, prior_mean: float = 0.0,
+                 prior_sigma: float | None = None, sigma: float = 1.0) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space,
+                         model=model, sigma=sigma)
+        self.c = self._check_float("c", c, low=0.0)
+        self.horizon = None if horizon is None else self._check_int("horizon", horizon, low=2)
+        if self.c > 0 and self.horizon is None:
+            raise ValueError(f"{self.name}: c = {self.c!r} > 0 needs the horizon T (the quantile "
+                             f"level is 1 - 1/(t (log T)^c)); got horizon=None")
+        self.a = self._check_float("a", a, low=0.0, low_open=True)
+        self.b = self._check_float("b", b, low=0.0, low_open=True)
+        self.prior_mean = self._check_float("prior_mean", prior_mean)
+        self.prior_sigma = None if prior_sigma is None else self._check_float(
+            "prior_sigma", prior_sigma, low=0.0, low_open=True)
+
+    def quantile_level(self) -> FloatArray:
+        """1 - 1 / (t (log T)^c) of each replicate, t = pulls so far + 1 (clipped to [0, 1))."""
+        t = self.t + 1.0
+        log_factor = 1.0 if self.c == 0 or self.horizon is None else \
+            math.log(self.horizon) ** self.c
+        return np.asarray(np.clip(1.0 - 1.0 / (t * log_factor), 0.0, None))
+
+    def bayes_ucb_index(self) -> FloatArray:
+        """The posterior quantile of every arm (+inf for unpulled arms under a flat prior)."""
+        from scipy import special
+
+        level = self.quantile_level()[:, None]
+        if self.model == "bernoulli":
+            return np.asarray(special.betaincinv(self.a + self.sums,
+                                                 self.b + self.counts - self.sums, level))
+        noise_precision = 1.0 / self.sigma**2
+        if self.prior_sigma is None:
+            n = np.maximum(self.counts, 1.0)
+            index = self.mu + special.ndtri(level) * self.sigma / np.sqrt(n)
+            index[self.counts == 0] = np.inf
+            return np.asarray(index)
+        prior_precision = 1.0 / self.prior_sigma**2
+        precision = prior_precision + self.counts * noise_precision
+        mean = (prior_precision * self.prior_mean + noise_precision * self.sums) / precision
+        return np.asarray(mean + special.ndtri(level) / np.sqrt(precision))
+
+    def _act(self, obs: Any) -> IntArray:
+        return argmax_random_ties(self.bayes_ucb_index(), self.rng)
+
+
+@register("imed", "IMED: pull argmin T_k KL(mu_hat_k, mu_hat_max) + log T_k, Bernoulli or Gaussian "
+                  "KL (Honda & Takemura 2015)")
+class IMED(_ModelAgent):
+    """IMED, Indexed Minimum Empirical Divergence (Honda & Takemura 2015).
+
+    Pull each arm once, then the arm minimising
+    I_k = T_k D(mu_hat_k, mu_hat_max) + log T_k, ties at random, where mu_hat_max is the best
+    sample mean and D the KL divergence of the reward model: Bernoulli KL (``model="bernoulli"``,
+    rewards in [0, 1]) or (mu_hat_k - mu_hat_max)^2 / (2 sigma^2) (``model="gaussian"``). A
+    best arm has I = log T_k; another is pulled once the evidence against it, T_k D, is small
+    beside log of its count. Asymptotically optimal: its regret matches the Lai & Robbins
+    constant. No horizon, no confidence level.
+
+    Parameters
+    ----------
+    model, sigma
+        As for ``moss``.
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 model: Model = "bernoulli", sigma: float = 1.0) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space,
+                         model=model, sigma=sigma)
+
+    def imed_index(self) -> FloatArray:
+        """I_k of every arm (to be minimised); -inf for arms never pulled."""
+        pulled = self.counts > 0
+        best = np.where(pulled, self.mu, -np.inf).max(axis=1)
+        best = np.where(np.isfinite(best), best, 0.0)[:, None]
+        if self.model == "bernoulli":
+            divergence = kl_bernoulli(np.clip(self.mu, 0.0, 1.0), best)
+        else:
+            divergence = (self.mu - best) ** 2 / (2.0 * self.sigma**2)
+        index = self.counts * divergence + np.log(np.maximum(self.counts, 1.0))
+        index[~pulled] = -np.inf
+        return np.asarray(index)
+
+    def _act(self, obs: Any) -> IntArray:
+        return argmax_random_ties(-self.imed_index(), self.rng)
+
+
+@register("kl-ucb++", "KL-UCB++: KL index with exploration log+(T/(K n) (1 + log+^2(T/(K n)))), "
+                      "minimax and Lai-Robbins optimal (Menard & Garivier 2017)")
+class KLUCBPlusPlus(_ModelAgent):
+    """KL-UCB++ (Menard & Garivier 2017).
+
+    Pull each arm once, then the arm maximising
+    max{ q : T_k D(mu_hat_k, q) <= g(T_k) },  g(n) = log+( y (1 + log+(y)^2) ),  y = T / (K n),
+    with D the Bernoulli KL (``model="bernoulli"``, rewards in [0, 1]; solved as KL-UCB's index)
+    or the Gaussian one, for which the index is mu_hat_k + sqrt(2 sigma^2 g(T_k) / T_k)
+    (``model="gaussian"``). Menard & Garivier prove it both minimax optimal (order sqrt(K T))
+    and asymptotically optimal (the Lai & Robbins constant). An arm pulled T / K times or more
+    gets no exploration bonus (g = 0).
+
+    Parameters
+    ----------
+    horizon : int >= 1
+        T, the pulls per episode (required: g uses it).
+    precision : float > 0
+        Tolerance on the Bernoulli index; default 1e-6.
+    model, sigma
+        As for ``moss``.
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
+                 horizon: int | None = None, model: Model = "bernoulli", sigma: float = 1.0,
+                 precision: float = 1e-6) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space,
+                         model=model, sigma=sigma)
+        if horizon is None:
+            raise ValueError(f"{self.name}: give horizon (T, the pulls per episode, which its "
+                             f"exploration function uses); got horizon=None")
+        self.horizon = self._check_int("horizon", horizon)
+        self.precision = self._check_float("precision", precision, low=0.0, high=0.5,
+                                           low_open=True)
+
+    def kl_ucb_index(self) -> FloatArray:
+        """The KL-UCB++ index of every arm; +inf for arms never pulled."""
+        n = np.maximum(self.counts, 1.0)
+        budget = kl_ucb_plus_plus_exploration(n, self.n_arms, self.horizon) / n
+        if self.model == "bernoulli":
+            index = kl_bernoulli_upper(np.clip(self.mu, 0.0, 1.0), budget, self.precision)
+        else:
+            index = self.mu + np.sqrt(2.0 * self.sigma**2 * budget)
+        index[self.counts == 0] = np.inf
+        return np.asarray(index)
 
     def _act(self, obs: Any) -> IntArray:
         return argmax_random_ties(self.kl_ucb_index(), self.rng)

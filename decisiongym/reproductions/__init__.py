@@ -92,6 +92,7 @@ def _registry() -> dict[str, Reproduction]:
     from decisiongym.reproductions import (
         adversarial,
         adversarial_examples,
+        bandit_theory,
         chapelle_li,
         contextual,
         deep_rl,
@@ -111,7 +112,7 @@ def _registry() -> dict[str, Reproduction]:
                                 supervised.REPRODUCTION, deep_rl.REPRODUCTION,
                                 adversarial_examples.REPRODUCTION, feudal.REPRODUCTION,
                                 options.REPRODUCTION, nas.REPRODUCTION,
-                                gan.REPRODUCTION)}
+                                gan.REPRODUCTION, bandit_theory.REPRODUCTION)}
 
 
 def list_reproductions() -> list[tuple[str, str]]:

@@ -213,9 +213,9 @@ def ucb_notes_regret_bound(means: ArrayLike, horizon: ArrayLike) -> NDArray[np.f
 
         r_T <= sum over suboptimal arms i of ( 24 log(T) / Delta_i + (1 + pi^2 / 3) Delta_i ).
 
-    The notes state the order, r_T = O(sum_i Delta_i + log T / Delta_i) (section 5.2.1, item 5,
-    after Lattimore & Szepesvari). The constants are those of the argument of Auer,
-    Cesa-Bianchi & Fischer (2002, Theorem 1) run with this index: a suboptimal arm i with
+    The notes state the order, r_T = O(sum_i Delta_i + log T / Delta_i) (section 5.2.1, item 5).
+    The constants are those of the argument of Auer, Cesa-Bianchi & Fischer (2002, Theorem 1)
+    run with this index: a suboptimal arm i with
     T_i >= 24 log T / Delta_i^2 pulls is only chosen at step t if the optimal arm's index falls
     below mu* or arm i's mean exceeds mu_i by its width sqrt(6 log t / T_i). For 1-sub-Gaussian
     rewards (any rewards in [0, 1], Gaussian rewards with sigma <= 1) each of these has
