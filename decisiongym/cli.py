@@ -733,6 +733,7 @@ TYPICAL_TIMES: dict[str, tuple[str, str]] = {
     "deep-rl": ("25 min", "100 s"),
     "nas": ("1.5 min", "25 s"),
     "gan": ("18 min (2 workers)", "30 s"),
+    "bandit-theory": ("1 min", "15 s"),
 }
 
 
