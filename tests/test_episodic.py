@@ -126,12 +126,33 @@ def test_run_cell_dispatches_mdp_envs(tmp_path: Path) -> None:
     assert not summary.failed and len(summary.computed) == 2
 
 
-@pytest.mark.slow
-def test_sutton_barto_quick(tmp_path: Path) -> None:
+def test_sutton_barto_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """About 11 s: the three examples at quick size, every check passing, each resting on its
+    runs (1 only for the exact one), and the book's numbers printed beside ours."""
     out = tmp_path / "sb"
     code = main(["reproduce", "sutton-barto", "--quick", "--out", str(out)])
+    text = capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     failed = [c["name"] for c in summary["checks"] if not c["passed"]]
     assert code == 0 and not failed, failed
     assert len(summary["rows"]) == len(get_reproduction("sutton-barto").experiment(True).cells())
     assert len(list((out / "plots").glob("sutton_barto_*.png"))) == 3
+    checks = summary["checks"]
+    # Seven RMS errors read off Figure 6.2, two plateaus off Figure 6.4, three episode counts
+    # from Example 8.1's text and the 14-step shortest path, each with its own check.
+    assert sum("beside Figure 6.2" in c["name"] for c in checks) == 7
+    assert sum("beside Figure 6.4" in c["name"] for c in checks) == 2
+    assert sum("beside the book's text" in c["name"] for c in checks) == 3
+    for check in checks:
+        exact = "shortest path" in check["name"]
+        assert check["runs"] == 1 if exact else check["runs"] >= 3, check
+        if "greedy policy" not in check["name"] and not exact:
+            low, high = check["interval"]
+            assert low <= high, check
+    # The learned comparisons are decided by intervals that exclude zero.
+    for check in checks:
+        if check["name"].startswith(("Example 6.2: TD(0) consistently", "Example 6.6: SARSA's "
+                                     "online return beats", "Example 8.1: n = 5 planning steps "
+                                     "reaches", "Example 8.1: n = 50 planning steps reaches")):
+            assert check["interval"][0] > 0, check
+    assert "Figure 6.2 right (read off)" in text and "Example 8.1 text" in text

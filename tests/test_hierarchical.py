@@ -507,6 +507,14 @@ def test_reproduce_options_quick(tmp_path: Any) -> None:
     summary = _quick("options", tmp_path)
     names = " ".join(c["name"] for c in summary["checks"])
     assert "value iteration" in names and "early learning" in names
+    # Sutton, Precup & Singh's planning figure, exactly: cell by cell with the primitives,
+    # every cell in two iterations with the hallway options.
+    assert "cell by cell" in names and "two iterations" in names
+    for check in summary["checks"]:
+        if "early learning" in check["name"]:  # learned: several runs, an interval below 0
+            assert check["runs"] >= 3 and check["interval"][1] < 0, check
+        else:  # planning: exact
+            assert check["runs"] == 1 and check["interval"] is None, check
 
 
 def test_reproduce_feudal_quick(tmp_path: Any) -> None:
@@ -514,7 +522,13 @@ def test_reproduce_feudal_quick(tmp_path: Any) -> None:
     twice (goal moved)."""
     summary = _quick("feudal", tmp_path)
     names = " ".join(c["name"] for c in summary["checks"])
-    assert "slower at first" in names and "faster later" in names
+    assert "slower at first" in names and "faster later" in names and "relearns" in names
+    # Each check rests on the runs and is decided by its interval (feudal - flat above 0 at
+    # first, below 0 later; first / 2 - last above 0 after the move).
+    for check in summary["checks"]:
+        low, high = check["interval"]
+        assert check["runs"] >= 3, check
+        assert high < 0 if "faster later" in check["name"] else low > 0, check
 
 
 @pytest.mark.slow

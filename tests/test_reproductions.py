@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,14 +60,21 @@ def test_kuleshov_precup_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "simple heuristics" in names and "softmax" in names and "UCB1-Tuned" in names
 
 
-def test_chapelle_li_quick(tmp_path: Path) -> None:
+def test_chapelle_li_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cl"
     code = main(["reproduce", "chapelle-li", "--quick", "--out", str(out), "--runner",
                  "process", "--workers", "2"])
     summary = _check_outputs(out, len(get_reproduction("chapelle-li").experiment(True).cells()))
-    failed = [c["name"] for c in summary["checks"] if not c["passed"]]  # type: ignore[index]
+    checks: list[dict[str, Any]] = summary["checks"]  # type: ignore[assignment]
+    failed = [c["name"] for c in checks if not c["passed"]]
     assert code == 0 and not failed, failed
-    assert any("Lai-Robbins" in c["name"] for c in summary["checks"])  # type: ignore[index]
+    assert any("Lai-Robbins" in c["name"] for c in checks)
+    for check in checks:
+        assert check["runs"] == 100, check
+        if "below UCB1" in check["name"]:  # decided by the paired interval of TS - UCB1
+            assert check["interval"][1] < 0, check
+    # Figure 1's slope, C, beside Thompson sampling's growth per log t.
+    assert "published slope C" in capsys.readouterr().out
 
 
 def test_a_failed_check_makes_the_command_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -96,7 +104,7 @@ def test_every_reproduction_is_listed() -> None:
     names = [n for n, _ in list_reproductions()]
     assert names == ["kuleshov-precup", "chapelle-li", "adversarial", "ope", "contextual",
                      "sutton-barto", "supervised", "deep-rl", "adversarial-examples",
-                     "feudal", "options", "nas", "gan"]
+                     "feudal", "options", "nas", "gan", "bandit-theory"]
     with pytest.raises(ValueError, match="unknown reproduction 'nope'"):
         get_reproduction("nope")
 

@@ -1,20 +1,43 @@
-"""Sutton, Precup & Singh (1999), "Between MDPs and semi-MDPs" (seed 5.3.12, item 5):
-``decisiongym reproduce options [--quick]``.
+"""Sutton, Precup & Singh (1999), "Between MDPs and semi-MDPs" (Dobriban, *Notes for Stat 991:
+Topics in Deep Learning*, 2019, section 5.3.12, item 5): ``decisiongym reproduce options
+[--quick]``.
 
-On their four-room gridworld (``FourRooms-v0``: moves succeed with probability 2/3, +1 on
-reaching the goal hallway (7, 9), gamma 0.9):
+On their four-room gridworld (``FourRooms-v0``: 104 cells, moves succeed with probability 2/3,
++1 on reaching the goal hallway (7, 9), their G1, gamma 0.9):
 
-- **Planning** (their Figure 5): synchronous SMDP value iteration from v = 0 with the primitive
-  actions alone and with the eight hallway options added; the measure is how many iterations
-  the value needs to reach every state (v > 0 everywhere) and to come within 1% of v*. With the
-  hallway options the value crosses a room per iteration.
-- **Learning** (their section 3 / Figure 8 setting: alpha = 1/8, epsilon = 0.1): steps per
-  episode for flat Q-learning (SMDP Q-learning over the primitive actions), SMDP Q-learning with
-  the primitives and hallway options, and intra-option Q-learning with the same options, mean
-  over runs with a 95% interval (normal approximation).
+- **Planning** (their figure of the value functions over the iterations of synchronous value
+  iteration, primitive options above, hallway options below, section 3): SMDP value iteration
+  from v = 0 with the primitive actions alone and with the eight hallway options added; the
+  measure is how many iterations the value needs to reach every state (v > 0 everywhere) and to
+  come within 1% of v*.
+- **Learning** (their SMDP Q-learning setting on the rooms: alpha = 1/8, epsilon = 0.1): steps
+  per episode for flat Q-learning (SMDP Q-learning over the primitive actions), SMDP Q-learning
+  with the primitives and hallway options, and intra-option Q-learning with the same options,
+  mean over runs with a 95% interval (normal approximation).
 
-The quick size runs a handful of seeds on a short budget (seconds); it checks the pipeline and
-the planning findings, which are exact.
+**Their numbers beside ours.** The planning figure shows, with the primitive options, the value
+spreading one cell per iteration from the goal ("cell-by-cell"), and with the hallway options
+one room per iteration, every cell having a value after the second iteration ("room-by-room").
+Both are checked exactly (runs = 1): after k iterations with the primitives the states with
+v > 0 are exactly those within k moves of the goal (k = 1..12), and with the hallway options
+every state has v > 0 after 2 iterations (the goal hallway borders two rooms: iteration 1 gives
+those two rooms a value, iteration 2 the other two). Their learning curves (steps per episode on
+a log scale, averaged over runs and over groups of 10 episodes) show the options ahead of the
+primitives in the early episodes; the figure's values are not compared (its axes are
+logarithmic and our runs are not averaged over their groups of episodes), its ordering is.
+
+**Checks and the statistic that decides each**: the planning checks are exact (runs = 1); the
+learning checks compare each learner with options against flat Q-learning on each run's mean
+steps over the first 20 episodes (6 runs at ``--quick``, 30 at full size; the learners share
+their seeds, so the differences are paired by run): the 95% bootstrap interval of (options -
+flat) lies below 0.
+
+**Margins** at ``--quick`` over the base seeds 0 (the default), 1000 and 2000: the high end of
+the interval of (SMDP with options - flat) -205 / -156 / -165 steps per episode, of
+(intra-option - flat) -178 / -152 / -162 (flat Q-learning takes 220-260 steps per episode over
+its first 20 episodes, the learners with options 30-50); at full size (base seed 0) the
+intervals are [-229, -180] and [-215, -163]. The planning numbers are the same on every seed: 14
+iterations with the primitives, 2 with the hallway options.
 """
 
 from __future__ import annotations
@@ -25,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
+from decisiongym.harness.metrics import difference_interval
 from decisiongym.harness.report import Check, format_table, load_results
 from decisiongym.reproductions import Analysis, Reproduction
 from decisiongym.reproductions.sutton_barto import _plot
@@ -37,6 +61,8 @@ LEARNERS = (
                  label="intra-option Q-learning, options"),
 )
 EARLY = 20  # episodes averaged for "early learning"
+#: Their planning figure: with the hallway options every cell has a value after two iterations.
+PUBLISHED_HALLWAY_ITERATIONS = 2
 
 
 def experiment(quick: bool) -> Experiment:
@@ -65,6 +91,10 @@ def planning() -> dict[str, Any]:
     prim = primitive_options(p.shape[0], p.shape[1])
     out: dict[str, Any] = {"vi_difference_primitive_options": 0.0}
     nonterminal = ~u.model.terminal
+    moves = _moves_to_goal(p, u.model.terminal)
+    out["cells_within_moves"] = [int((moves[nonterminal] <= k).sum()) for k in range(1, 13)]
+    out["farthest_cell_moves"] = int(moves[nonterminal].max())
+    out["nonterminal_cells"] = int(nonterminal.sum())
     for label, opts in (("primitive", prim), ("hallway", prim + hallway_options(env))):
         v, _, iters, hist = smdp_value_iteration(p, r, g, opts, history=True)
         reach = next(i + 1 for i, h in enumerate(hist) if (h[nonterminal] > 0).all())
@@ -78,18 +108,35 @@ def planning() -> dict[str, Any]:
     return out
 
 
+def _moves_to_goal(p: np.ndarray, terminal: np.ndarray) -> np.ndarray:
+    """Fewest moves from each state to a terminal one along transitions of positive
+    probability (breadth-first search backwards from the goal)."""
+    reach = np.asarray((p > 0).any(axis=1))  # (S, S): s can move to s'
+    moves = np.full(p.shape[0], np.inf)
+    moves[terminal] = 0
+    frontier = terminal.copy()
+    k = 0
+    while frontier.any():
+        k += 1
+        new = reach[:, frontier].any(axis=1) & ~np.isfinite(moves)
+        moves[new] = k
+        frontier = new
+    return moves
+
+
 def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
     results = load_results(exp, out)
     plan = planning()
-    curves, early, late = {}, {}, {}
+    curves, early, late, first = {}, {}, {}, {}
     for d in results:
         label = d.cell.agent.display
         length = d.arrays["episode_length"].astype(np.float64)
         n_ep = int(np.isfinite(length).sum(axis=0).min())
         curves[label] = np.nanmean(length[:n_ep], axis=1)
-        first = np.nanmean(length[:EARLY], axis=0)
-        early[label] = (float(first.mean()), float(1.96 * first.std(ddof=1) / np.sqrt(
-            first.size)) if first.size > 1 else 0.0)
+        first[label] = np.nanmean(length[:EARLY], axis=0)
+        early[label] = (float(first[label].mean()), float(
+            1.96 * first[label].std(ddof=1) / np.sqrt(first[label].size))
+            if first[label].size > 1 else 0.0)
         last = np.array([np.nanmean(c[np.isfinite(c)][-EARLY:]) for c in length.T])
         late[label] = float(last.mean())
     _plot({k: np.asarray(v) for k, v in curves.items()},
@@ -97,6 +144,8 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
           ylabel="steps per episode (mean over runs)", log_y=True,
           title="Four rooms: flat Q vs SMDP and intra-option Q-learning")
     flat, smdp, intra = (lab.display for lab in LEARNERS)
+    runs = min(d.cell.seeds for d in results)
+    reached, within = plan["primitive_reached_after"], plan["cells_within_moves"]
     checks = [
         Check("SMDP value iteration with the primitive options equals value iteration",
               "max |v - v*| < 1e-6", f"{plan['primitive_max_error']:.2e}",
@@ -104,31 +153,60 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
         Check("with the hallway options added the optimum is unchanged", "max |v - v*| < 1e-6",
               f"{plan['hallway_max_error']:.2e}",
               float(plan["hallway_max_error"]) < 1e-6, runs=1),
+        Check("value iteration with the primitive options spreads the value cell by cell "
+              "(their planning figure, above)",
+              "after k iterations, v > 0 exactly on the cells within k moves of the goal "
+              f"(k = 1..{len(within)}): {within}", f"{reached}", reached == within, runs=1),
+        Check("with the hallway options the value reaches every cell in two iterations, room "
+              "by room (their planning figure, below)",
+              f"{PUBLISHED_HALLWAY_ITERATIONS} iterations",
+              f"{plan['hallway_iterations_to_reach_all']} iterations (cells with v > 0 after "
+              f"iterations 1, 2: {plan['hallway_reached_after'][:2]} of "
+              f"{plan['nonterminal_cells']} cells)",
+              int(plan["hallway_iterations_to_reach_all"]) == PUBLISHED_HALLWAY_ITERATIONS,
+              runs=1),
         Check("hallway options carry the value across the rooms in fewer iterations",
               "fewer iterations until v > 0 everywhere than with primitives",
               f"{plan['hallway_iterations_to_reach_all']} vs "
               f"{plan['primitive_iterations_to_reach_all']}",
               int(plan["hallway_iterations_to_reach_all"])
               < int(plan["primitive_iterations_to_reach_all"]), runs=1),
-        Check(f"options speed up early learning (steps per episode, first {EARLY} episodes)",
-              "SMDP and intra-option Q with options below flat Q",
-              f"flat {early[flat][0]:.0f}, SMDP {early[smdp][0]:.0f}, "
-              f"intra-option {early[intra][0]:.0f}",
-              early[smdp][0] < early[flat][0] and early[intra][0] < early[flat][0],
-              runs=min(d.cell.seeds for d in results)),
+    ]
+    gaps = {}
+    for label in (smdp, intra):
+        gaps[label] = difference_interval(first[label][:runs], first[flat][:runs])
+        checks.append(Check(
+            f"options speed up early learning: {label} below flat Q-learning (steps per "
+            f"episode, first {EARLY} episodes)", "95% interval of (options - flat) below 0",
+            f"{label} {early[label][0]:.0f}, flat {early[flat][0]:.0f}", gaps[label][1] < 0,
+            runs=runs, interval=gaps[label]))
+    planning_rows = [
+        {"what": "value iteration, primitives: iterations until every cell has v > 0",
+         "published": "one cell per iteration (figure, above)",
+         "ours": f"{plan['primitive_iterations_to_reach_all']} (the farthest cell is "
+                 f"{plan['farthest_cell_moves']} moves away)"},
+        {"what": "value iteration, hallway options: iterations until every cell has v > 0",
+         "published": f"{PUBLISHED_HALLWAY_ITERATIONS}, room by room (figure, below)",
+         "ours": f"{plan['hallway_iterations_to_reach_all']}"},
+        {"what": "value iteration: iterations until within 1% of v* (primitives, hallway)",
+         "published": "-", "ours": f"{plan['primitive_iterations_to_1pct']}, "
+                                   f"{plan['hallway_iterations_to_1pct']}"},
+        {"what": f"learning: steps per episode over the first {EARLY} episodes",
+         "published": "options ahead of primitives early (learning figure)",
+         "ours": "; ".join(f"{k} {v[0]:.0f}" for k, v in early.items())},
     ]
     rows = [{"method": k, "early": f"{v[0]:.1f} +- {v[1]:.1f}", "late": f"{late[k]:.1f}"}
             for k, v in early.items()]
     table = format_table(rows, [("method", "learner"),
                                 ("early", f"steps/episode, first {EARLY} episodes (95% CI)"),
                                 ("late", f"last {EARLY} episodes")])
-    text = (f"Sutton, Precup & Singh (1999), four rooms ({exp.name}):\n"
-            f"value iteration: iterations until every state has v > 0: primitives "
-            f"{plan['primitive_iterations_to_reach_all']}, with hallway options "
-            f"{plan['hallway_iterations_to_reach_all']}; until within 1% of v*: "
-            f"{plan['primitive_iterations_to_1pct']} vs {plan['hallway_iterations_to_1pct']}\n"
+    published = format_table(planning_rows, [("what", "measure"),
+                                             ("published", "Sutton, Precup & Singh (1999)"),
+                                             ("ours", "ours")])
+    text = (f"Sutton, Precup & Singh (1999), four rooms ({exp.name}):\n{published}\n\n"
             f"{table}")
-    extra = {"planning": plan, "early": early, "late": late}
+    extra = {"planning": plan, "early": early, "late": late,
+             "early_difference_interval": gaps}
     return Analysis(checks, text, extra)
 
 
