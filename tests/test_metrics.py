@@ -869,3 +869,21 @@ def test_difference_interval_paired_and_independent() -> None:
         difference_interval([1, 2], [1, 2, 3])
     with pytest.raises(ValueError, match="non-finite"):
         difference_interval([1, np.nan], [1, 2])
+
+
+def test_nan_mean_band_stays_inside_the_data_and_skips_missing_runs() -> None:
+    from decisiongym.harness.metrics import nan_mean_band
+
+    rng = np.random.default_rng(0)
+    runs = rng.exponential(5.0, size=(30, 4)) + 1.0  # positive and skewed: steps per trial
+    runs[20:, 3] = np.nan  # run 3 stopped early
+    mean, low, high = nan_mean_band(runs)
+    np.testing.assert_allclose(mean, np.nanmean(runs, axis=1))
+    assert np.all(low <= mean + 1e-12) and np.all(mean <= high + 1e-12)
+    # Percentile bootstrap of the mean: never below the smallest run (no clipping on log axes),
+    # where a normal band (mean - 1.96 se) often goes below zero with 4 runs.
+    assert np.all(low >= np.nanmin(runs, axis=1) - 1e-12)
+    normal = mean - 1.96 * np.nanstd(runs, axis=1, ddof=1) / 2
+    assert np.any(normal < 1.0) and np.all(low >= 1.0)
+    one = nan_mean_band(runs[:, :1])
+    np.testing.assert_array_equal(one[1], one[0])

@@ -9,6 +9,7 @@ reproducible.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -112,6 +113,29 @@ def bootstrap_mean_ci(values: ArrayLike, *, level: float = 0.95, n_boot: int = 2
         high[constant] = exact
     shape = x.shape[:-1]
     return np.asarray(low.reshape(shape)), np.asarray(high.reshape(shape))
+
+
+def nan_mean_band(runs: ArrayLike, *, level: float = 0.95, n_boot: int = 400,
+                  random_state: RandomState = 0) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """For a curve over runs, ``runs`` (points, runs) with NaN where a run has no value (an
+    episode it did not reach): the mean over the runs that have one, and the percentile
+    bootstrap band of that mean (runs resampled together for every point). The band lies
+    within the data's range, so it never crosses zero for positive data (log axes)."""
+    x = np.asarray(runs, dtype=np.float64)
+    _check_level("nan_mean_band", level)
+    if x.ndim != 2:
+        raise ValueError(f"nan_mean_band: runs must be (points, runs), got shape {x.shape}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a point no run reached: NaN
+        mean = np.nanmean(x, axis=1)
+        if x.shape[1] < 2:
+            return mean, mean.copy(), mean.copy()
+        rng = _generator(random_state)
+        picks = rng.integers(0, x.shape[1], size=(n_boot, x.shape[1]))
+        boot = np.stack([np.nanmean(x[:, p], axis=1) for p in picks], axis=1)
+        alpha = (1.0 - level) / 2.0
+        low, high = np.nanquantile(boot, [alpha, 1.0 - alpha], axis=1)
+    return mean, np.asarray(low), np.asarray(high)
 
 
 def difference_interval(a: ArrayLike, b: ArrayLike, *, paired: bool = True,

@@ -70,7 +70,7 @@ from typing import Any
 import numpy as np
 
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment, Phase
-from decisiongym.harness.metrics import bootstrap_mean_ci
+from decisiongym.harness.metrics import bootstrap_mean_ci, nan_mean_band
 from decisiongym.harness.report import (
     CellData,
     Check,
@@ -110,14 +110,6 @@ def experiment(quick: bool) -> Experiment:
                       [FEUDAL, FLAT, PERMISSIVE], horizon=horizon, seeds=seeds, seed=0)
 
 
-def _band(length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per trial (rows): mean over runs (columns) and the 95% half-width, NaNs ignored."""
-    n = np.isfinite(length).sum(axis=1)
-    mean = np.nanmean(length, axis=1)
-    sd = np.nanstd(length, axis=1, ddof=1) if length.shape[1] > 1 else np.zeros(len(length))
-    return mean, np.where(n > 1, 1.96 * sd / np.sqrt(np.maximum(n, 1)), 0.0)
-
-
 def _plot_trials(first: dict[str, np.ndarray], moved: dict[str, np.ndarray], path: Path) -> None:
     """Steps per trial, mean over runs with 95% bands: the first goal, then after it moves."""
     plt = pyplot()
@@ -125,11 +117,12 @@ def _plot_trials(first: dict[str, np.ndarray], moved: dict[str, np.ndarray], pat
     for ax, curves, title in ((axes[0], first, "goal at (3, 3), from scratch"),
                               (axes[1], moved, f"after the goal moves to {MOVED_GOAL}")):
         for label, length in curves.items():
-            mean, half = _band(length)
+            # The bootstrap band of the mean lies within the runs' range: on the log axis it
+            # is never clipped (a normal band, mean +- 1.96 se, crossed zero with 4 runs).
+            mean, low, high = nan_mean_band(length)
             x = np.arange(1, mean.size + 1)
             (line,) = ax.plot(x, mean, label=label, lw=1.2)
-            ax.fill_between(x, np.maximum(mean - half, 1.0), mean + half,
-                            color=line.get_color(), alpha=0.2, lw=0)
+            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, lw=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("trial" if curves is first else "trial after the move")

@@ -78,7 +78,7 @@ import numpy as np
 
 from decisiongym.envs.mdp import LAYOUTS, shortest_path_length
 from decisiongym.harness.experiment import AgentSetting, EnvSetting, Experiment
-from decisiongym.harness.metrics import bootstrap_mean_ci, difference_interval
+from decisiongym.harness.metrics import bootstrap_mean_ci, difference_interval, nan_mean_band
 from decisiongym.harness.report import (
     CellData,
     Check,
@@ -159,13 +159,23 @@ def _complete(values: np.ndarray, share: float = 1.0) -> np.ndarray:
 
 
 def _plot(curves: dict[str, np.ndarray], path: Path, *, xlabel: str, ylabel: str, title: str,
-          first_episode: int = 1, log_y: bool = False) -> Path:
+          first_episode: int = 1, log_y: bool = False, smooth: int = 1) -> Path:
+    """Each curve (episodes, runs): the mean over runs with its bootstrap 95% band; ``smooth``
+    averages each run over that many consecutive episodes first."""
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for label, values in curves.items():
-        x = np.arange(first_episode, first_episode + values.size)
-        ax.plot(x, values, label=label)
+        runs = np.asarray(values, dtype=np.float64)
+        if smooth > 1 and runs.shape[0] >= smooth:
+            # The moving average of each run (column) over ``smooth`` episodes.
+            totals = np.cumsum(np.vstack([np.zeros((1, runs.shape[1])), runs]), axis=0)
+            runs = (totals[smooth:] - totals[:-smooth]) / smooth
+        mean, low, high = nan_mean_band(runs)
+        x = np.arange(first_episode, first_episode + mean.size) + (smooth - 1 if smooth > 1
+                                                                   else 0)
+        (line,) = ax.plot(x, mean, label=label, lw=1.2)
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, lw=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if log_y:
@@ -173,15 +183,9 @@ def _plot(curves: dict[str, np.ndarray], path: Path, *, xlabel: str, ylabel: str
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
     save_figure(fig, path)
     return path
-
-
-def _smooth(values: np.ndarray, width: int = 10) -> np.ndarray:
-    if values.size < width:
-        return values
-    kernel = np.ones(width) / width
-    return np.convolve(values, kernel, mode="valid")
 
 
 def _ci(values: np.ndarray) -> list[float]:
@@ -233,9 +237,9 @@ def _example_6_2(walk: list[CellData], out: Path, checks: list[Check],
     episodes = min(100, *(e.shape[0] for e in errors.values()))
     at_end = {label: e[episodes - 1, :runs] for label, e in errors.items()}
     area = {label: e[:episodes, :runs].mean(axis=0) for label, e in errors.items()}
-    _plot({k: e[:episodes].mean(axis=1) for k, e in errors.items()},
+    _plot({k: e[:episodes, :runs] for k, e in errors.items()},
           out / "plots" / "sutton_barto_example_6_2_random_walk.png", xlabel="episodes",
-          ylabel="RMS error (averaged over states and runs)",
+          ylabel="RMS error (over states; mean over runs, 95% band)",
           title="Example 6.2: random walk, TD(0) vs constant-alpha MC")
     td = [k for k in errors if k.startswith("TD")]
     mc = [k for k in errors if k.startswith("MC")]
@@ -281,9 +285,10 @@ def _example_6_6(cells: list[CellData], out: Path, checks: list[Check],
     final_greedy = {name: _last_finite(d.arrays["greedy_optimal"])[:runs] > 0
                     for name, d in cliff.items()}
     gap = difference_interval(per_run["sarsa"], per_run["q-learning"])
-    _plot({name: _smooth(r[:n_ep].mean(axis=1)) for name, r in returns.items()},
-          out / "plots" / "sutton_barto_example_6_6_cliff_walking.png", xlabel="episodes",
-          ylabel="sum of rewards during episode (mean over runs, 10-episode average)",
+    _plot({name: r[:n_ep] for name, r in returns.items()},
+          out / "plots" / "sutton_barto_example_6_6_cliff_walking.png", smooth=10,
+          xlabel="episodes (each point: the mean of 10 consecutive episodes)",
+          ylabel="sum of rewards per episode",
           title="Example 6.6: cliff walking, SARSA vs Q-learning (epsilon = 0.1)")
     window = f"episodes {skip + 1}-{n_ep}"
     checks.append(Check(
@@ -340,9 +345,9 @@ def _example_8_1(cells: list[CellData], out: Path, checks: list[Check],
     n_dyna = min(50, *(v.shape[0] for v in lengths.values()))
     lengths = {n: v[:n_dyna] for n, v in lengths.items()}
     mean_steps = {n: np.nanmean(v, axis=1) for n, v in lengths.items()}
-    _plot({f"{n} planning steps": m[1:] for n, m in mean_steps.items()},
+    _plot({f"{n} planning steps": v[1:] for n, v in lengths.items()},
           out / "plots" / "sutton_barto_example_8_1_dyna_maze.png", xlabel="episodes",
-          ylabel="steps per episode (mean over runs)", first_episode=2, log_y=True,
+          ylabel="steps per episode (mean over runs, 95% band)", first_episode=2, log_y=True,
           title="Example 8.1: Dyna maze, Dyna-Q with n planning steps")
     reach = {n: _first_at_most(m, DYNA_NEAR_OPTIMAL, n_dyna) for n, m in mean_steps.items()}
     # Runs resampled together for the three n (they share seeds): the reach of each resample.
