@@ -165,7 +165,8 @@ def test_every_native_vector_env_derives_from_the_base(env_id: str) -> None:
 BUDGETED = {"BernoulliBandit-v0", "GaussianBandit-v0", "BetaBandit-v0", "KuleshovPrecup-v0",
             "ChapelleLi-v0", "LinearContextualBandit-v0", "NonparametricContextualBandit-v0",
             "AdversarialContextBandit-v0", "ClassificationBandit-v0", "AdversarialBandit-v0",
-            "ReactiveAdversaryBandit-v0", "ImageClassification-v0", "AdversarialAttack-v0"}
+            "ReactiveAdversaryBandit-v0", "ImageClassification-v0", "AdversarialAttack-v0",
+            "AccessControl-v0"}
 
 
 @pytest.mark.parametrize("env_id", IDS)

@@ -8,9 +8,10 @@ i of ``reset(seed=s)`` is the single env reset with seed ``s + i``).
 The step budget. An env class (single or vector) whose constructor takes the number of steps of
 an episode as a keyword sets ``metadata["decisiongym.budget_kwarg"]``
 (:data:`decisiongym.envs.vector.BUDGET_KWARG`) to that keyword's name: ``"horizon"`` for the
-stochastic, adversarial and contextual bandits, ``ImageClassification-v0`` and
-``AdversarialAttack-v0``. The harness passes an experiment's horizon to the constructor under
-that name, and to no env without the key (MDPs, mazes, ``SequenceTask-v0``, NAS).
+stochastic, adversarial and contextual bandits, ``ImageClassification-v0``,
+``AdversarialAttack-v0`` and the continuing ``AccessControl-v0``. The harness passes an
+experiment's horizon to the constructor under that name, and to no env without the key (MDPs,
+mazes, ``SequenceTask-v0``, NAS).
 
 Step limits. Every maze registers a default ``max_episode_steps`` (``EnvEntry.max_episode_steps``,
 shown in its summary), so that ``gym.make`` wraps it in a ``TimeLimit`` and a policy that walks
@@ -129,6 +130,11 @@ ENVIRONMENTS: tuple[EnvEntry, ...] = (
              "decisiongym.envs.hierarchical:FeudalMazeVector",
              "Dayan & Hinton's 2^n x 2^n maze, U barrier, regions per level exposed (levels); "
              "max_episode_steps 1000", 1000),
+    # Average reward: a continuing finite MDP (the harness's horizon truncates its episode).
+    EnvEntry(f"{NAMESPACE}/AccessControl-v0", "decisiongym.envs.access_control:AccessControl",
+             "decisiongym.envs.access_control:AccessControlVector",
+             "Sutton & Barto Example 10.2 queue: accept/reject customers of priority 1, 2, 4, 8 "
+             "for 10 servers; continuing, average reward (n_servers, free_probability)"),
     EnvEntry(f"{NAMESPACE}/FourRooms-v0", "decisiongym.envs.hierarchical:FourRooms",
              "decisiongym.envs.hierarchical:FourRoomsVector",
              "Sutton, Precup & Singh's four rooms, moves succeed w.p. 2/3 (goal, gamma 0.9); "

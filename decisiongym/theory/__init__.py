@@ -30,6 +30,17 @@ from decisiongym.theory.bandits import (
     ucb_notes_worst_case_bound,
     ucb_worst_case_bound,
 )
+from decisiongym.theory.linear import (
+    average_reward_evaluation,
+    differential_action_values,
+    linear_mc_fixed_point,
+    linear_td_fixed_point,
+    mean_squared_value_error,
+    on_policy_distribution,
+    projected_bellman_error,
+    relative_value_iteration,
+    stationary_distribution,
+)
 from decisiongym.theory.mdp import (
     async_value_iteration,
     bellman_optimality_residual,
@@ -41,7 +52,9 @@ from decisiongym.theory.mdp import (
 
 __all__ = [
     "async_value_iteration",
+    "average_reward_evaluation",
     "bellman_optimality_residual",
+    "differential_action_values",
     "etc_expected_regret",
     "etc_optimal_m",
     "etc_regret_bound",
@@ -60,11 +73,18 @@ __all__ = [
     "kl_ucb_plus_plus_exploration",
     "lai_robbins_bound",
     "lai_robbins_constant",
+    "linear_mc_fixed_point",
+    "linear_td_fixed_point",
     "linucb_alpha",
+    "mean_squared_value_error",
     "minimax_reference",
     "moss_regret_bound",
+    "on_policy_distribution",
     "policy_evaluation",
     "policy_iteration",
+    "projected_bellman_error",
+    "relative_value_iteration",
+    "stationary_distribution",
     "tsallis_inf_regret_bound",
     "ucb1_regret_bound",
     "ucb_notes_regret_bound",
