@@ -127,8 +127,9 @@ def test_run_cell_dispatches_mdp_envs(tmp_path: Path) -> None:
 
 
 def test_sutton_barto_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """About 11 s: the three examples at quick size, every check passing, each resting on its
-    runs (1 only for the exact one), and the book's numbers printed beside ours."""
+    """About 35 s: the six examples at quick size (6.2, 6.3, 6.6, 8.1, 10.1, 10.2), every check
+    passing, each resting on its runs (1 only for the exact one), and the book's numbers printed
+    beside ours."""
     out = tmp_path / "sb"
     code = main(["reproduce", "sutton-barto", "--quick", "--out", str(out)])
     text = capsys.readouterr().out
@@ -136,23 +137,54 @@ def test_sutton_barto_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     failed = [c["name"] for c in summary["checks"] if not c["passed"]]
     assert code == 0 and not failed, failed
     assert len(summary["rows"]) == len(get_reproduction("sutton-barto").experiment(True).cells())
-    assert len(list((out / "plots").glob("sutton_barto_*.png"))) == 3
+    plots = {p.name for p in (out / "plots").glob("sutton_barto_*.png")}
+    assert len(plots) == 5 and "sutton_barto_example_6_3_batch_updating.png" in plots
+    assert "sutton_barto_example_10_1_mountain_car.png" in plots
     checks = summary["checks"]
     # Seven RMS errors read off Figure 6.2, two plateaus off Figure 6.4, three episode counts
     # from Example 8.1's text and the 14-step shortest path, each with its own check.
     assert sum("beside Figure 6.2" in c["name"] for c in checks) == 7
     assert sum("beside Figure 6.4" in c["name"] for c in checks) == 2
     assert sum("beside the book's text" in c["name"] for c in checks) == 3
+    # Examples 6.3 and 10.2: two checks each; 10.1 one at quick size (its Figure 10.2 bands
+    # are checked at full size only).
+    for example in ("6.3", "10.1", "10.2"):
+        assert sum(c["name"].startswith(f"Example {example}:") for c in checks) == (
+            1 if example == "10.1" else 2), example
     for check in checks:
         exact = "shortest path" in check["name"]
         assert check["runs"] == 1 if exact else check["runs"] >= 3, check
-        if "greedy policy" not in check["name"] and not exact:
+        # Count rules (and the closed-form limits of Example 6.3) compare no mean: no interval.
+        counts = ("greedy policy", "in every run", "Figure 10.5's shape")
+        if not exact and not any(word in check["name"] for word in counts):
             low, high = check["interval"]
             assert low <= high, check
     # The learned comparisons are decided by intervals that exclude zero.
     for check in checks:
         if check["name"].startswith(("Example 6.2: TD(0) consistently", "Example 6.6: SARSA's "
                                      "online return beats", "Example 8.1: n = 5 planning steps "
-                                     "reaches", "Example 8.1: n = 50 planning steps reaches")):
+                                     "reaches", "Example 8.1: n = 50 planning steps reaches",
+                                     "Example 6.3: batch TD(0) below", "Example 10.1: alpha")):
             assert check["interval"][0] > 0, check
     assert "Figure 6.2 right (read off)" in text and "Example 8.1 text" in text
+    assert "Figure 10.5 caption" in text and "Figure 10.2 (read off, approx.)" in text
+
+
+def test_batch_updating_limits() -> None:
+    """Example 6.3: batch TD(0) and batch MC reach their closed forms (certainty equivalence,
+    average returns), and batch TD's error is the lower one after a few episodes."""
+    from decisiongym.reproductions.sutton_barto import batch_updating, random_walk_episodes
+
+    study = batch_updating(runs=20, episodes=30, seed=5)
+    counts, rewards = random_walk_episodes(20, 30, seed=5)
+    n_sa, r_s = counts.sum(axis=1), rewards.sum(axis=1)
+    visits = n_sa.sum(axis=2)[:, 1:6]
+    model = visits[:, :, None] * np.eye(5) - n_sa[:, 1:6, 1:6]
+    certainty = np.linalg.solve(model, r_s[:, 1:6][..., None])[..., 0]
+    np.testing.assert_allclose(study["td_values"][-1], certainty, atol=1e-8)
+    per_episode = counts.sum(axis=3)[:, :, 1:6] * rewards.sum(axis=2, keepdims=True)
+    np.testing.assert_allclose(study["mc_values"][-1], per_episode.sum(axis=1) / visits,
+                               atol=1e-8)
+    # One episode: both are that episode's return at the states it visited, 0.5 elsewhere.
+    np.testing.assert_allclose(study["td_values"][0], study["mc_values"][0], atol=1e-8)
+    assert study["td"][10:].mean() < study["mc"][10:].mean()
