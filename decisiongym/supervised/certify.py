@@ -10,6 +10,13 @@ max-pooling (both monotone). The last layer is folded into the margins: the lowe
 (e_y - e_j)'(W_d z_d + b_d) uses the rows W_d[y] - W_d[j] directly, which is tighter than
 subtracting two logit bounds. An input is certified when every margin's lower bound is > 0.
 
+The bounds are differentiable in the weights, so a network can be trained to be certifiable
+(the notes: interval bounds "can be loose in general. However if we train specifically so that
+they can be used to certify, they can be better"): :func:`ibp_worst_case_logits` gives Gowal et
+al.'s worst-case logits z_hat(x, eps) and :func:`ibp_loss` their training objective
+kappa CE(h(x), y) + (1 - kappa) CE(z_hat, y); the loop with its schedules of eps and kappa is
+:func:`decisiongym.supervised.robust.ibp_training`.
+
 Exact verification (Tjeng, Xiao & Tedrake 2019, "Evaluating robustness of neural networks with
 mixed integer programming"; the notes' combinatorial formulation): for each target class j,
 
@@ -71,37 +78,78 @@ def _interval(layer: nn.Module, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]
     raise TypeError(f"certify: no interval rule for layer {type(layer).__name__}")
 
 
+def _propagate(layers: list[nn.Module], x: Tensor, eps: float | Tensor, low: float,
+               high: float) -> list[tuple[Tensor, Tensor]]:
+    """The interval bounds of the input box and of every layer's output, with autograd (IBP
+    training differentiates them with respect to the weights)."""
+    lo = (x - eps).clamp(low, high)
+    hi = (x + eps).clamp(low, high)
+    out = [(lo, hi)]
+    for layer in layers:
+        lo, hi = _interval(layer, lo, hi)
+        out.append((lo, hi))
+    return out
+
+
 def interval_bounds(model: nn.Module, x: Tensor, eps: float, low: float = 0.0,
                     high: float = 1.0) -> list[tuple[Tensor, Tensor]]:
     """Interval bounds (l, u) of the input and of every layer's output, for inputs in the
     L-infinity ball of radius eps around x intersected with [low, high]."""
-    lo = (x - eps).clamp(low, high)
-    hi = (x + eps).clamp(low, high)
-    out = [(lo, hi)]
     with torch.no_grad():
-        for layer in layers_of(model):
-            lo, hi = _interval(layer, lo, hi)
-            out.append((lo, hi))
-    return out
+        return _propagate(layers_of(model), x, eps, low, high)
 
 
-def ibp_margin_lower_bounds(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Tensor:
-    """(B, K): lower bounds on h(x')_y - h(x')_j over the ball (+inf at j = y)."""
+def _margin_bounds(model: nn.Module, x: Tensor, y: Tensor, eps: float | Tensor, low: float,
+                   high: float) -> Tensor:
+    """(B, K) lower bounds of h(x')_y - h(x')_j, 0 at j = y; differentiable in the weights."""
     layers = layers_of(model)
     last = layers[-1]
     if not isinstance(last, nn.Linear):
         raise TypeError("certify: the last layer must be nn.Linear")
-    bounds = interval_bounds(nn.Sequential(*layers[:-1]), x, eps)
-    lo, hi = bounds[-1]
+    lo, hi = _propagate(layers[:-1], x, eps, low, high)[-1]
+    lo, hi = lo.flatten(1), hi.flatten(1)
+    w = last.weight  # (K, n)
+    b = last.bias if last.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype)
+    dw = w[y][:, None, :] - w[None]  # (B, K, n): rows W[y] - W[j]
+    db = b[y][:, None] - b[None]
+    wp, wm = dw.clamp_min(0), (-dw).clamp_min(0)
+    return (wp * lo[:, None, :]).sum(-1) - (wm * hi[:, None, :]).sum(-1) + db
+
+
+def ibp_margin_lower_bounds(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Tensor:
+    """(B, K): lower bounds on h(x')_y - h(x')_j over the ball (+inf at j = y)."""
     with torch.no_grad():
-        w = last.weight  # (K, n)
-        b = last.bias if last.bias is not None else torch.zeros(w.shape[0])
-        dw = w[y][:, None, :] - w[None]  # (B, K, n): rows W[y] - W[j]
-        db = b[y][:, None] - b[None]
-        wp, wm = dw.clamp_min(0), (-dw).clamp_min(0)
-        m = (wp * lo[:, None, :]).sum(-1) - (wm * hi[:, None, :]).sum(-1) + db
+        m = _margin_bounds(model, x, y, eps, 0.0, 1.0)
         m[torch.arange(len(y)), y] = float("inf")
     return m
+
+
+def ibp_worst_case_logits(model: nn.Module, x: Tensor, y: Tensor, eps: float | Tensor, *,
+                          low: float = 0.0, high: float = 1.0) -> Tensor:
+    """Gowal et al.'s (2018) worst-case logits z_hat(x, eps), differentiable in the weights.
+
+    With the last layer folded into the specification ("elision"), entry j is minus the
+    interval lower bound of h(x')_y - h(x')_j over the ball, and entry y is 0; since softmax
+    cross-entropy depends on logit differences only, CE(z_hat, y) is the loss of the logits
+    that put every wrong class as high, relative to y, as the bounds allow. It upper-bounds
+    max_{x' in ball} CE(h(x'), y); the input is certified exactly when z_hat's argmax is y with
+    every other entry < 0. ``eps``: a number or a (B, 1, ..., 1) tensor."""
+    return -_margin_bounds(model, x, y, eps, low, high)
+
+
+def ibp_loss(model: nn.Module, x: Tensor, y: Tensor, eps: float, kappa: float, *,
+             low: float = 0.0, high: float = 1.0) -> Tensor:
+    """The IBP training objective of Gowal et al. (2018), a mean over the batch:
+
+        kappa CE(h(x), y) + (1 - kappa) CE(z_hat(x, eps), y),
+
+    the natural loss mixed with the loss of the worst-case logits
+    (:func:`ibp_worst_case_logits`); kappa = 1 is ordinary training."""
+    natural = F.cross_entropy(model(x), y)
+    if kappa >= 1.0 or eps == 0:
+        return natural
+    worst = F.cross_entropy(ibp_worst_case_logits(model, x, y, eps, low=low, high=high), y)
+    return kappa * natural + (1.0 - kappa) * worst
 
 
 def ibp_certified(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> NDArray[np.bool_]:
@@ -230,5 +278,5 @@ def milp_verify(model: nn.Module, x: Tensor, y: int, eps: float, *, low: float =
     return MILPResult(certified, margins, counterexample)
 
 
-__all__ = ["MILPResult", "ibp_certified", "ibp_margin_lower_bounds", "interval_bounds",
-           "layers_of", "milp_verify"]
+__all__ = ["MILPResult", "ibp_certified", "ibp_loss", "ibp_margin_lower_bounds",
+           "ibp_worst_case_logits", "interval_bounds", "layers_of", "milp_verify"]

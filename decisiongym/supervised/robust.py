@@ -1,5 +1,8 @@
 """Defenses (Dobriban, *Notes for Stat 991: Topics in Deep Learning*, 2019, section 6.1):
-adversarial training with FGSM and with PGD, a randomized-transform defense, and cached victims.
+adversarial training with FGSM and with PGD, certified training with interval bounds (IBP,
+Gowal et al. 2018: :func:`ibp_training`), a randomized-transform defense, cached victims, and
+the study of robust accuracy under the strongest of four attacks against certified accuracy
+(:func:`robustness_study`).
 
 Adversarial training solves the notes' robust (saddle-point) problem of Madry et al. (2018),
 
@@ -175,6 +178,66 @@ def adversarial_training(model: nn.Module, X: NDArray[np.float32], y: NDArray[np
     return model
 
 
+def ibp_schedule(t: int, *, eps: float, warmup: int, ramp: int,
+                 kappa_final: float = 0.5) -> tuple[float, float]:
+    """(eps_t, kappa_t) at training step t (0-based) of Gowal et al.'s (2018) schedule: natural
+    training (eps 0, kappa 1) for ``warmup`` steps; then over ``ramp`` steps eps grows linearly
+    from 0 to ``eps`` while kappa falls linearly from 1 to ``kappa_final``; then both stay."""
+    if t < warmup:
+        return 0.0, 1.0
+    f = min((t - warmup + 1) / ramp, 1.0) if ramp > 0 else 1.0
+    return eps * f, 1.0 - f * (1.0 - kappa_final)
+
+
+def ibp_training(model: nn.Module, X: NDArray[np.float32], y: NDArray[np.int64], *,
+                 eps: float, steps: int, batch_size: int = 64, lr: float = 1e-3,
+                 warmup: int | None = None, ramp: int | None = None,
+                 kappa_final: float = 0.5, batch_seed: int = 0,
+                 callback: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
+    """Certified training with interval bound propagation (Gowal et al. 2018, "On the
+    effectiveness of interval bound propagation for training verifiably robust models"), the
+    notes' "if we train specifically so that they can be used to certify, they can be better"
+    (Dobriban (2019), section 6.1).
+
+    Each step draws a minibatch (:func:`batch_indices` from ``default_rng(batch_seed)``) and
+    takes one Adam step (learning rate ``lr``; Gowal et al.'s optimiser and 1e-3) on
+
+        kappa_t CE(h(x), y) + (1 - kappa_t) CE(z_hat(x, eps_t), y)
+
+    (:func:`decisiongym.supervised.certify.ibp_loss`), z_hat the worst-case logits that the
+    interval bounds allow on the L-infinity ball of radius eps_t. The upper bound is what is
+    minimised, so the trained network is one whose interval bounds are tight enough to certify
+    (:func:`decisiongym.supervised.certify.ibp_certified`). Schedule (:func:`ibp_schedule`):
+    ``warmup`` natural steps (default steps // 10), then ``ramp`` steps (default steps // 2)
+    in which eps_t grows from 0 to ``eps`` and kappa_t falls from 1 to ``kappa_final`` (0.5,
+    Gowal et al.'s final kappa); Gowal et al. train MNIST with 2k warm-up and 10k ramp steps of
+    60k. ``callback(step, model)`` runs after each step. Returns the model (trained in place).
+    """
+    from decisiongym.supervised.certify import ibp_loss
+
+    warmup = steps // 10 if warmup is None else int(warmup)
+    ramp = steps // 2 if ramp is None else int(ramp)
+    if steps < 0 or warmup < 0 or ramp < 0 or not 0 <= kappa_final <= 1 or eps < 0:
+        raise ValueError(f"ibp_training: need steps, warmup, ramp, eps >= 0 and kappa_final in "
+                         f"[0, 1]; got {steps}, {warmup}, {ramp}, {eps}, {kappa_final}")
+    n = len(y)
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    rng = np.random.default_rng(batch_seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for t in range(steps):
+        idx = torch.as_tensor(batch_indices(rng, n, batch_size))
+        eps_t, kappa_t = ibp_schedule(t, eps=eps, warmup=warmup, ramp=ramp,
+                                      kappa_final=kappa_final)
+        loss = ibp_loss(model, Xt[idx], yt[idx], eps_t, kappa_t)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if callback is not None:
+            callback(t, model)
+    return model
+
+
 # --------------------------------------------------------------------------------------------
 # A randomized-transform defense.
 # --------------------------------------------------------------------------------------------
@@ -286,9 +349,20 @@ def build_victim(cfg: VictimConfig, input_shape: tuple[int, ...], n_classes: int
 
 
 def train_victim(cfg: VictimConfig) -> nn.Module:
-    """Train ``cfg`` from scratch on the train split of ``cfg.dataset`` (data seed 0)."""
+    """Train ``cfg`` from scratch on the train split of ``cfg.dataset`` (data seed 0).
+
+    ``cfg.method`` "standard", "fgsm" or "pgd": :func:`adversarial_training` (plain SGD);
+    "ibp": :func:`ibp_training` at ``cfg.eps`` (Adam at ``cfg.lr``, which should then be about
+    1e-3; ``cfg.eps_warmup`` the ramp, default half the steps, after a fifth of it natural)."""
     ds = load_dataset(cfg.dataset, seed=0)
     model = build_victim(cfg, ds.input_shape, ds.n_classes)
+    if cfg.method == "ibp":  # certified training: Adam at cfg.lr (pass about 1e-3)
+        ramp = cfg.eps_warmup or cfg.steps // 2
+        ibp_training(model, ds.X_train, ds.y_train, eps=cfg.eps, steps=cfg.steps,
+                     batch_size=cfg.batch_size, lr=cfg.lr, warmup=ramp // 5, ramp=ramp,
+                     batch_seed=cfg.seed)
+        model.eval()
+        return model
     attack = AttackConfig(cfg.method, cfg.eps, cfg.attack_steps, cfg.step_size,
                           random_start=cfg.method == "pgd")
     X = ds.X_train
@@ -329,7 +403,124 @@ def load_victim(cfg: VictimConfig | None = None, *, cache: bool = True,
     return model
 
 
-__all__ = ["METHODS", "AttackConfig", "RandomizedTransformDefense", "VictimConfig",
+# --------------------------------------------------------------------------------------------
+# The strongest-attack and certified-training study.
+# --------------------------------------------------------------------------------------------
+
+#: The L-infinity threat model of :func:`robustness_study` (digits' training eps elsewhere too).
+STUDY_EPS = 0.2
+#: The certifiably trained victim of the study: IBP at the study's eps, Adam 3e-3, 1500 steps
+#: of 64 (the other victims' length). With Gowal et al.'s 1e-3 it needs about twice the steps.
+IBP_VICTIM: dict[str, Any] = {"method": "ibp", "eps": STUDY_EPS, "lr": 3e-3, "steps": 1500}
+#: quick -> test points, PGD (steps, restarts), Square queries, C&W (steps, rounds)
+STUDY_SIZES: dict[bool, dict[str, Any]] = {
+    True: {"points": 100, "pgd": (40, 1), "square_queries": 1000, "cw": (100, 9)},
+    False: {"points": None, "pgd": (100, 3), "square_queries": 5000, "cw": (200, 9)}}
+#: The radii of the PGD-L2 runs that C&W is compared with (at equal success).
+L2_RADII = tuple(round(0.25 * k, 2) for k in range(1, 13))
+
+
+def study_victims(seed: int) -> dict[str, nn.Module]:
+    """The three victims of run ``seed``: standard and PGD-trained (eps :data:`STUDY_EPS`, 10
+    steps of eps / 4; the adversarial-examples reproduction's cache entries) and IBP-trained
+    (:data:`IBP_VICTIM`)."""
+    return {"standard": load_victim(method="standard", seed=seed),
+            "pgd": load_victim(method="pgd", eps=STUDY_EPS, step_size=STUDY_EPS / 4,
+                               attack_steps=10, seed=seed),
+            "ibp": load_victim(**IBP_VICTIM, seed=seed)}
+
+
+def robustness_study(quick: bool, seed: int,
+                     victims: dict[str, nn.Module] | None = None) -> dict[str, Any]:
+    """One run of the study: robust accuracy under the strongest of four attacks, and certified
+    accuracy, of a standard, a PGD-trained and an IBP-trained MLP on the digits test split
+    (Dobriban (2019), section 6.1), under the L-infinity threat model eps = :data:`STUDY_EPS`.
+
+    Attacks, each on every test point: FGSM; PGD (40 steps of eps / 8 at --quick, 100 with 3
+    restarts at full size); the black-box Square attack (:func:`square_attack`, p_init 0.05,
+    1000 / 5000 queries); Carlini & Wagner's L2 attack (:func:`carlini_wagner_l2`), whose
+    example counts against the threat model when it lies in the L-infinity ball. A point is
+    robust when it is classified right and no attack fools it ("strongest": the minimum over
+    the attacks, per point). Certified: :func:`ibp_certified` at eps. Also, on the standard
+    model: C&W's mean L2 norm against PGD-L2 at the smallest radius of :data:`L2_RADII` at
+    which PGD-L2's success rate reaches C&W's.
+
+    Returns plain numbers: ``models[name]`` with ``clean``, ``fgsm``, ``pgd``, ``square``,
+    ``cw``, ``strongest``, ``certified`` (accuracies), ``sound`` (no attack fools a certified
+    point), ``square_success`` / ``square_median_queries`` (on the points it was right on),
+    ``cw_success`` / ``cw_mean_l2`` (same); ``l2`` (standard model): ``cw_mean_l2``,
+    ``cw_success``, ``pgd_radius``, ``pgd_success``, ``pgd_mean_l2``; ``points``, ``seed``.
+    ``victims``: the three models (default :func:`study_victims`).
+    """
+    from decisiongym.supervised.attacks import carlini_wagner_l2, square_attack
+    from decisiongym.supervised.certify import ibp_certified
+
+    size = STUDY_SIZES[bool(quick)]
+    ds = load_dataset("digits", seed=0)
+    n = size["points"] or len(ds.y_test)
+    X, y = torch.as_tensor(ds.X_test[:n]), torch.as_tensor(ds.y_test[:n])
+    eps = STUDY_EPS
+    pgd_steps, restarts = size["pgd"]
+    cw_steps, cw_rounds = size["cw"]
+    victims = victims if victims is not None else study_victims(seed)
+    out: dict[str, Any] = {"seed": seed, "points": n, "eps": eps, "models": {}}
+
+    def right_on(net: nn.Module, xa: Tensor) -> NDArray[np.bool_]:
+        with torch.no_grad():
+            return (net(xa).argmax(1) == y).numpy()
+
+    for name, net in victims.items():
+        clean = right_on(net, X)
+        x_fgsm = fgsm(net, X, y, eps)
+        x_pgd = pgd(net, X, y, eps, steps=pgd_steps, step_size=eps / 8, restarts=restarts,
+                    generator=torch.Generator().manual_seed(seed))
+        sq = square_attack(net, X, y, eps, p_init=0.05, max_queries=size["square_queries"],
+                           generator=torch.Generator().manual_seed(seed + 1))
+        cw = carlini_wagner_l2(net, X, y, steps=cw_steps, binary_search_steps=cw_rounds)
+        in_ball = ((cw.x_adv - X).flatten(1).abs().amax(1) <= eps + 1e-6).numpy()
+        per_attack = {"fgsm": right_on(net, x_fgsm), "pgd": right_on(net, x_pgd),
+                      "square": right_on(net, sq.x_adv),
+                      "cw": clean & ~(cw.success & in_ball)}
+        strongest = clean.copy()
+        for ok in per_attack.values():
+            strongest &= ok
+        cert = ibp_certified(net, X, y, eps)
+        out["models"][name] = {
+            "clean": float(clean.mean()),
+            **{k: float(v.mean()) for k, v in per_attack.items()},
+            "strongest": float(strongest.mean()), "certified": float(cert.mean()),
+            "sound": bool(strongest[cert].all()),
+            "square_success": float(sq.success[clean].mean()),
+            "square_median_queries": float(np.median(sq.queries[clean & sq.success]))
+            if (clean & sq.success).any() else float("nan"),
+            "cw_success": float(cw.success[clean].mean()),
+            "cw_mean_l2": float(cw.l2[clean & cw.success].mean())
+            if (clean & cw.success).any() else float("nan")}
+        if name == "standard":
+            m = out["models"][name]
+            target = float(cw.success[clean].mean())
+            l2: dict[str, Any] = {"cw_mean_l2": m["cw_mean_l2"], "cw_success": target,
+                                  "pgd_radius": float("nan"), "pgd_success": float("nan"),
+                                  "pgd_mean_l2": float("nan")}
+            xc, yc = X[torch.as_tensor(clean)], y[torch.as_tensor(clean)]
+            for radius in L2_RADII:
+                xa = pgd(net, xc, yc, radius, norm="l2", steps=pgd_steps,
+                         step_size=radius / 8, restarts=restarts,
+                         generator=torch.Generator().manual_seed(seed))
+                with torch.no_grad():
+                    fooled = (net(xa).argmax(1) != yc).numpy()
+                if fooled.mean() >= target - 1e-12:
+                    norms = (xa - xc).flatten(1).norm(dim=1).numpy()
+                    l2.update(pgd_radius=radius, pgd_success=float(fooled.mean()),
+                              pgd_mean_l2=float(norms[fooled].mean()))
+                    break
+            out["l2"] = l2
+    return out
+
+
+__all__ = ["IBP_VICTIM", "L2_RADII", "METHODS", "STUDY_EPS", "STUDY_SIZES", "AttackConfig",
+           "RandomizedTransformDefense", "VictimConfig",
            "adversarial_training", "apply_perturbation", "apply_update", "batch_indices",
-           "build_victim", "cache_dir", "flat_parameters", "load_victim", "set_flat_parameters",
-           "sgd_update", "train_victim"]
+           "build_victim", "cache_dir", "flat_parameters", "ibp_schedule", "ibp_training",
+           "load_victim", "robustness_study", "set_flat_parameters",
+           "sgd_update", "study_victims", "train_victim"]

@@ -10,6 +10,9 @@ choice count are not written yet) and the choice counts from the observation spa
 - ``regularized-evolution``: Real, Aggarwal, Huang & Le (2019): the first P architectures are
   random; then each new one mutates the best of S members drawn uniformly from the population,
   joins it, and the *oldest* member is removed (not the worst: "aging evolution").
+- ``nas-bayesopt``: Bayesian optimisation, a Gaussian process (scikit-learn) on one-hot
+  encodings with expected improvement over the untried candidates
+  (:mod:`.bayesopt`, where it is defined and registered).
 - ``enas`` and ``darts``: one-shot references on the cell space (:mod:`.oneshot`);
   they train their own supernet on the data (the environment's reward is only the score of the
   cell they propose). They loop over replicates in Python.
@@ -336,4 +339,8 @@ class DARTS(_OneShotAgent):
         return np.array(out, dtype=np.int64)
 
 
-__all__ = ["DARTS", "ENAS", "NASReinforce", "RandomSearch", "RegularizedEvolution"]
+# Registers ``nas-bayesopt`` (its module builds on _ArchitectureAgent, defined above).
+from decisiongym.supervised.nas.bayesopt import NASBayesOpt  # noqa: E402
+
+__all__ = ["DARTS", "ENAS", "NASBayesOpt", "NASReinforce", "RandomSearch",
+           "RegularizedEvolution"]
