@@ -132,7 +132,7 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
         label = d.cell.agent.display
         length = d.arrays["episode_length"].astype(np.float64)
         n_ep = int(np.isfinite(length).sum(axis=0).min())
-        curves[label] = np.nanmean(length[:n_ep], axis=1)
+        curves[label] = length[:n_ep]  # (episodes, runs): the plot draws mean and band
         first[label] = np.nanmean(length[:EARLY], axis=0)
         early[label] = (float(first[label].mean()), float(
             1.96 * first[label].std(ddof=1) / np.sqrt(first[label].size))
@@ -141,7 +141,7 @@ def analyse(exp: Experiment, out: Path, quick: bool) -> Analysis:
         late[label] = float(last.mean())
     _plot({k: np.asarray(v) for k, v in curves.items()},
           out / "plots" / "options_learning_curves.png", xlabel="episode",
-          ylabel="steps per episode (mean over runs)", log_y=True,
+          ylabel="steps per episode (mean over runs, 95% band)", log_y=True,
           title="Four rooms: flat Q vs SMDP and intra-option Q-learning")
     flat, smdp, intra = (lab.display for lab in LEARNERS)
     runs = min(d.cell.seeds for d in results)
